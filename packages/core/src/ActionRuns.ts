@@ -1,0 +1,48 @@
+/**
+ * Steps 4b and 5 of the flow: create an action run and read its state.
+ *
+ * @example
+ * ```ts
+ * import { ActionRuns } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const runs = yield* ActionRuns.ActionRuns
+ *   const runId = yield* runs.create(user, { action: action.id, connection, inputs: { channel: "#general" } })
+ *   const state = yield* runs.get(user, runId) // RunPending | RunSucceeded | RunFailed
+ * })
+ * ```
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type { ActionId, ActionRunId, ConnectionId, EndUser, RunState } from "./Domain.js"
+import type { RequestError, RunOutcomeUnknown } from "./Errors.js"
+
+/** @since 0.1.0 */
+export interface CreateRun {
+  /** The fresh action id of this run (from `ActionCatalog.resolve`). */
+  readonly action: ActionId
+  /** The connection to run with; `null` for apps without authentication. */
+  readonly connection: ConnectionId | null
+  readonly inputs: Readonly<Record<string, unknown>>
+  /** An HTTPS URL Zapier posts the finished run to. */
+  readonly callbackUrl?: string | undefined
+}
+
+/** @since 0.1.0 */
+export interface Service {
+  /**
+   * Creates the run. Fails with `RunOutcomeUnknown` when the request may have reached Zapier but its answer was
+   * lost: it is never replayed then, so a run is never created twice.
+   */
+  readonly create: (user: EndUser, run: CreateRun) => Effect.Effect<ActionRunId, RequestError | RunOutcomeUnknown>
+  /** The run's current state. */
+  readonly get: (user: EndUser, runId: ActionRunId) => Effect.Effect<RunState, RequestError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ActionRuns extends Context.Tag("@effect-zapier/core/ActionRuns")<ActionRuns, Service>() {}

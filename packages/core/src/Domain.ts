@@ -1,0 +1,429 @@
+/**
+ * The domain of embedded Zapier actions: branded identifiers, end users, connections, actions, connect links,
+ * access tokens and the states of an action run. Everything here is a `Schema`, so values that come from the
+ * outside (HTTP bodies, callbacks, stored rows) are decoded, never trusted.
+ *
+ * @example
+ * ```ts
+ * import { Domain } from "@effect-zapier/core"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("5f6e2f0e-slack")
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/** A string that is trimmed when decoded and must not be empty. @since 0.1.0 */
+export const NonEmptyTrimmed = Schema.compose(Schema.Trim, Schema.NonEmptyTrimmedString)
+
+/**
+ * A Zapier app id (the canonical id from `/v2/apps`, used in `app=` query parameters and Connect URLs).
+ * @since 0.1.0
+ * @category ids
+ */
+export const AppId = Schema.NonEmptyTrimmedString.pipe(Schema.brand("AppId"))
+/** @since 0.1.0 */
+export type AppId = typeof AppId.Type
+
+/**
+ * A connection ("authentication") id. Connect UI may report it as a number; it is always kept as a string.
+ * @since 0.1.0
+ * @category ids
+ */
+export const ConnectionId = Schema.NonEmptyTrimmedString.pipe(Schema.brand("ConnectionId"))
+/** @since 0.1.0 */
+export type ConnectionId = typeof ConnectionId.Type
+
+/**
+ * The stable developer key of an action (for example `send_channel_message`). Store this, never an {@link ActionId}.
+ * @since 0.1.0
+ * @category ids
+ */
+export const ActionKey = Schema.NonEmptyTrimmedString.pipe(Schema.brand("ActionKey"))
+/** @since 0.1.0 */
+export type ActionKey = typeof ActionKey.Type
+
+/**
+ * The id Zapier returns for one action lookup. It is unstable: fetch a fresh one before every run.
+ * @since 0.1.0
+ * @category ids
+ */
+export const ActionId = Schema.NonEmptyTrimmedString.pipe(Schema.brand("ActionId"))
+/** @since 0.1.0 */
+export type ActionId = typeof ActionId.Type
+
+/**
+ * The id of one action run.
+ * @since 0.1.0
+ * @category ids
+ */
+export const ActionRunId = Schema.NonEmptyTrimmedString.pipe(Schema.brand("ActionRunId"))
+/** @since 0.1.0 */
+export type ActionRunId = typeof ActionRunId.Type
+
+/**
+ * One end user of the partner: a user of a tenant. Zapier provisions one opaque Zapier user per pair.
+ * Both ids are trimmed when decoded and must not be empty.
+ *
+ * @example
+ * ```ts
+ * const user = EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * ```
+ * @since 0.1.0
+ * @category models
+ */
+export class EndUser extends Schema.Class<EndUser>("@effect-zapier/core/EndUser")({
+  userId: NonEmptyTrimmed,
+  tenantId: NonEmptyTrimmed
+}) {
+  /** A stable key for maps and caches, unambiguous whatever the ids contain. */
+  get key(): string {
+    return JSON.stringify([this.tenantId, this.userId])
+  }
+}
+
+/** Decodes an `EndUser` from unknown input (trimming both ids). @since 0.1.0 */
+export const decodeEndUser = Schema.decodeUnknown(EndUser)
+
+/**
+ * The kinds of action Zapier knows.
+ * @since 0.1.0
+ * @category models
+ */
+export const ActionType = Schema.Literal(
+  "READ",
+  "READ_BULK",
+  "SEARCH",
+  "SEARCH_OR_WRITE",
+  "SEARCH_AND_WRITE",
+  "WRITE",
+  "FILTER"
+)
+/** @since 0.1.0 */
+export type ActionType = typeof ActionType.Type
+
+/**
+ * A user's connection to an app. Only a connection with `isExpired: false` can run actions.
+ * @since 0.1.0
+ * @category models
+ */
+export class Connection extends Schema.Class<Connection>("@effect-zapier/core/Connection")({
+  id: ConnectionId,
+  app: AppId,
+  title: Schema.optional(Schema.String),
+  isExpired: Schema.Boolean
+}) {}
+
+/**
+ * An action of an app, as one lookup returned it (`id` is fresh for this lookup only).
+ * @since 0.1.0
+ * @category models
+ */
+export class Action extends Schema.Class<Action>("@effect-zapier/core/Action")({
+  id: ActionId,
+  key: ActionKey,
+  app: AppId,
+  actionType: ActionType,
+  title: Schema.String,
+  description: Schema.optional(Schema.String),
+  isInstant: Schema.Boolean
+}) {}
+
+/**
+ * A Connect UI link for the end user's browser. It embeds a single-use connect token and expires with it.
+ * `reconnect` is set when the link re-authorizes an expired connection in place; `state` is the unguessable
+ * value that ties the callback to this link.
+ * @since 0.1.0
+ * @category models
+ */
+export class ConnectLink extends Schema.Class<ConnectLink>("@effect-zapier/core/ConnectLink")({
+  url: Schema.String,
+  app: AppId,
+  expiresAt: Schema.DateTimeUtc,
+  reconnect: Schema.optional(ConnectionId),
+  state: Schema.optional(Schema.String)
+}) {
+  /** The link without its token, for logs. */
+  override toString(): string {
+    return `ConnectLink(${this.app}${this.reconnect ? `, reconnect ${this.reconnect}` : ""})`
+  }
+  toJSON(): unknown {
+    return {
+      _id: "ConnectLink",
+      app: this.app,
+      expiresAt: this.expiresAt,
+      reconnect: this.reconnect,
+      url: "<redacted>"
+    }
+  }
+}
+
+/**
+ * A per-user access token. The value is `Redacted`: it prints as `<redacted>` in logs, errors and spans.
+ * @since 0.1.0
+ * @category models
+ */
+export class AccessToken extends Schema.Class<AccessToken>("@effect-zapier/core/AccessToken")({
+  value: Schema.RedactedFromSelf(Schema.String),
+  expiresAt: Schema.DateTimeUtcFromSelf,
+  scope: Schema.String
+}) {}
+
+/**
+ * A connect token: single use, short lived, the only token that may reach a browser.
+ * @since 0.1.0
+ * @category models
+ */
+export class ConnectToken extends Schema.Class<ConnectToken>("@effect-zapier/core/ConnectToken")({
+  value: Schema.RedactedFromSelf(Schema.String),
+  expiresAt: Schema.DateTimeUtcFromSelf,
+  app: AppId
+}) {}
+
+/**
+ * Zapier's run error codes. `authentication` means the connection must be reconnected; `throttled` and
+ * `system_throttled` come with a `delay`.
+ * @since 0.1.0
+ */
+export const RunErrorCode = Schema.Literal(
+  "user",
+  "authentication",
+  "partner",
+  "system",
+  "throttled",
+  "system_throttled",
+  "hydration"
+)
+
+/**
+ * One error of a failed run, as Zapier reported it. `code` keeps unknown values as they came.
+ * @since 0.1.0
+ * @category models
+ */
+export class RunError extends Schema.Class<RunError>("@effect-zapier/core/RunError")({
+  code: Schema.String,
+  title: Schema.String,
+  detail: Schema.optional(Schema.String),
+  delay: Schema.optional(Schema.DurationFromMillis)
+}) {}
+
+/**
+ * A run that has not finished. `status` is Zapier's word for it (`waiting`, `queued`, `running`, or a value this
+ * library does not know yet); `retryAfter` is a server hint that stretches the next poll.
+ * @since 0.1.0
+ * @category run states
+ */
+export class RunPending extends Schema.TaggedClass<RunPending>("@effect-zapier/core/RunPending")("RunPending", {
+  runId: ActionRunId,
+  status: Schema.String,
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
+}) {}
+
+/**
+ * A run that succeeded. `results` may be empty even for a successful run.
+ * @since 0.1.0
+ * @category run states
+ */
+export class RunSucceeded extends Schema.TaggedClass<RunSucceeded>("@effect-zapier/core/RunSucceeded")("RunSucceeded", {
+  runId: ActionRunId,
+  results: Schema.Array(Schema.Unknown)
+}) {}
+
+/**
+ * A run that ended in `error`.
+ * @since 0.1.0
+ * @category run states
+ */
+export class RunFailed extends Schema.TaggedClass<RunFailed>("@effect-zapier/core/RunFailed")("RunFailed", {
+  runId: ActionRunId,
+  errors: Schema.Array(RunError)
+}) {}
+
+/** @since 0.1.0 @category run states */
+export const RunState = Schema.Union(RunPending, RunSucceeded, RunFailed)
+/** @since 0.1.0 @category run states */
+export type RunState = typeof RunState.Type
+
+/**
+ * What `EmbeddedActions.await` and `run` return.
+ * @since 0.1.0
+ * @category models
+ */
+export class RunResult extends Schema.Class<RunResult>("@effect-zapier/core/RunResult")({
+  runId: ActionRunId,
+  results: Schema.Array(Schema.Unknown)
+}) {}
+
+/**
+ * A handle to a started run: enough to `await` it later, also from another process.
+ * @since 0.1.0
+ * @category models
+ */
+export class RunHandle extends Schema.Class<RunHandle>("@effect-zapier/core/RunHandle")({
+  runId: ActionRunId,
+  user: EndUser,
+  app: AppId,
+  action: ActionKey,
+  actionId: ActionId,
+  connection: Schema.NullOr(ConnectionId)
+}) {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Connect callbacks
+// ---------------------------------------------------------------------------------------------------------------
+
+const Bounded = (max: number) => Schema.String.pipe(Schema.maxLength(max))
+const IdFromStringOrNumber = Schema.Union(
+  Schema.String,
+  Schema.transform(Schema.Number, Schema.String, { strict: true, decode: (n) => String(n), encode: Number })
+).pipe(Schema.compose(Schema.Trim), Schema.compose(ConnectionId))
+
+/**
+ * The query of the success redirect: `?authentication_id=12345&service=SlackAPI` (plus `state` if echoed).
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const RedirectSuccess = Schema.Struct({
+  authentication_id: IdFromStringOrNumber,
+  service: Schema.optional(Bounded(512)),
+  state: Schema.optional(Bounded(512))
+})
+
+/**
+ * The query of the error redirect: `?error=access_denied&error_description=…&state=…`.
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const RedirectError = Schema.Struct({
+  error: Bounded(256),
+  error_description: Schema.optional(Bounded(2048)),
+  state: Schema.optional(Bounded(512))
+})
+
+/**
+ * The popup's `postMessage` on success: `{type: "authenticationSuccess", authId}`.
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const PopupSuccess = Schema.Struct({
+  type: Schema.Literal("authenticationSuccess"),
+  authId: IdFromStringOrNumber,
+  state: Schema.optional(Bounded(512))
+})
+
+/**
+ * The popup's `postMessage` on failure: `{type: "authenticationError", error}` (`error`'s shape is unspecified).
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const PopupError = Schema.Struct({
+  type: Schema.Literal("authenticationError"),
+  error: Schema.Unknown,
+  state: Schema.optional(Bounded(512))
+})
+
+/**
+ * Connect UI approved: the connection id it reported (and `service`/`state` when the redirect carried them).
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const Approved = Schema.TaggedStruct("Approved", {
+  connectionId: ConnectionId,
+  service: Schema.optional(Schema.String),
+  state: Schema.optional(Schema.String)
+})
+
+/**
+ * Connect UI reported an error (`access_denied`, `invalid_request`, `server_error`, …).
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const Denied = Schema.TaggedStruct("Denied", {
+  error: Schema.String,
+  description: Schema.optional(Schema.String),
+  state: Schema.optional(Schema.String)
+})
+
+/**
+ * The outcome of Connect UI, normalised from any of the callback forms.
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const ConnectOutcome = Schema.Union(Approved, Denied)
+/** @since 0.1.0 @category callbacks */
+export type ConnectOutcome = typeof ConnectOutcome.Type
+
+const describeError = (error: unknown): string => {
+  if (typeof error === "string" && error.length > 0) return error.slice(0, 256)
+  if (error && typeof error === "object" && "error" in error && typeof error.error === "string") {
+    return error.error.slice(0, 256)
+  }
+  return "authentication_error"
+}
+
+const optional = <A extends object>(value: A): A =>
+  Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as A
+
+/**
+ * Any callback Connect UI can deliver (the redirect query or the popup message), decoded into a
+ * {@link ConnectOutcome}. Unknown extra keys are ignored; a value over its size limit fails to decode.
+ *
+ * @example
+ * ```ts
+ * const outcome = Schema.decodeUnknownSync(ConnectCallback)({ authentication_id: "12345", service: "SlackAPI" })
+ * // { _tag: "Approved", connectionId: "12345", service: "SlackAPI" }
+ * ```
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const ConnectCallback = Schema.transform(
+  Schema.Union(PopupSuccess, PopupError, RedirectError, RedirectSuccess),
+  Schema.typeSchema(ConnectOutcome),
+  {
+    strict: false,
+    decode: (cb) =>
+      "type" in cb
+        ? cb.type === "authenticationSuccess"
+          ? optional({ _tag: "Approved" as const, connectionId: cb.authId, state: cb.state })
+          : optional({ _tag: "Denied" as const, error: describeError(cb.error), state: cb.state })
+        : "error" in cb
+          ? optional({ _tag: "Denied" as const, error: cb.error, description: cb.error_description, state: cb.state })
+          : optional({
+              _tag: "Approved" as const,
+              connectionId: cb.authentication_id,
+              service: cb.service,
+              state: cb.state
+            }),
+    encode: (o) =>
+      o._tag === "Approved"
+        ? optional({ authentication_id: o.connectionId, service: o.service, state: o.state })
+        : optional({ error: o.error, error_description: o.description, state: o.state })
+  }
+)
+
+/**
+ * A connection the partner stored for (tenant, user, app), with when it was stored and last verified.
+ * @since 0.1.0
+ * @category storage
+ */
+export class StoredConnection extends Schema.Class<StoredConnection>("@effect-zapier/core/StoredConnection")({
+  connectionId: ConnectionId,
+  storedAt: Schema.DateTimeUtcFromSelf,
+  verifiedAt: Schema.DateTimeUtcFromSelf
+}) {}
+
+/**
+ * An open connect attempt: minted with a link, closed by the callback that completes it (or by expiry).
+ * @since 0.1.0
+ * @category storage
+ */
+export class ConnectAttempt extends Schema.Class<ConnectAttempt>("@effect-zapier/core/ConnectAttempt")({
+  user: EndUser,
+  app: AppId,
+  state: Schema.String,
+  reconnect: Schema.optional(ConnectionId),
+  openedAt: Schema.DateTimeUtcFromSelf,
+  expiresAt: Schema.DateTimeUtcFromSelf
+}) {}

@@ -1,0 +1,416 @@
+/**
+ * The composed program: the five steps of running a Zapier action for an end user.
+ *
+ * 1. a per-user access token (inside each service call), 2. the user's connections, 3. a Connect link when none is
+ * valid and the callback that completes it, 4. a fresh action id and the run, 5. polling to a typed result.
+ *
+ * @example
+ * ```ts
+ * import { Domain, EmbeddedActions } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const actions = yield* EmbeddedActions.EmbeddedActions
+ *   const result = yield* actions.run({
+ *     user: Domain.EndUser.make({ userId: "u-42", tenantId: "acme" }),
+ *     app: Domain.AppId.make("slack"),
+ *     action: Domain.ActionKey.make("send_channel_message"),
+ *     inputs: { channel: "#general", text: "Hello" }
+ *   })
+ *   return result.results
+ * })
+ * ```
+ * @since 0.1.0
+ */
+import * as Array from "effect/Array"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { ActionCatalog } from "./ActionCatalog.js"
+import { ActionRuns } from "./ActionRuns.js"
+import type { AttemptRecord } from "./ConnectionStore.js"
+import { ConnectionStore } from "./ConnectionStore.js"
+import type { ConnectLinkOptions } from "./Connections.js"
+import { Connections } from "./Connections.js"
+import * as Domain from "./Domain.js"
+import {
+  ActionKey,
+  ActionType,
+  AppId,
+  ConnectAttempt,
+  ConnectCallback,
+  type Connection,
+  ConnectionId,
+  EndUser,
+  type RunHandle,
+  RunResult,
+  type RunState
+} from "./Domain.js"
+import {
+  type ActionNotFound,
+  ActionRunFailed,
+  ConnectFailed,
+  type ConnectFailureReason,
+  ConnectionRequired,
+  PollTimeout,
+  type RequestError,
+  RunOutcomeUnknown,
+  type StoreUnavailable
+} from "./Errors.js"
+import * as Polling from "./Polling.js"
+
+/**
+ * A request to run one action for one end user. Decode untrusted input with `Schema.decodeUnknown(RunRequest)`.
+ * @since 0.1.0
+ */
+export const RunRequest = Schema.Struct({
+  user: EndUser,
+  app: AppId,
+  action: ActionKey,
+  /** Defaults to `WRITE`. */
+  actionType: Schema.optional(ActionType),
+  inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** Run with this connection instead of looking one up; `null` for apps without authentication. */
+  connection: Schema.optional(Schema.NullOr(ConnectionId)),
+  /** Overall deadline of the polling (defaults to the policy's). */
+  timeout: Schema.optional(Schema.DurationFromSelf),
+  /** An HTTPS URL Zapier posts the finished run to. */
+  callbackUrl: Schema.optional(Schema.String)
+})
+/** @since 0.1.0 */
+export type RunRequest = typeof RunRequest.Type
+
+/** Options of `ensureConnection`, used when a Connect link has to be minted. @since 0.1.0 */
+export interface EnsureOptions {
+  readonly redirectUri?: string | undefined
+  readonly theme?: string | undefined
+}
+
+/** @since 0.1.0 */
+export interface AwaitOptions {
+  /** Overall deadline (defaults to the polling policy's, 180 s). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** @since 0.1.0 */
+export interface Service {
+  /**
+   * A valid connection of the user to the app: the stored one if it is still listed and valid, else the newest
+   * valid one listed (then stored), else `ConnectionRequired` with a fresh Connect link (a reconnect link when
+   * the stored connection expired).
+   */
+  readonly ensureConnection: (
+    user: EndUser,
+    app: AppId,
+    options?: EnsureOptions
+  ) => Effect.Effect<Connection, RequestError | ConnectionRequired | StoreUnavailable>
+  /**
+   * Completes a connection from Connect UI's callback: the redirect query (`authentication_id`, `service` or
+   * `error`, `error_description`, `state`) or the popup message. Accepted only for an open attempt of this user
+   * and app, once, and only when the id is among this user's valid connections to the app; then it is stored.
+   */
+  readonly completeConnection: (
+    user: EndUser,
+    app: AppId,
+    callback: unknown
+  ) => Effect.Effect<Connection, RequestError | ConnectFailed | StoreUnavailable>
+  /** Polls the user's connections until a valid one appears that was not there when called; stores it. */
+  readonly awaitConnection: (
+    user: EndUser,
+    app: AppId,
+    options?: AwaitOptions
+  ) => Effect.Effect<Connection, RequestError | ConnectFailed | StoreUnavailable>
+  /** Resolves the connection and a fresh action id, and creates the run. */
+  readonly start: (
+    request: RunRequest
+  ) => Effect.Effect<
+    RunHandle,
+    RequestError | ConnectionRequired | ActionNotFound | RunOutcomeUnknown | StoreUnavailable
+  >
+  /** Polls a run to its end. A `PollTimeout` can be resumed by calling `await` again. */
+  readonly await: (
+    user: EndUser,
+    runId: Domain.ActionRunId,
+    options?: AwaitOptions
+  ) => Effect.Effect<RunResult, RequestError | ActionRunFailed | PollTimeout>
+  /** `start`, then `await`. */
+  readonly run: (
+    request: RunRequest
+  ) => Effect.Effect<
+    RunResult,
+    | RequestError
+    | ConnectionRequired
+    | ActionNotFound
+    | RunOutcomeUnknown
+    | ActionRunFailed
+    | PollTimeout
+    | StoreUnavailable
+  >
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class EmbeddedActions extends Context.Tag("@effect-zapier/core/EmbeddedActions")<EmbeddedActions, Service>() {}
+
+/** 32 random bytes, base64url: the `state` of a Connect link. */
+const randomState = (): string => {
+  const bytes = new Uint8Array(32)
+  globalThis.crypto.getRandomValues(bytes)
+  let binary = ""
+  for (const b of bytes) binary += String.fromCharCode(b)
+  return globalThis.btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
+}
+
+const sameUser = (a: EndUser, b: EndUser) => a.userId === b.userId && a.tenantId === b.tenantId
+
+/**
+ * Builds the program from the services it needs (yielded once, here).
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function* () {
+  const connections = yield* Connections
+  const catalog = yield* ActionCatalog
+  const runs = yield* ActionRuns
+  const store = yield* ConnectionStore
+
+  const validFor = (app: AppId) => (c: Connection) => c.app === app && !c.isExpired
+
+  const ensureConnection = Effect.fn("EmbeddedActions.ensureConnection")(function* (
+    user: EndUser,
+    app: AppId,
+    options?: EnsureOptions
+  ) {
+    yield* Effect.annotateCurrentSpan({ "zapier.app": app })
+    const stored = yield* store.get(user, app)
+    const listed = (yield* connections.list(user, app)).filter((c) => c.app === app)
+    const storedListed = Option.flatMap(stored, (s) => Array.findFirst(listed, (c) => c.id === s.connectionId))
+    if (Option.isSome(storedListed) && !storedListed.value.isExpired) {
+      yield* store.set(user, app, storedListed.value.id)
+      return storedListed.value
+    }
+    // Zapier's list carries no creation time; it lists connections in creation order, so the last is the newest.
+    const newestValid = Array.findLast(listed, validFor(app))
+    if (Option.isSome(newestValid)) {
+      yield* store.set(user, app, newestValid.value.id)
+      return newestValid.value
+    }
+    const expired = Option.isSome(storedListed) ? storedListed : Array.findLast(listed, (c) => c.isExpired)
+    const reconnect = Option.map(expired, (c) => c.id)
+    const state = randomState()
+    const linkOptions: ConnectLinkOptions = {
+      state,
+      reconnect: Option.getOrUndefined(reconnect),
+      redirectUri: options?.redirectUri,
+      theme: options?.theme
+    }
+    const link = yield* connections.connectLink(user, app, linkOptions)
+    const openedAt = yield* DateTime.now
+    yield* store.openAttempt(
+      ConnectAttempt.make({
+        user,
+        app,
+        state: link.state ?? state,
+        reconnect: Option.getOrUndefined(reconnect),
+        openedAt,
+        expiresAt: link.expiresAt
+      })
+    )
+    return yield* new ConnectionRequired({ app, reason: Option.isSome(expired) ? "expired" : "missing", link })
+  })
+
+  const refuse = (app: AppId, reason: ConnectFailureReason, extra?: { error?: string; description?: string }) =>
+    new ConnectFailed({ app, reason, ...extra })
+
+  const completeConnection = Effect.fn("EmbeddedActions.completeConnection")(function* (
+    user: EndUser,
+    app: AppId,
+    callback: unknown
+  ) {
+    yield* Effect.annotateCurrentSpan({ "zapier.app": app })
+    const outcome = yield* Schema.decodeUnknown(ConnectCallback)(callback).pipe(
+      Effect.mapError(() => refuse(app, "malformed"))
+    )
+    // Find the attempt this callback answers: by its state when the callback brings one back, else the newest
+    // attempt of this user and app.
+    let record: AttemptRecord
+    if (outcome.state !== undefined) {
+      const found = yield* store.findAttempt(outcome.state)
+      if (Option.isNone(found)) return yield* refuse(app, "state_mismatch")
+      record = found.value
+      if (!sameUser(record.attempt.user, user)) return yield* refuse(app, "other_user")
+      if (record.attempt.app !== app) return yield* refuse(app, "other_app")
+    } else {
+      const found = yield* store.latestAttempt(user, app)
+      if (Option.isNone(found)) return yield* refuse(app, "no_attempt")
+      record = found.value
+    }
+    if (record.closed) return yield* refuse(app, "replay")
+    const now = yield* DateTime.now
+    if (DateTime.lessThan(record.attempt.expiresAt, now)) {
+      yield* store.closeAttempt(record.attempt.state)
+      return yield* refuse(app, "attempt_expired")
+    }
+    if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
+    if (outcome._tag === "Denied") {
+      return yield* refuse(app, "denied", {
+        error: outcome.error,
+        ...(outcome.description !== undefined ? { description: outcome.description } : {})
+      })
+    }
+    const listed = yield* connections.list(user, app)
+    const connection = listed.find((c) => c.id === outcome.connectionId && c.app === app)
+    if (!connection) {
+      return yield* new ConnectFailed({ app, reason: "connection_not_found", connection: outcome.connectionId })
+    }
+    if (connection.isExpired) {
+      return yield* new ConnectFailed({ app, reason: "connection_expired", connection: connection.id })
+    }
+    yield* store.set(user, app, connection.id)
+    return connection
+  })
+
+  const awaitConnection = Effect.fn("EmbeddedActions.awaitConnection")(function* (
+    user: EndUser,
+    app: AppId,
+    options?: AwaitOptions
+  ) {
+    const policy = yield* Polling.Policy
+    const before = new Set((yield* connections.list(user, app)).filter(validFor(app)).map((c) => c.id))
+    const isNew = (c: Connection) => validFor(app)(c) && !before.has(c.id)
+    const waitForNew = Effect.gen(function* () {
+      const driver = yield* Schedule.driver(
+        Schedule.exponential(Duration.seconds(1), 1.5).pipe(Schedule.union(Schedule.spaced(policy.maxDelay)))
+      )
+      while (true) {
+        yield* Effect.orDie(driver.next(undefined))
+        const found = Array.findLast(yield* connections.list(user, app), isNew)
+        if (Option.isSome(found)) return found.value
+      }
+    })
+    const connection = yield* Effect.timeoutOption(waitForNew, options?.timeout ?? Duration.minutes(10))
+    if (Option.isNone(connection)) return yield* refuse(app, "timeout")
+    yield* store.set(user, app, connection.value.id)
+    const attempt = yield* store.latestAttempt(user, app)
+    if (Option.isSome(attempt) && !attempt.value.closed) yield* store.closeAttempt(attempt.value.attempt.state)
+    return connection.value
+  })
+
+  const start = Effect.fn("EmbeddedActions.start")(function* (request: RunRequest) {
+    yield* Effect.annotateCurrentSpan({ "zapier.app": request.app, "zapier.action": request.action })
+    const connection =
+      request.connection !== undefined ? request.connection : (yield* ensureConnection(request.user, request.app)).id
+    const action = yield* catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
+    const runId = yield* runs
+      .create(request.user, {
+        action: action.id,
+        connection,
+        inputs: request.inputs,
+        callbackUrl: request.callbackUrl
+      })
+      .pipe(
+        Effect.catchTag("RunOutcomeUnknown", (e) =>
+          Effect.fail(
+            new RunOutcomeUnknown({
+              endpoint: e.endpoint,
+              reason: e.reason,
+              status: e.status,
+              app: request.app,
+              action: request.action,
+              connection
+            })
+          )
+        )
+      )
+    yield* Effect.annotateCurrentSpan({ "zapier.run_id": runId })
+    return Domain.RunHandle.make({
+      runId,
+      user: request.user,
+      app: request.app,
+      action: request.action,
+      actionId: action.id,
+      connection
+    })
+  })
+
+  const awaitRun = Effect.fn("EmbeddedActions.await")(function* (
+    user: EndUser,
+    runId: Domain.ActionRunId,
+    options?: AwaitOptions
+  ) {
+    yield* Effect.annotateCurrentSpan({ "zapier.run_id": runId })
+    const policy = yield* Polling.Policy
+    const deadline = Duration.decode(options?.timeout ?? policy.deadline)
+    const startedAt = yield* DateTime.now
+    let lastStatus: string | undefined
+    const poll = Effect.gen(function* () {
+      const driver = yield* Schedule.driver(Polling.schedule(policy))
+      let input: Polling.PollInput
+      let failures = 0
+      while (true) {
+        yield* Effect.orDie(driver.next(input))
+        const outcome = yield* Effect.either(runs.get(user, runId))
+        if (outcome._tag === "Left") {
+          const error = outcome.left
+          const retryable =
+            error._tag === "RateLimited" || error._tag === "ZapierUnavailable"
+              ? ++failures <= policy.maxConsecutiveErrors
+              : error._tag === "NotFound" &&
+                Duration.lessThanOrEqualTo(
+                  DateTime.distanceDuration(startedAt, yield* DateTime.now),
+                  policy.notFoundGrace
+                )
+          if (!retryable) return yield* Effect.fail(error)
+          input = { _tag: "Retry", retryAfter: error._tag === "RateLimited" ? error.retryAfter : undefined }
+          continue
+        }
+        failures = 0
+        const state: RunState = outcome.right
+        input = state
+        switch (state._tag) {
+          case "RunPending":
+            lastStatus = state.status
+            continue
+          case "RunSucceeded":
+            return RunResult.make({ runId, results: state.results })
+          case "RunFailed":
+            return yield* new ActionRunFailed({ runId, errors: state.errors })
+        }
+      }
+    })
+    const settled = yield* Effect.timeoutOption(poll, deadline)
+    if (Option.isNone(settled)) {
+      return yield* new PollTimeout({ runId, waited: deadline, ...(lastStatus ? { lastStatus } : {}) })
+    }
+    return settled.value
+  })
+
+  const run = Effect.fn("EmbeddedActions.run")(function* (request: RunRequest) {
+    const handle = yield* start(request)
+    return yield* awaitRun(request.user, handle.runId, { timeout: request.timeout })
+  })
+
+  return EmbeddedActions.of({
+    ensureConnection,
+    completeConnection,
+    awaitConnection,
+    start,
+    await: awaitRun,
+    run
+  })
+})
+
+/**
+ * The program as a layer.
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<EmbeddedActions, never, Connections | ActionCatalog | ActionRuns | ConnectionStore> =
+  Layer.effect(EmbeddedActions, make)

@@ -1,0 +1,370 @@
+/**
+ * Every public error of effect-zapier: one taxonomy for every layer (in-memory, HTTP, stores).
+ * Each is a `Schema.TaggedError` with a short `_tag` to match with `Effect.catchTag`, only data a caller can act
+ * on, and a `message` that says what to do. None of them ever holds a token, a JWT, a client secret or a key.
+ *
+ * @example
+ * ```ts
+ * import { Errors } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const program = EmbeddedActions.run(request).pipe(
+ *   Effect.catchTag("ConnectionRequired", (e) => Effect.succeed({ openInBrowser: e.link?.url }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
+import { ActionKey, ActionRunId, ActionType, AppId, ConnectionId, ConnectLink, RunError } from "./Domain.js"
+
+/**
+ * One entry of Zapier's `errors[]` envelope (`status`, `code`, `title`, `detail`).
+ * @since 0.1.0
+ */
+export class ApiError extends Schema.Class<ApiError>("@effect-zapier/core/ApiError")({
+  code: Schema.String,
+  title: Schema.String,
+  detail: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number)
+}) {}
+
+const describeApiErrors = (errors: ReadonlyArray<ApiError>): string =>
+  errors.length === 0 ? "no details" : errors.map((e) => `${e.code}: ${e.detail ?? e.title}`).join("; ")
+
+/**
+ * The OAuth endpoint refused the token exchange (`invalid_client`, `invalid_grant`, `invalid_target`, …), or the
+ * partner JWT could not be signed. A configuration problem: retrying does not help.
+ * @since 0.1.0
+ */
+export class TokenExchangeFailed extends Schema.TaggedError<TokenExchangeFailed>(
+  "@effect-zapier/core/TokenExchangeFailed"
+)("TokenExchangeFailed", {
+  error: Schema.String,
+  description: Schema.optional(Schema.String),
+  status: Schema.optional(Schema.Number)
+}) {
+  override get message(): string {
+    return (
+      `Zapier refused the token exchange (${this.error}${this.status ? `, HTTP ${this.status}` : ""})` +
+      `${this.description ? `: ${this.description}` : ""}. Check the client id/secret, the signing key and its key id, ` +
+      `the issuer and the user/tenant claim names registered with Zapier, and the clock of this host.`
+    )
+  }
+}
+
+/**
+ * Zapier answered 401/403 even after one token refresh and one retry.
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>("@effect-zapier/core/Unauthorized")("Unauthorized", {
+  endpoint: Schema.String,
+  status: Schema.Number,
+  detail: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return (
+      `Zapier answered ${this.status} on ${this.endpoint} after a token refresh${this.detail ? ` (${this.detail})` : ""}. ` +
+      `Check that the token scope includes what this endpoint needs and that your partner account has access to it.`
+    )
+  }
+}
+
+/**
+ * Zapier's rate limit (about 60 requests/min per IP, 150/min per partner) still applied after the retries.
+ * @since 0.1.0
+ */
+export class RateLimited extends Schema.TaggedError<RateLimited>("@effect-zapier/core/RateLimited")("RateLimited", {
+  endpoint: Schema.String,
+  retryAfter: Schema.DurationFromMillis
+}) {
+  override get message(): string {
+    return `Zapier rate limit hit on ${this.endpoint}; retry after ${Duration.format(this.retryAfter)}.`
+  }
+}
+
+/**
+ * A 5xx, a transport failure or a timeout on a request that is safe to repeat, after the retries.
+ * @since 0.1.0
+ */
+export class ZapierUnavailable extends Schema.TaggedError<ZapierUnavailable>("@effect-zapier/core/ZapierUnavailable")(
+  "ZapierUnavailable",
+  {
+    endpoint: Schema.String,
+    reason: Schema.String,
+    status: Schema.optional(Schema.Number)
+  }
+) {
+  override get message(): string {
+    return `Zapier is unavailable on ${this.endpoint} (${this.reason}${this.status ? `, HTTP ${this.status}` : ""}); it is safe to try again later.`
+  }
+}
+
+/**
+ * A response that could not be decoded. Carries the endpoint and what was wrong, never the body's secrets.
+ * @since 0.1.0
+ */
+export class InvalidResponse extends Schema.TaggedError<InvalidResponse>("@effect-zapier/core/InvalidResponse")(
+  "InvalidResponse",
+  {
+    endpoint: Schema.String,
+    reason: Schema.String,
+    status: Schema.optional(Schema.Number)
+  }
+) {
+  override get message(): string {
+    return `Zapier's response on ${this.endpoint} could not be understood: ${this.reason}. If this persists, Zapier's API may have changed; report it with this message.`
+  }
+}
+
+/**
+ * Zapier answered 400 with its `errors[]` (for example bad inputs or a malformed body).
+ * @since 0.1.0
+ */
+export class BadRequest extends Schema.TaggedError<BadRequest>("@effect-zapier/core/BadRequest")("BadRequest", {
+  endpoint: Schema.String,
+  errors: Schema.Array(ApiError)
+}) {
+  override get message(): string {
+    return `Zapier rejected the request on ${this.endpoint}: ${describeApiErrors(this.errors)}. Fix the request; repeating it will not help.`
+  }
+}
+
+/**
+ * A resource that does not exist for this user (an unknown run id, an app id, …).
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.TaggedError<NotFound>("@effect-zapier/core/NotFound")("NotFound", {
+  endpoint: Schema.String,
+  resource: Schema.String
+}) {
+  override get message(): string {
+    return `${this.resource} was not found on ${this.endpoint} for this user. Check the id; run data is kept by Zapier for 7 days.`
+  }
+}
+
+/**
+ * The user has no valid connection to the app. `link` is the Connect UI link to send them to (a reconnect link
+ * when `reason` is `expired`).
+ * @since 0.1.0
+ */
+export class ConnectionRequired extends Schema.TaggedError<ConnectionRequired>(
+  "@effect-zapier/core/ConnectionRequired"
+)("ConnectionRequired", {
+  app: AppId,
+  reason: Schema.Literal("missing", "expired"),
+  link: Schema.optional(ConnectLink)
+}) {
+  override get message(): string {
+    return this.reason === "expired"
+      ? `The user's connection to ${this.app} has expired; send them to the reconnect link, then complete the connection with the callback.`
+      : `The user has no connection to ${this.app}; send them to the Connect link, then complete the connection with the callback.`
+  }
+}
+
+/**
+ * Why a connect callback was refused.
+ * @since 0.1.0
+ */
+export const ConnectFailureReason = Schema.Literal(
+  "denied",
+  "malformed",
+  "no_attempt",
+  "attempt_expired",
+  "other_user",
+  "other_app",
+  "replay",
+  "state_mismatch",
+  "connection_not_found",
+  "connection_expired",
+  "timeout"
+)
+/** @since 0.1.0 */
+export type ConnectFailureReason = typeof ConnectFailureReason.Type
+
+const connectAdvice: Record<ConnectFailureReason, string> = {
+  denied: "Connect UI reported an error; offer the user a fresh Connect link",
+  malformed: "the callback could not be read; offer the user a fresh Connect link",
+  no_attempt: "no Connect link was issued for this user and app; start again with ensureConnection",
+  attempt_expired: "the Connect link expired before the callback arrived; offer a fresh link",
+  other_user: "the callback belongs to another user's Connect link and was refused",
+  other_app: "the callback belongs to a Connect link for another app and was refused",
+  replay: "this callback was already used; it cannot complete a connection twice",
+  state_mismatch: "the callback's state does not match the Connect link; it may be forged and was refused",
+  connection_not_found: "the connection id is not among this user's connections to the app",
+  connection_expired: "the connection is expired; offer the user a reconnect link",
+  timeout: "no valid connection appeared before the deadline; offer the user a fresh Connect link"
+}
+
+/**
+ * Connect UI reported an error, or the callback could not be trusted (see `reason`).
+ * @since 0.1.0
+ */
+export class ConnectFailed extends Schema.TaggedError<ConnectFailed>("@effect-zapier/core/ConnectFailed")(
+  "ConnectFailed",
+  {
+    app: AppId,
+    reason: ConnectFailureReason,
+    error: Schema.optional(Schema.String),
+    description: Schema.optional(Schema.String),
+    connection: Schema.optional(ConnectionId)
+  }
+) {
+  override get message(): string {
+    const detail = this.error ? ` (${this.error}${this.description ? `: ${this.description}` : ""})` : ""
+    return `Connecting ${this.app} failed: ${connectAdvice[this.reason]}${detail}.`
+  }
+}
+
+/**
+ * The app has no action with that key (and type).
+ * @since 0.1.0
+ */
+export class ActionNotFound extends Schema.TaggedError<ActionNotFound>("@effect-zapier/core/ActionNotFound")(
+  "ActionNotFound",
+  {
+    app: AppId,
+    key: ActionKey,
+    actionType: Schema.optional(ActionType)
+  }
+) {
+  override get message(): string {
+    return `App ${this.app} has no ${this.actionType ?? ""}${this.actionType ? " " : ""}action with key "${this.key}". List the app's actions to find the right key and type.`
+  }
+}
+
+/**
+ * The run ended in `error`. `errors` are Zapier's; a code `authentication` means the user must reconnect.
+ * @since 0.1.0
+ */
+export class ActionRunFailed extends Schema.TaggedError<ActionRunFailed>("@effect-zapier/core/ActionRunFailed")(
+  "ActionRunFailed",
+  {
+    runId: ActionRunId,
+    errors: Schema.Array(RunError)
+  }
+) {
+  /** True when Zapier says the connection needs to be re-authorized. */
+  get needsReconnect(): boolean {
+    return this.errors.some((e) => e.code === "authentication")
+  }
+  override get message(): string {
+    const what = this.errors.map((e) => `${e.code}: ${e.detail ?? e.title}`).join("; ") || "no details"
+    return `Action run ${this.runId} failed (${what}).${this.needsReconnect ? " The connection must be reconnected." : ""}`
+  }
+}
+
+/**
+ * The run was still pending at the deadline. Call `await` again with the same run id to resume.
+ * @since 0.1.0
+ */
+export class PollTimeout extends Schema.TaggedError<PollTimeout>("@effect-zapier/core/PollTimeout")("PollTimeout", {
+  runId: ActionRunId,
+  waited: Schema.DurationFromMillis,
+  lastStatus: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    return `Action run ${this.runId} was still ${this.lastStatus ?? "pending"} after ${Duration.format(this.waited)}; await it again to resume.`
+  }
+}
+
+/**
+ * The create-run request may or may not have created a run (a timeout after sending, a reset, a 5xx, an
+ * unreadable body). It is never replayed blindly: reconcile (for example, ask the user) before running again.
+ * @since 0.1.0
+ */
+export class RunOutcomeUnknown extends Schema.TaggedError<RunOutcomeUnknown>("@effect-zapier/core/RunOutcomeUnknown")(
+  "RunOutcomeUnknown",
+  {
+    endpoint: Schema.String,
+    reason: Schema.String,
+    app: Schema.optional(AppId),
+    action: Schema.optional(ActionKey),
+    connection: Schema.optional(Schema.NullOr(ConnectionId)),
+    status: Schema.optional(Schema.Number)
+  }
+) {
+  override get message(): string {
+    return (
+      `Creating the action run may or may not have succeeded (${this.reason}${this.status ? `, HTTP ${this.status}` : ""}). ` +
+      `It was not retried to avoid running the action twice; check the target app before running it again.`
+    )
+  }
+}
+
+/**
+ * A connection store (memory, SQL, …) failed.
+ * @since 0.1.0
+ */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>("@effect-zapier/core/StoreUnavailable")(
+  "StoreUnavailable",
+  {
+    operation: Schema.String,
+    reason: Schema.String
+  }
+) {
+  override get message(): string {
+    return `The connection store failed during ${this.operation}: ${this.reason}. Check the database and try again.`
+  }
+}
+
+/**
+ * The union of every public error.
+ * @since 0.1.0
+ */
+export const ZapierError = Schema.Union(
+  TokenExchangeFailed,
+  Unauthorized,
+  RateLimited,
+  ZapierUnavailable,
+  InvalidResponse,
+  BadRequest,
+  NotFound,
+  ConnectionRequired,
+  ConnectFailed,
+  ActionNotFound,
+  ActionRunFailed,
+  PollTimeout,
+  RunOutcomeUnknown,
+  StoreUnavailable
+)
+/** @since 0.1.0 */
+export type ZapierError = typeof ZapierError.Type
+
+const tags = new Set<string>([
+  "TokenExchangeFailed",
+  "Unauthorized",
+  "RateLimited",
+  "ZapierUnavailable",
+  "InvalidResponse",
+  "BadRequest",
+  "NotFound",
+  "ConnectionRequired",
+  "ConnectFailed",
+  "ActionNotFound",
+  "ActionRunFailed",
+  "PollTimeout",
+  "RunOutcomeUnknown",
+  "StoreUnavailable"
+])
+
+/**
+ * True for any error of this library.
+ * @since 0.1.0
+ */
+export const isZapierError = (u: unknown): u is ZapierError =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && tags.has(u._tag)
+
+/**
+ * The errors any request to Zapier can end with: the common failure set of every service method.
+ * @since 0.1.0
+ */
+export type RequestError =
+  | TokenExchangeFailed
+  | Unauthorized
+  | RateLimited
+  | ZapierUnavailable
+  | InvalidResponse
+  | BadRequest
+  | NotFound

@@ -1,0 +1,26 @@
+/**
+ * @effect-zapier/core: the domain, the typed errors, the service contracts and the composed program for running
+ * Zapier actions for a partner's end users. Implementations live in `@effect-zapier/http` (the live API) and
+ * `@effect-zapier/testing` (an in-memory Zapier).
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as ActionCatalog from "./ActionCatalog.js"
+/** @since 0.1.0 */
+export * as ActionRuns from "./ActionRuns.js"
+/** @since 0.1.0 */
+export * as ConnectionStore from "./ConnectionStore.js"
+/** @since 0.1.0 */
+export * as Connections from "./Connections.js"
+/** @since 0.1.0 */
+export * as Domain from "./Domain.js"
+/** @since 0.1.0 */
+export * as EmbeddedActions from "./EmbeddedActions.js"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+/** @since 0.1.0 */
+export * as Polling from "./Polling.js"
+/** @since 0.1.0 */
+export * as TokenExchange from "./TokenExchange.js"
