@@ -1,0 +1,372 @@
+/**
+ * The helper in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core.
+ *
+ * The bundle is built by the package's own build step (scripts/bundle.mjs) and served as an ES module by a partner
+ * test page on one loopback origin; Connect UI stand-ins live on other loopback origins, so origin checks are real.
+ * The popup blocker is left on (playwright turns it off by default), so "blocked" is the browser's own verdict.
+ */
+
+import { execFile } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { promisify } from "node:util"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { ConnectCallback } from "@effect-zapier/core/Domain"
+import { Schema } from "effect"
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import { forgerPage, html, json, partnerPage, type Server, serve, stubConnectPage } from "./fixtures/servers.js"
+
+const CHROMIUM = "/usr/bin/chromium"
+const hasChromium = Fs.existsSync(CHROMIUM)
+const inCI = (process.env.CI ?? "") !== "" && process.env.CI !== "false"
+const TIMEOUT = 60_000
+
+interface Outcome {
+  readonly ok: boolean
+  readonly payload?: unknown
+  readonly backend?: unknown
+  readonly name?: string
+  readonly isConnectError?: boolean
+  readonly reason?: string
+  readonly error?: unknown
+  readonly message?: string
+}
+interface LiveCounts {
+  readonly message: number
+  readonly abort: number
+  readonly intervals: number
+  readonly timeouts: number
+}
+declare global {
+  interface Window {
+    __outcome?: Outcome
+    __messages: Array<{ readonly origin: string; readonly data: unknown }>
+    __liveCounts: () => LiveCounts
+    __opened: Array<{ readonly url: string; readonly name: string; readonly features: string }>
+  }
+}
+
+const decodeCallback = Schema.decodeUnknownSync(ConnectCallback)
+const STUB_AUTH_ID = 12345
+const FORGED_AUTH_ID = 666
+const FRAMED_AUTH_ID = 777
+
+if (!hasChromium) {
+  const reason = `${CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)`
+  if (inCI) {
+    it("headless Chromium is installed for the browser tests", () => {
+      assert.fail(`${reason}; .ci/run installs it, so CI must have it`)
+    })
+  } else {
+    console.warn(`[@effect-zapier/connect] skipping browser tests: ${reason}`)
+  }
+}
+
+describe.skipIf(!hasChromium)("openConnect / redirectToConnect in headless Chromium", () => {
+  let browser: Browser
+  let app: Server
+  let stub: Server
+  let evil: Server
+  let bundle: string
+  let tmp: string
+  let linkCount = 0
+  const completions: Array<unknown> = []
+  const callbacks: Array<unknown> = []
+
+  beforeAll(async () => {
+    tmp = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-zapier-connect-"))
+    const packageDir = Path.resolve(__dirname, "..")
+    await promisify(execFile)(process.execPath, [Path.join(packageDir, "scripts/bundle.mjs"), "--outdir", tmp])
+    bundle = Fs.readFileSync(Path.join(tmp, "connect.min.js"), "utf8")
+
+    stub = await serve(({ url }) => {
+      if (url.pathname.startsWith("/to/")) return stubConnectPage(url, STUB_AUTH_ID)
+      if (url.pathname === "/forge") return forgerPage(url, FRAMED_AUTH_ID)
+      return html("not found", 404)
+    })
+    evil = await serve(({ url }) => (url.pathname === "/forge" ? forgerPage(url, FORGED_AUTH_ID) : html("", 404)))
+    app = await serve(({ method, url, body }) => {
+      const stubLink = () => `${stub.origin}/to/StubAPI?token=connect-token-${++linkCount}`
+      if (method === "GET" && url.pathname === "/") return partnerPage()
+      if (method === "GET" && url.pathname === "/connect.js") return { type: "text/javascript", body: bundle }
+      if (method === "GET" && url.pathname === "/link") {
+        const target = url.searchParams.get("target")
+        if (target === "evil") return json({ url: `${evil.origin}/forge?next=${encodeURIComponent(stubLink())}` })
+        return json({ url: stubLink() })
+      }
+      if (method === "POST" && url.pathname === "/complete") {
+        const outcome = decodeCallback(JSON.parse(body))
+        completions.push(outcome)
+        return json(outcome)
+      }
+      if (method === "GET" && url.pathname === "/callback") {
+        const outcome = decodeCallback(Object.fromEntries(url.searchParams))
+        callbacks.push(outcome)
+        return html(`<!doctype html><title>callback</title><pre id="callback">${JSON.stringify(outcome)}</pre>`)
+      }
+      return html("not found", 404)
+    })
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        // Headless Chromium's default screen is 800×600, which would clamp a 980×700 popup.
+        "--screen-info={1600x1200}"
+      ],
+      // Keep Chromium's popup blocker on, so a popup opened without a user gesture is really blocked.
+      ignoreDefaultArgs: ["--disable-popup-blocking"]
+    })
+  }, TIMEOUT)
+
+  afterAll(async () => {
+    await browser?.close()
+    await Promise.all([app?.close(), stub?.close(), evil?.close()])
+    if (tmp) Fs.rmSync(tmp, { recursive: true, force: true })
+  }, TIMEOUT)
+
+  const withPage =
+    (
+      query: Record<string, string> | (() => Record<string, string>),
+      body: (page: Page, context: BrowserContext) => Promise<void>
+    ) =>
+    async () => {
+      completions.length = 0
+      callbacks.length = 0
+      // viewport: null lets the popup keep the size window.open asked for.
+      const context = await browser.newContext({ viewport: null })
+      try {
+        const page = await context.newPage()
+        await page.goto(`${app.origin}/?${new URLSearchParams(typeof query === "function" ? query() : query)}`)
+        await page.waitForFunction(() => document.readyState === "complete")
+        await body(page, context)
+      } finally {
+        await context.close()
+      }
+    }
+
+  /** Clicks the page's Connect button and returns the popup it opened, once loaded. */
+  const clickConnect = async (page: Page): Promise<Page> => {
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#connect")])
+    await popup.waitForLoadState("load")
+    return popup
+  }
+
+  const outcomeOf = async (page: Page): Promise<Outcome> => {
+    const handle = await page.waitForFunction(() => window.__outcome, undefined, { timeout: 20_000 })
+    return (await handle.jsonValue()) as Outcome
+  }
+
+  const assertCleanedUp = async (page: Page) => {
+    assert.deepStrictEqual(await page.evaluate(() => window.__liveCounts()), {
+      message: 0,
+      abort: 0,
+      intervals: 0,
+      timeouts: 0
+    })
+  }
+
+  /** Waits until the page has seen a message carrying `authId` from `origin`, and checks the helper ignored it. */
+  const assertIgnored = async (page: Page, origin: string, authId: number) => {
+    await page.waitForFunction(
+      ([o, id]) => window.__messages.some((m) => m.origin === o && (m.data as { authId?: unknown }).authId === id),
+      [origin, authId] as const,
+      { timeout: 20_000 }
+    )
+    // Message listeners run in one dispatch: the helper has seen it too, and must not have settled.
+    assert.strictEqual(await page.evaluate(() => window.__outcome), undefined)
+  }
+
+  it(
+    "approve in the popup: resolves with the payload, the page posts it to the backend, and everything is cleaned up",
+    withPage({ target: "stub", origin: "link" }, async (page) => {
+      const popup = await clickConnect(page)
+      assert.isTrue(popup.url().startsWith(`${stub.origin}/to/StubAPI?token=connect-token-`))
+      const [opened] = await page.evaluate(() => window.__opened)
+      assert.strictEqual(opened?.name, "zapier-connect")
+      assert.match(opened?.features ?? "", /^popup=yes,width=980,height=700,left=\d+,top=\d+$/)
+      // The browser honoured it (give or take a pixel of window chrome).
+      const shape = await popup.evaluate(() => ({
+        name: window.name,
+        width: window.innerWidth,
+        height: window.innerHeight
+      }))
+      assert.strictEqual(shape.name, "zapier-connect")
+      assert.closeTo(shape.width, 980, 2)
+      assert.closeTo(shape.height, 700, 2)
+      const closed = popup.waitForEvent("close")
+      await popup.click("#approve")
+      const outcome = await outcomeOf(page)
+      assert.deepStrictEqual(outcome.payload, { type: "authenticationSuccess", authId: String(STUB_AUTH_ID) })
+      assert.deepStrictEqual(outcome.backend, { _tag: "Approved", connectionId: String(STUB_AUTH_ID) })
+      assert.strictEqual(completions.length, 1)
+      await closed
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "a message from another origin, even from the popup window itself, is ignored",
+    withPage(
+      () => ({ target: "evil", origin: stub.origin }),
+      async (page) => {
+        const popup = await clickConnect(page)
+        assert.isTrue(popup.url().startsWith(`${evil.origin}/forge`))
+        await assertIgnored(page, evil.origin, FORGED_AUTH_ID)
+        await Promise.all([popup.waitForURL(`${stub.origin}/to/**`), popup.click("#continue")])
+        await popup.click("#approve")
+        const outcome = await outcomeOf(page)
+        assert.deepStrictEqual(outcome.payload, { type: "authenticationSuccess", authId: String(STUB_AUTH_ID) })
+        assert.deepStrictEqual(completions, [{ _tag: "Approved", connectionId: String(STUB_AUTH_ID) }])
+        await assertCleanedUp(page)
+      }
+    ),
+    TIMEOUT
+  )
+
+  it(
+    "a message from the Connect origin but from another window (an iframe) is ignored",
+    withPage({ target: "stub", origin: "link" }, async (page) => {
+      const popup = await clickConnect(page)
+      await page.evaluate((src) => {
+        const frame = document.createElement("iframe")
+        frame.src = src
+        document.body.append(frame)
+      }, `${stub.origin}/forge`)
+      await assertIgnored(page, stub.origin, FRAMED_AUTH_ID)
+      await popup.click("#approve")
+      const outcome = await outcomeOf(page)
+      assert.deepStrictEqual(outcome.payload, { type: "authenticationSuccess", authId: String(STUB_AUTH_ID) })
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "by default only https://connect.zapier.com is trusted: a loopback Connect page's answer is ignored",
+    withPage({ target: "stub" }, async (page) => {
+      const popup = await clickConnect(page)
+      await popup.click("#approve")
+      await assertIgnored(page, stub.origin, STUB_AUTH_ID)
+      await popup.close()
+      const outcome = await outcomeOf(page)
+      assert.strictEqual(outcome.reason, "closed")
+      assert.strictEqual(completions.length, 0)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "closing the popup rejects with a ConnectError, reason closed",
+    withPage({ target: "stub", origin: "link" }, async (page) => {
+      const popup = await clickConnect(page)
+      await popup.close()
+      const outcome = await outcomeOf(page)
+      assert.deepStrictEqual(
+        { ok: outcome.ok, name: outcome.name, isConnectError: outcome.isConnectError, reason: outcome.reason },
+        { ok: false, name: "ConnectError", isConnectError: true, reason: "closed" }
+      )
+      assert.strictEqual(completions.length, 0)
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "a denied flow rejects with reason denied and Connect's error, and closes the popup",
+    withPage({ target: "stub", origin: "link" }, async (page) => {
+      const popup = await clickConnect(page)
+      const closed = popup.waitForEvent("close")
+      await popup.click("#deny")
+      const outcome = await outcomeOf(page)
+      assert.deepStrictEqual(
+        { isConnectError: outcome.isConnectError, reason: outcome.reason, error: outcome.error },
+        { isConnectError: true, reason: "denied", error: "access_denied" }
+      )
+      assert.include(outcome.message ?? "", "access_denied")
+      await closed
+      assert.strictEqual(completions.length, 0)
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "a popup opened without a user gesture is blocked by Chromium: rejects with reason blocked",
+    withPage({ target: "stub", origin: "link", auto: "1" }, async (page) => {
+      const outcome = await outcomeOf(page)
+      assert.deepStrictEqual(
+        { isConnectError: outcome.isConnectError, reason: outcome.reason },
+        {
+          isConnectError: true,
+          reason: "blocked"
+        }
+      )
+      assert.strictEqual(page.context().pages().length, 1)
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "no answer within timeoutMs rejects with reason timeout and closes the popup",
+    withPage({ target: "stub", origin: "link", timeoutMs: "400" }, async (page) => {
+      const popup = await clickConnect(page)
+      const closed = popup.waitForEvent("close")
+      const outcome = await outcomeOf(page)
+      assert.strictEqual(outcome.reason, "timeout")
+      await closed
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "an AbortSignal rejects with reason aborted and closes the popup",
+    withPage({ target: "stub", origin: "link", abortAfterMs: "300" }, async (page) => {
+      const popup = await clickConnect(page)
+      const closed = popup.waitForEvent("close")
+      const outcome = await outcomeOf(page)
+      assert.strictEqual(outcome.reason, "aborted")
+      await closed
+      await assertCleanedUp(page)
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "redirect pattern: Connect sends the browser back to the callback URL with authentication_id",
+    withPage({ target: "stub" }, async (page) => {
+      await Promise.all([page.waitForURL(`${stub.origin}/to/StubAPI?**`), page.click("#redirect")])
+      const connectUrl = new URL(page.url())
+      assert.strictEqual(connectUrl.searchParams.get("redirect_uri"), `${app.origin}/callback`)
+      assert.isTrue(connectUrl.searchParams.has("token"))
+      await Promise.all([page.waitForURL(`${app.origin}/callback?**`), page.click("#approve")])
+      const landed = new URL(page.url())
+      assert.strictEqual(landed.searchParams.get("authentication_id"), String(STUB_AUTH_ID))
+      assert.strictEqual(landed.searchParams.get("service"), "StubAPI")
+      assert.deepStrictEqual(callbacks, [{ _tag: "Approved", connectionId: String(STUB_AUTH_ID), service: "StubAPI" }])
+    }),
+    TIMEOUT
+  )
+
+  it(
+    "redirect pattern, denied: the callback URL gets error and error_description",
+    withPage({ target: "stub" }, async (page) => {
+      await Promise.all([page.waitForURL(`${stub.origin}/to/StubAPI?**`), page.click("#redirect")])
+      await Promise.all([page.waitForURL(`${app.origin}/callback?**`), page.click("#deny")])
+      assert.deepStrictEqual(callbacks, [{ _tag: "Denied", error: "access_denied", description: "User denied" }])
+    }),
+    TIMEOUT
+  )
+})
