@@ -73,7 +73,7 @@ export interface ConnectPayload {
  * - `"blocked"`: the browser refused to open the popup (call {@link openConnect} from a click handler, or fall
  *   back to {@link redirectToConnect});
  * - `"timeout"`: no answer within `timeoutMs`;
- * - `"aborted"`: the caller's `AbortSignal` fired.
+ * - `"aborted"`: the caller's `AbortSignal` fired, or a newer {@link openConnect} took over the popup.
  * @since 0.1.0
  * @category errors
  */
@@ -85,7 +85,7 @@ const MESSAGES: Record<ConnectErrorReason, string> = {
   blocked:
     "The browser blocked the Zapier Connect popup; call openConnect from a click handler, or use redirectToConnect",
   timeout: "Zapier Connect did not answer in time; the popup was closed, ask the backend for a new link",
-  aborted: "The Zapier Connect flow was aborted by the page"
+  aborted: "The Zapier Connect flow was aborted by the page, or replaced by a newer openConnect"
 }
 
 /**
@@ -143,6 +143,9 @@ export interface OpenConnectOptions {
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "localhost", "[::1]"])
 const MAX_ID_LENGTH = 128
 const MAX_STATE_LENGTH = 512
+/** Ends the flow in progress, if any: the popup window is shared by name, so only one flow may listen to it. */
+let supersede: (() => void) | undefined
+
 /** After the popup is seen closed, wait this long for a message that may still be queued before rejecting. */
 const CLOSED_GRACE_MS = 150
 
@@ -235,6 +238,8 @@ const readMessage = (data: unknown): Outcome => {
  * - Accepts a `message` only when it comes from the Connect origin **and** from the popup window itself; anything
  *   else (other origins, other windows, unrelated message types) is ignored.
  * - Removes its listeners and timers in every case, and closes the popup unless `closePopup: false`.
+ * - One flow at a time: the popup is one named window, so a new call takes it over and the pending call rejects
+ *   with `"aborted"` (leaving the window to the new flow).
  *
  * Call it synchronously from a click handler: browsers block popups opened later.
  *
@@ -276,21 +281,23 @@ export const openConnect = (link: ConnectLinkInput, options: OpenConnectOptions 
     const features = `popup=yes,width=${POPUP_WIDTH},height=${POPUP_HEIGHT},${centre()}`
     const popup = window.open(url.href, POPUP_NAME, features)
     if (popup === null) return reject(new ConnectError("blocked"))
+    supersede?.()
 
     let settled = false
     let pollTimer: ReturnType<typeof setInterval> | undefined
     let deadline: ReturnType<typeof setTimeout> | undefined
     let grace: ReturnType<typeof setTimeout> | undefined
 
-    const finish = (outcome: NonNullable<Outcome>): void => {
+    const finish = (outcome: NonNullable<Outcome>, keepPopup = false): void => {
       if (settled) return
       settled = true
+      if (supersede === onSuperseded) supersede = undefined
       window.removeEventListener("message", onMessage)
       signal?.removeEventListener("abort", onAbort)
       if (pollTimer !== undefined) clearInterval(pollTimer)
       if (deadline !== undefined) clearTimeout(deadline)
       if (grace !== undefined) clearTimeout(grace)
-      if (closePopup && !popup.closed) popup.close()
+      if (closePopup && !keepPopup && !popup.closed) popup.close()
       if (outcome._tag === "success") resolve(outcome.payload)
       else reject(outcome.error)
     }
@@ -304,7 +311,11 @@ export const openConnect = (link: ConnectLinkInput, options: OpenConnectOptions 
     function onAbort(): void {
       fail("aborted")
     }
+    function onSuperseded(): void {
+      finish({ _tag: "failure", error: new ConnectError("aborted") }, true)
+    }
 
+    supersede = onSuperseded
     window.addEventListener("message", onMessage)
     signal?.addEventListener("abort", onAbort, { once: true })
     pollTimer = setInterval(() => {

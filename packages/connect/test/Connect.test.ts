@@ -185,6 +185,19 @@ describe("openConnect message handling (fake window)", () => {
     assert.strictEqual(vi.getTimerCount(), 0)
   })
 
+  it("a second openConnect takes the popup over: the first rejects with aborted and leaves the window open", async () => {
+    const { post, popup, open } = installWindow()
+    const first = openConnect(LINK)
+    const second = openConnect(`${LINK}-2`)
+    assert.strictEqual(open.mock.calls.length, 2)
+    const error = (await rejection(first)) as ConnectError
+    assert.strictEqual(error.reason, "aborted")
+    assert.strictEqual(popup.close.mock.calls.length, 0)
+    post({ type: "authenticationSuccess", authId: 2 })
+    assert.deepStrictEqual(await second, { type: "authenticationSuccess", authId: "2" })
+    assert.strictEqual(vi.getTimerCount(), 0)
+  })
+
   it("origin 'link' trusts the link's own origin; closePopup: false leaves the popup open", async () => {
     const { post, popup } = installWindow()
     const result = openConnect("http://127.0.0.1:4000/to/app?token=t", { origin: "link", closePopup: false })
