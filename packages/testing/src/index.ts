@@ -1,1 +1,9 @@
-export {}
+/**
+ * @effect-zapier/testing: an in-memory Zapier for tests of apps built on effect-zapier (`FakeZapier.layer`), and
+ * the same model served over real HTTP (`FakeZapierServer`).
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as FakeZapier from "./FakeZapier.js"
