@@ -22,12 +22,12 @@ describe("Domain.EndUser", () => {
 describe("Domain.ConnectCallback", () => {
   it("decodes the success redirect", () => {
     const outcome = decodeCallback({ authentication_id: "12345", service: "SlackAPI", extra: "ignored" })
-    assert.deepStrictEqual(outcome, Either.right({ _tag: "Approved", connectionId: "12345", service: "SlackAPI" }))
+    assert.deepStrictEqual(outcome, Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("12345"), service: "SlackAPI" }))
   })
 
   it("decodes the popup message with a numeric authId", () => {
     const outcome = decodeCallback({ type: "authenticationSuccess", authId: 987 })
-    assert.deepStrictEqual(outcome, Either.right({ _tag: "Approved", connectionId: "987" }))
+    assert.deepStrictEqual(outcome, Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("987") }))
   })
 
   it("decodes the error redirect and the popup error", () => {
