@@ -22,7 +22,10 @@ describe("Domain.EndUser", () => {
 describe("Domain.ConnectCallback", () => {
   it("decodes the success redirect", () => {
     const outcome = decodeCallback({ authentication_id: "12345", service: "SlackAPI", extra: "ignored" })
-    assert.deepStrictEqual(outcome, Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("12345"), service: "SlackAPI" }))
+    assert.deepStrictEqual(
+      outcome,
+      Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("12345"), service: "SlackAPI" })
+    )
   })
 
   it("decodes the popup message with a numeric authId", () => {
