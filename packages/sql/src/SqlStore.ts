@@ -46,8 +46,8 @@ import { migrate, tables } from "./internal/migrations.js"
  */
 export interface Options {
   /**
-   * Prefix of every table the store creates, so they can live in a database shared with other tables. Letters,
-   * digits and `_`, starting with a letter or `_`, at most 40 characters. Default `effect_zapier_`.
+   * Prefix of every table the store creates, so they can live in a database shared with other tables. Lowercase
+   * letters, digits and `_`, starting with a letter or `_`, at most 40 characters. Default `effect_zapier_`.
    */
   readonly tablePrefix?: string | undefined
 }
@@ -65,11 +65,9 @@ export const defaultTablePrefix = "effect_zapier_"
  */
 export const attemptRetentionMillis = 24 * 60 * 60 * 1000
 
-const TablePrefix = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]{0,39}$/, {
-    message: () => "tablePrefix must be letters, digits and _, start with a letter or _, and be at most 40 characters"
-  })
-)
+const prefixRule =
+  "tablePrefix must be lowercase letters, digits and _, start with a letter or _, and be at most 40 characters"
+const TablePrefix = Schema.String.pipe(Schema.pattern(/^[a-z_][a-z0-9_]{0,39}$/))
 
 /** A time column: epoch milliseconds (SQLite), a `Date` (node-postgres) or an ISO string (other pg type parsers). */
 const Timestamp = Schema.Union(Schema.DateTimeUtcFromNumber, Schema.DateTimeUtcFromDate, Schema.DateTimeUtc)
@@ -143,7 +141,7 @@ export const make = (options?: Options): Effect.Effect<Service, StoreUnavailable
         () =>
           new StoreUnavailable({
             operation: "configure",
-            reason: "tablePrefix must be letters, digits and _, start with a letter or _, and be at most 40 characters"
+            reason: prefixRule
           })
       )
     )
@@ -157,7 +155,13 @@ export const make = (options?: Options): Effect.Effect<Service, StoreUnavailable
       }),
       // The Migrator turns a failing migration into a defect; it is still a store that cannot start.
       Effect.catchAllDefect((defect) =>
-        Effect.fail(fromDefect("migrate", "a migration of the store's tables failed")(defect))
+        Effect.fail(
+          fromDefect(
+            "migrate",
+            "a migration of the store's tables failed",
+            `check that no other table's name starts with the prefix "${prefix}" and that the user may create tables`
+          )(defect)
+        )
       )
     )
 

@@ -20,63 +20,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Str from "effect/String"
+import { isolatedSchema, skip, unavailable, urlFor } from "./Pg.js"
 import { alice, attempt, cid, fleetSuite, slack, storeSuite, t0 } from "./StoreSuite.js"
-
-const url = process.env.ZAPIER_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test"
-/** The URL without its password, for messages. */
-const shownUrl = (() => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "(unparsable ZAPIER_TEST_PG_URL)"
-  }
-})()
-
-const admin = Layer.scopedContext(
-  Effect.map(PgClient.make({ url: Redacted.make(url), connectTimeout: "3 seconds" }), (client) =>
-    SqlClient.SqlClient.context(client)
-  )
-).pipe(Layer.provide(Reactivity.layer))
-
-const unavailable: string | undefined = await Effect.runPromise(
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql`SELECT 1`
-  }).pipe(
-    Effect.provide(admin),
-    Effect.as(undefined),
-    Effect.catchAllCause((cause) =>
-      Effect.succeed(`PostgreSQL at ${shownUrl} is not reachable (${Cause.squash(cause)})`)
-    )
-  )
-)
-const skip = unavailable !== undefined && !process.env.CI
-if (skip) {
-  console.warn(`Skipping the PostgreSQL store tests: ${unavailable}. Set ZAPIER_TEST_PG_URL to run them.`)
-}
-
-/** A schema of its own for one test, dropped (with everything in it) when the scope closes. */
-const isolatedSchema = Effect.gen(function* () {
-  // the admin pool outlives the schema: its finalizer runs after the DROP
-  const sql = Context.get(yield* Layer.build(admin), SqlClient.SqlClient)
-  return yield* Effect.acquireRelease(
-    Effect.gen(function* () {
-      const schema = `ezt_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 10)}`
-      yield* sql`CREATE SCHEMA ${sql(schema)}`
-      return schema
-    }),
-    (schema) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`.pipe(Effect.orDie)
-  )
-}).pipe(Effect.orDie)
-
-/** The test URL with `search_path` set to `schema` (node-postgres passes `options` at startup). */
-const urlFor = (schema: string) => {
-  const u = new URL(url)
-  u.searchParams.set("options", `-c search_path=${schema}`)
-  return Redacted.make(u.toString())
-}
 
 const fresh = Layer.unwrapScoped(Effect.map(isolatedSchema, (schema) => PgStore.layer({ url: urlFor(schema) })))
 
@@ -94,6 +39,10 @@ const inSchema = <A, E>(schema: string, f: (sql: SqlClient.SqlClient) => Effect.
   )
 
 describe.skipIf(skip)("PostgreSQL", () => {
+  it.runIf(unavailable !== undefined)("is reachable (required when CI is set)", () => {
+    assert.fail(`${unavailable}. Start it, or point ZAPIER_TEST_PG_URL at one.`)
+  })
+
   storeSuite("PgStore", fresh)
 
   fleetSuite(

@@ -220,7 +220,33 @@ describe("SqliteStore failures are StoreUnavailable, with what to do", () => {
       assert.isTrue(error instanceof StoreUnavailable)
       const e = error as StoreUnavailable
       assert.strictEqual(e.operation, "configure")
-      assert.include(e.message, "tablePrefix must be letters, digits and _")
+      assert.include(e.message, "tablePrefix must be lowercase letters, digits and _")
+      const upper = yield* buildFailure(SqliteStore.layer({ filename: ":memory:", tablePrefix: "Zap_" }))
+      assert.strictEqual((upper as StoreUnavailable).operation, "configure")
+    })
+  )
+
+  it.scoped("a migration that cannot run (a table of that name already exists)", () =>
+    Effect.gen(function* () {
+      const filename = path.join(yield* tempDir, "taken.db")
+      yield* onFile(filename, (sql) => sql`CREATE TABLE zz_connections (mine TEXT)`)
+      const error = yield* buildFailure(SqliteStore.layer({ filename, tablePrefix: "zz_" }))
+      assert.isTrue(error instanceof StoreUnavailable)
+      const e = error as StoreUnavailable
+      assert.strictEqual(e.operation, "migrate")
+      assert.include(e.message, "SQLITE_ERROR")
+      assert.include(e.message, `no other table's name starts with the prefix "zz_"`)
+      // the failed migration was rolled back: the app's table is untouched and no migration is recorded
+      const tables = yield* onFile(
+        filename,
+        (sql) => sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`
+      )
+      assert.deepStrictEqual(
+        tables.map((t) => t.name),
+        ["zz_connections", "zz_migrations"]
+      )
+      const recorded = yield* onFile(filename, (sql) => sql`SELECT * FROM zz_migrations`)
+      assert.strictEqual(recorded.length, 0)
     })
   )
 
