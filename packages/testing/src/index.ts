@@ -7,3 +7,7 @@
 
 /** @since 0.1.0 */
 export * as FakeZapier from "./FakeZapier.js"
+/** @since 0.1.0 */
+export * as FakeZapierServer from "./FakeZapierServer.js"
+/** @since 0.1.0 */
+export * as PartnerKey from "./PartnerKey.js"

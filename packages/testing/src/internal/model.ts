@@ -508,6 +508,12 @@ export interface Model {
     resource: string,
     scope: string | undefined
   ) => Effect.Effect<Issued, OAuthFailure>
+  /** A connect token straight from a verified partner JWT (the MCP pattern). */
+  readonly connectFor: (
+    user: Domain.EndUser,
+    resource: string,
+    scope: string | undefined
+  ) => Effect.Effect<Issued, OAuthFailure>
   readonly authenticate: (token: string) => Effect.Effect<Domain.EndUser, ApiFailure>
   readonly gate: (info: RequestInfo) => Effect.Effect<Gate>
   readonly record: (entry: Omit<FZ.RequestEntry, "at">) => Effect.Effect<void>
@@ -666,12 +672,10 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
         )
       )
 
-    const exchangeConnect = (subjectToken: string, resource: string, scope: string | undefined) =>
+    /** A connect token for the user, bound to `resource` (`{connectUrl}/to/{app}`). */
+    const connectFor = (user: Domain.EndUser, resource: string, scope: string | undefined) =>
       Effect.gen(function* () {
         const t = yield* now
-        const subject = yield* findAccess(subjectToken, t).pipe(
-          Effect.mapError((reason) => oauth(400, "invalid_grant", `The subject_token is not usable: ${reason}`))
-        )
         const prefix = `${settings.connectUrl}/to/`
         const rest = resource.startsWith(prefix) ? resource.slice(prefix.length) : ""
         if (rest.length === 0 || rest.includes("/") || rest.includes("?") || rest.includes("#")) {
@@ -685,9 +689,9 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
         yield* Ref.update(state, (s) =>
           appendLedger(
             {
-              ...s,
+              ...provision(s, user, t),
               connectTokens: HashMap.set(s.connectTokens, token, {
-                user: subject.user,
+                user,
                 app,
                 resource,
                 expiresAt: t + settings.connectTokenTtlMillis,
@@ -695,10 +699,19 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
               })
             },
             "exchanges",
-            { at: t, user: subject.user, kind: "connect", app: Domain.AppId.make(app), expiresIn }
+            { at: t, user, kind: "connect", app: Domain.AppId.make(app), expiresIn }
           )
         )
         return { token, expiresIn, scope: scope ?? "connection:write", issuedAt: t }
+      })
+
+    const exchangeConnect = (subjectToken: string, resource: string, scope: string | undefined) =>
+      Effect.gen(function* () {
+        const t = yield* now
+        const subject = yield* findAccess(subjectToken, t).pipe(
+          Effect.mapError((reason) => oauth(400, "invalid_grant", `The subject_token is not usable: ${reason}`))
+        )
+        return yield* connectFor(subject.user, resource, scope)
       })
 
     // --- gate -----------------------------------------------------------------------------------------------
@@ -1343,6 +1356,7 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
       useJti,
       exchangeAccess,
       exchangeConnect,
+      connectFor,
       authenticate,
       gate,
       record,

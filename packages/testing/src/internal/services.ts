@@ -228,7 +228,7 @@ export const make = (model: Model) =>
     const connections = Connections.Connections.of({
       list: Effect.fn("Connections.list")(function* (user: Domain.EndUser, app: Domain.AppId) {
         const page = yield* request(
-          { method: "GET", endpoint: Endpoint.authentications, path: `/v2/authentications?app=${app}` },
+          { method: "GET", endpoint: Endpoint.authentications, path: "/v2/authentications" },
           user,
           model.listConnections(user, app, Number.MAX_SAFE_INTEGER, 0)
         ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
@@ -260,11 +260,7 @@ export const make = (model: Model) =>
 
     const lookup = (user: Domain.EndUser, app: Domain.AppId, actionType: Domain.ActionType | undefined) =>
       request(
-        {
-          method: "GET",
-          endpoint: Endpoint.actions,
-          path: `/v2/actions?app=${app}${actionType ? `&action_type=${actionType}` : ""}`
-        },
+        { method: "GET", endpoint: Endpoint.actions, path: "/v2/actions" },
         user,
         model.lookupActions(user, app, actionType)
       ).pipe(
