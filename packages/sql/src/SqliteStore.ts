@@ -60,7 +60,7 @@ export const layer = (options: Options): Layer.Layer<ConnectionStore, StoreUnava
           Effect.fail(
             fromDefect(
               "open",
-              "the SQLite database could not be opened",
+              `the SQLite database ${JSON.stringify(options.filename)} could not be opened`,
               "check that the file's directory exists and is writable"
             )(defect)
           )

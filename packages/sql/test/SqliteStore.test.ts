@@ -194,11 +194,12 @@ describe("SqliteStore failures are StoreUnavailable, with what to do", () => {
   it.scoped("a file in a directory that does not exist", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const error = yield* buildFailure(SqliteStore.layer({ filename: path.join(dir, "missing", "store.db") }))
+      const filename = path.join(dir, "missing", "store.db")
+      const error = yield* buildFailure(SqliteStore.layer({ filename }))
       assert.isTrue(error instanceof StoreUnavailable)
       const e = error as StoreUnavailable
       assert.strictEqual(e.operation, "open")
-      assert.include(e.message, "could not be opened")
+      assert.include(e.message, `${JSON.stringify(filename)} could not be opened`)
       assert.include(e.message, "check that the file's directory exists")
     })
   )
