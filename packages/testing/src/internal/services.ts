@@ -244,10 +244,10 @@ export const make = (model: Model) =>
         const token = yield* connectToken(user, app)
         const url = new URL(connectResource(model.settings.connectUrl, app))
         url.searchParams.set("token", Redacted.value(token.value))
-        if (options?.theme !== undefined) url.searchParams.set("theme", options.theme)
-        if (options?.redirectUri !== undefined) url.searchParams.set("redirect_uri", options.redirectUri)
-        if (options?.reconnect !== undefined) url.searchParams.set("reconnect_id", options.reconnect)
         if (options?.state !== undefined) url.searchParams.set("state", options.state)
+        if (options?.reconnect !== undefined) url.searchParams.set("reconnect_id", options.reconnect)
+        if (options?.redirectUri !== undefined) url.searchParams.set("redirect_uri", options.redirectUri)
+        if (options?.theme !== undefined) url.searchParams.set("theme", options.theme)
         return Domain.ConnectLink.make({
           url: url.toString(),
           app,
