@@ -1,0 +1,187 @@
+/**
+ * `ActionRuns` over `POST /v2/action-runs/` and `GET /v2/action-runs/{id}/`.
+ *
+ * - `create` sends the White Label guides' flat body `{action, authentication, input, callback_url?}` by default
+ *   (option `runBodyShape: "data"`: the OpenAPI's `{data: {action, authentication, inputs, callback_url?}}`). A
+ *   400 `parse_error` means Zapier did not process the body, so it is retried once in the other shape; the shape
+ *   that worked is remembered for the rest of the layer's life. The POST is replayed only when it provably never
+ *   reached Zapier (no connection could be made, 429, a 401 before processing); any ambiguous failure is
+ *   `RunOutcomeUnknown`, so a run is never created twice.
+ * - `get` maps `success` to `RunSucceeded`, `error` to `RunFailed`, and every other status (`waiting`, `queued`,
+ *   `running`, unknown ones) and HTTP 202 to `RunPending`, whose `retryAfter` comes from a throttled error's
+ *   `delay` or a `Retry-After` header.
+ *
+ * Build it with `ZapierHttp.layer`.
+ *
+ * @example
+ * ```ts
+ * import { ActionRuns } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const runs = yield* ActionRuns.ActionRuns
+ *   const runId = yield* runs.create(user, { action: action.id, connection, inputs: { text: "hi" } })
+ *   const state = yield* runs.get(user, runId)
+ * })
+ * ```
+ * @since 0.1.0
+ */
+
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as ActionRuns from "@effect-zapier/core/ActionRuns"
+import type { ActionRunId as ActionRunIdType, EndUser, RunState } from "@effect-zapier/core/Domain"
+import { ActionRunId, RunError, RunFailed, RunPending, RunSucceeded } from "@effect-zapier/core/Domain"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type { Api } from "./internal/api.js"
+import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./internal/errors.js"
+import type { Raw } from "./internal/transport.js"
+import * as Wire from "./Wire.js"
+import type { RunBodyShape } from "./ZapierHttp.js"
+
+const decodeCreated = decodeBody(Wire.CreateRunResponse)
+const decodeRun = decodeBody(Wire.Run)
+
+const other = (shape: RunBodyShape): RunBodyShape => (shape === "flat" ? "data" : "flat")
+
+/** The create-run body in the given shape. @since 0.1.0 */
+export const createBody = (shape: RunBodyShape, run: ActionRuns.CreateRun): unknown => {
+  const callback = run.callbackUrl !== undefined ? { callback_url: run.callbackUrl } : {}
+  return shape === "flat"
+    ? { action: run.action, authentication: run.connection, input: run.inputs, ...callback }
+    : { data: { action: run.action, authentication: run.connection, inputs: run.inputs, ...callback } }
+}
+
+const terminal = new Set(["success", "error"])
+const throttled = new Set(["throttled", "system_throttled"])
+
+const toRunError = (e: Wire.RunError): RunError =>
+  RunError.make({
+    code: e.code ?? "unknown",
+    title: e.title ?? e.code ?? "Error",
+    ...(e.detail ? { detail: e.detail } : {}),
+    ...(typeof e.delay === "number" && Number.isFinite(e.delay) && e.delay >= 0
+      ? { delay: Duration.seconds(e.delay) }
+      : {})
+  })
+
+/**
+ * Maps a decoded run (and its HTTP status and server hint) onto core's run states.
+ * @since 0.1.0
+ */
+export const toRunState = (
+  runId: ActionRunIdType,
+  httpStatus: number,
+  run: Wire.Run | undefined,
+  hint: Duration.Duration | undefined
+): RunState => {
+  const status = run?.data.status?.trim().toLowerCase()
+  const errors = (run?.data.errors ?? []).map(toRunError)
+  if (httpStatus !== 202 && status === "success") {
+    const results = run?.data.results
+    return RunSucceeded.make({
+      runId,
+      results: results === undefined || results === null ? [] : Array.isArray(results) ? results : [results]
+    })
+  }
+  if (httpStatus !== 202 && status === "error") return RunFailed.make({ runId, errors })
+  const delays = errors.flatMap((e) => (throttled.has(e.code) && e.delay !== undefined ? [e.delay] : []))
+  const retryAfter = [...delays, ...(hint !== undefined ? [hint] : [])].reduce<Duration.Duration | undefined>(
+    (max, d) => (max === undefined || Duration.greaterThan(d, max) ? d : max),
+    undefined
+  )
+  return RunPending.make({
+    runId,
+    status: status !== undefined && status.length > 0 ? status : httpStatus === 202 ? "accepted" : "unknown",
+    ...(retryAfter !== undefined ? { retryAfter } : {})
+  })
+}
+
+/**
+ * The action runs service of one layer.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (api: Api): ActionRuns.Service => {
+  const { settings } = api.env
+  let shape: RunBodyShape = settings.runBodyShape
+  const warnedStatuses = new Set<string>()
+
+  const post = (user: EndUser, run: ActionRuns.CreateRun, bodyShape: RunBodyShape) =>
+    api.create(user, {
+      endpoint: "POST /v2/action-runs/",
+      run: { connection: run.connection },
+      request: HttpClientRequest.post(`${settings.apiUrl}/v2/action-runs/`).pipe(
+        HttpClientRequest.bodyJson(createBody(bodyShape, run)),
+        Effect.mapError((e) => fromPlatform(e, settings.requestTimeout))
+      ),
+      decode: (raw: Raw) =>
+        Either.flatMap(decodeCreated(raw.status, raw.body), (created) => {
+          const id = created.data.id.trim()
+          return id.length > 0
+            ? Either.right(ActionRunId.make(id))
+            : Either.left(new BadBody({ status: raw.status, reason: "data.id is empty", transient: false }))
+        })
+    })
+
+  const create = Effect.fn("ActionRuns.create")(function* (user: EndUser, run: ActionRuns.CreateRun) {
+    yield* Effect.annotateCurrentSpan("zapier.action_id", run.action)
+    if (run.connection !== null) yield* Effect.annotateCurrentSpan("zapier.connection", run.connection)
+    const first = shape
+    const runId = yield* post(user, run, first).pipe(
+      Effect.catchIf(
+        (e) => e._tag === "BadRequest" && e.errors.some((x) => x.code === "parse_error"),
+        () =>
+          // parse_error: Zapier did not process the body, so the other documented shape is safe to try once.
+          post(user, run, other(first)).pipe(
+            Effect.tap(() =>
+              Effect.zipRight(
+                Effect.sync(() => {
+                  shape = other(first)
+                }),
+                Effect.logInfo("Zapier accepted the other create-run body shape; using it from now on").pipe(
+                  Effect.annotateLogs({ shape: other(first) })
+                )
+              )
+            )
+          )
+      )
+    )
+    yield* Effect.annotateCurrentSpan("zapier.run_id", runId)
+    return runId
+  })
+
+  const get = Effect.fn("ActionRuns.get")(function* (user: EndUser, runId: ActionRunIdType) {
+    yield* Effect.annotateCurrentSpan("zapier.run_id", runId)
+    const state = yield* api.execute(user, {
+      endpoint: "GET /v2/action-runs/{id}/",
+      resource: `action run ${runId}`,
+      request: Effect.succeed(HttpClientRequest.get(`${settings.apiUrl}/v2/action-runs/${encodeURIComponent(runId)}/`)),
+      decode: (raw: Raw) => {
+        const decoded = decodeRun(raw.status, raw.body)
+        // HTTP 202 means pending whatever the body says (it may even be empty).
+        if (raw.status === 202) return Either.right({ raw, run: Either.getOrUndefined(decoded) })
+        return Either.map(decoded, (run) => ({ raw, run: run as Wire.Run | undefined }))
+      }
+    })
+    const now = yield* Clock.currentTimeMillis
+    const result = toRunState(runId, state.raw.status, state.run, retryAfterHint(state.raw.headers, now))
+    yield* Effect.annotateCurrentSpan("zapier.run_status", result._tag === "RunPending" ? result.status : result._tag)
+    if (result._tag === "RunPending") {
+      const status = result.status
+      if (!["waiting", "queued", "running", "accepted"].includes(status) && !terminal.has(status)) {
+        if (!warnedStatuses.has(status) && warnedStatuses.size < 50) {
+          warnedStatuses.add(status)
+          yield* Effect.logWarning(
+            "Zapier reported a run status this library does not know; treating it as pending"
+          ).pipe(Effect.annotateLogs({ status: status.slice(0, 40) }))
+        }
+      }
+    }
+    return result
+  })
+
+  return ActionRuns.ActionRuns.of({ create, get })
+}

@@ -1,0 +1,274 @@
+/**
+ * `TokenExchange` over Zapier's OAuth endpoint (RFC 8693 token exchange, form body with the client credentials).
+ *
+ * - Access tokens: a partner JWT (signed per attempt with the key imported once) is exchanged for a per-user
+ *   access token. Tokens are cached per end user and scope; concurrent callers share one exchange; a token is
+ *   refreshed in the background once less than `min(300 s, 50 % of expires_in)` is left, and callers keep getting
+ *   the still-valid token meanwhile; expiry is measured from when the exchange request started; an exchange is
+ *   never cancelled by one caller's interruption.
+ * - Connect tokens: the access token is exchanged for a single-use connect token whose `resource` is the Connect
+ *   UI URL of the app; never cached.
+ *
+ * Build it with `ZapierHttp.layer` (which shares one HttpClient, settings and retry budget among the services).
+ *
+ * @example
+ * ```ts
+ * import { TokenExchange } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const tokens = yield* TokenExchange.TokenExchange
+ *   const token = yield* tokens.accessToken(user) // cached, single-flight
+ * })
+ * ```
+ * @since 0.1.0
+ */
+
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type { AccessToken as AccessTokenType, AppId, EndUser } from "@effect-zapier/core/Domain"
+import { AccessToken, ConnectToken } from "@effect-zapier/core/Domain"
+import type { TokenExchangeFailed } from "@effect-zapier/core/Errors"
+import * as TokenExchange from "@effect-zapier/core/TokenExchange"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { Env } from "./internal/env.js"
+import { send } from "./internal/env.js"
+import { decodeBody, forToken, Local } from "./internal/errors.js"
+import { sign } from "./internal/jwt.js"
+import { defaults } from "./internal/settings.js"
+import * as Wire from "./Wire.js"
+
+interface Cached {
+  readonly token: AccessTokenType
+  /** From here on a background refresh is started. */
+  readonly refreshAt: number
+  /** From here on the token is no longer handed out: callers wait for a new one. */
+  readonly staleAt: number
+}
+
+interface Slot {
+  readonly cached: Cached | undefined
+  readonly inflight: Deferred.Deferred<AccessTokenType, TokenExchange.ExchangeError> | undefined
+  /** After a failed background refresh, the next one waits until then (callers still get the valid token). */
+  readonly holdUntil: number
+}
+
+/** How long a failed background refresh waits before the next try. */
+const refreshRetryDelay = 10_000
+
+/**
+ * When to refresh and when to stop serving a token issued at `startedAt` for `lifetime` ms.
+ * @since 0.1.0
+ */
+export const refreshPlan = (
+  startedAt: number,
+  lifetime: number
+): { readonly expiresAt: number; readonly refreshAt: number; readonly staleAt: number } => {
+  const expiresAt = startedAt + lifetime
+  return {
+    expiresAt,
+    refreshAt: expiresAt - Math.min(300_000, lifetime / 2),
+    staleAt: expiresAt - Math.min(30_000, lifetime / 10)
+  }
+}
+
+const sameToken = (a: AccessTokenType, b: AccessTokenType): boolean =>
+  a === b || Redacted.value(a.value) === Redacted.value(b.value)
+
+const lifetimeOf = (expiresIn: number | null | undefined, fallback: Duration.Duration): number =>
+  typeof expiresIn === "number" && Number.isFinite(expiresIn) && expiresIn > 0
+    ? expiresIn * 1000
+    : Duration.toMillis(fallback)
+
+/**
+ * The token exchange of one layer.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { settings } = env
+    const scope = yield* Effect.scope
+    const slots = new Map<string, Slot>()
+    let pruneAbove = 1024
+
+    /** One exchange at the token endpoint; resolves with the token and when its request started. */
+    const exchange = (
+      subject: Effect.Effect<{ readonly token: Redacted.Redacted<string>; readonly type: string }, TokenExchangeFailed>,
+      params: Readonly<Record<string, string>>
+    ) =>
+      Effect.gen(function* () {
+        let startedAt = 0
+        const secrets = [Redacted.value(settings.clientSecret)]
+        const build = Effect.gen(function* () {
+          startedAt = yield* Clock.currentTimeMillis
+          const { token, type } = yield* Effect.mapError(
+            subject,
+            (e) => new Local({ reason: e.description ?? e.error, code: e.error })
+          )
+          secrets.push(Redacted.value(token))
+          return HttpClientRequest.post(settings.tokenUrl).pipe(
+            HttpClientRequest.acceptJson,
+            HttpClientRequest.bodyUrlParams({
+              grant_type: settings.grantType,
+              client_id: settings.clientId,
+              client_secret: Redacted.value(settings.clientSecret),
+              subject_token: Redacted.value(token),
+              subject_token_type: type,
+              ...params
+            })
+          )
+        })
+        const response = yield* send(env, "token", settings.tokenEndpoint, build, (raw) =>
+          decodeBody(Wire.TokenResponse)(raw.status, raw.body)
+        ).pipe(
+          Effect.mapError((e) =>
+            forToken(e.error, {
+              endpoint: settings.tokenEndpoint,
+              kind: "token",
+              retryAfter: e.retryAfter,
+              rateLimitCooldown: settings.rateLimitCooldown,
+              secrets
+            })
+          )
+        )
+        return { response, startedAt }
+      })
+
+    const exchangeAccess = (user: EndUser) =>
+      exchange(
+        Effect.map(sign(settings, user), (token) => ({ token, type: settings.jwtTokenType })),
+        { requested_token_type: settings.accessTokenType, scope: settings.scope }
+      ).pipe(
+        Effect.map(({ response, startedAt }): Cached => {
+          const plan = refreshPlan(startedAt, lifetimeOf(response.expires_in, defaults.accessTokenLifetime))
+          return {
+            token: AccessToken.make({
+              value: response.access_token,
+              expiresAt: DateTime.unsafeMake(plan.expiresAt),
+              scope: response.scope ?? settings.scope
+            }),
+            refreshAt: plan.refreshAt,
+            staleAt: plan.staleAt
+          }
+        })
+      )
+
+    const keyOf = (user: EndUser) => `${user.key}\u0000${settings.scope}`
+
+    const prune = (now: number) => {
+      if (slots.size <= pruneAbove) return
+      for (const [key, slot] of slots) {
+        if (slot.inflight === undefined && (slot.cached === undefined || slot.cached.staleAt <= now)) slots.delete(key)
+      }
+      pruneAbove = Math.max(1024, slots.size * 2)
+    }
+
+    /** Runs one exchange for `key` in the layer's scope, so no caller's interruption cancels it. */
+    const start = (
+      user: EndUser,
+      key: string,
+      deferred: Deferred.Deferred<AccessTokenType, TokenExchange.ExchangeError>,
+      background: boolean
+    ) =>
+      exchangeAccess(user).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const slot = slots.get(key)
+            if (slot?.inflight === deferred) {
+              slots.set(
+                key,
+                Exit.isSuccess(exit)
+                  ? { cached: exit.value, inflight: undefined, holdUntil: 0 }
+                  : { cached: slot.cached, inflight: undefined, holdUntil: background ? now + refreshRetryDelay : 0 }
+              )
+              prune(now)
+            }
+            return Deferred.done(
+              deferred,
+              Exit.map(exit, (cached) => cached.token)
+            )
+          })
+        ),
+        Effect.forkIn(scope)
+      )
+
+    const accessToken = Effect.fn("TokenExchange.accessToken")(function* (user: EndUser) {
+      const now = yield* Clock.currentTimeMillis
+      const key = keyOf(user)
+      const plan = yield* Effect.sync(() => {
+        const slot = slots.get(key)
+        const cached = slot?.cached
+        if (slot && cached && now < cached.staleAt) {
+          if (now < cached.refreshAt || slot.inflight !== undefined || now < slot.holdUntil) {
+            return { token: cached.token } as const
+          }
+          const deferred = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
+          slots.set(key, { ...slot, inflight: deferred })
+          return { token: cached.token, refresh: deferred } as const
+        }
+        if (slot?.inflight !== undefined) return { wait: slot.inflight } as const
+        const deferred = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
+        slots.set(key, { cached: undefined, inflight: deferred, holdUntil: 0 })
+        return { wait: deferred, start: deferred } as const
+      })
+      if ("token" in plan) {
+        if (plan.refresh !== undefined) yield* start(user, key, plan.refresh, true)
+        return plan.token
+      }
+      if (plan.start !== undefined) yield* start(user, key, plan.start, false)
+      return yield* Deferred.await(plan.wait)
+    })
+
+    const invalidate = Effect.fn("TokenExchange.invalidate")(function* (user: EndUser, failed?: AccessTokenType) {
+      yield* Effect.sync(() => {
+        const key = keyOf(user)
+        const slot = slots.get(key)
+        if (slot?.cached === undefined) return
+        if (failed === undefined || sameToken(slot.cached.token, failed)) {
+          slots.set(key, { ...slot, cached: undefined })
+        }
+      })
+    })
+
+    const exchangeConnect = (access: AccessTokenType, app: AppId) =>
+      exchange(Effect.succeed({ token: access.value, type: settings.accessTokenType }), {
+        requested_token_type: settings.connectTokenType,
+        scope: settings.connectScope,
+        resource: `${settings.connectUrl}/to/${encodeURIComponent(app)}`
+      }).pipe(
+        Effect.map(({ response, startedAt }) =>
+          ConnectToken.make({
+            value: response.access_token,
+            expiresAt: DateTime.unsafeMake(startedAt + lifetimeOf(response.expires_in, defaults.connectTokenLifetime)),
+            app
+          })
+        )
+      )
+
+    const connectToken = Effect.fn("TokenExchange.connectToken")(function* (user: EndUser, app: AppId) {
+      yield* Effect.annotateCurrentSpan("zapier.app", app)
+      const access = yield* accessToken(user)
+      return yield* exchangeConnect(access, app).pipe(
+        Effect.catchTag("TokenExchangeFailed", (e) =>
+          // The cached access token was refused as the subject (revoked?): replace it once.
+          (e.status === 400 || e.status === 401) && (e.error === "invalid_grant" || e.error === "invalid_token")
+            ? invalidate(user, access).pipe(
+                Effect.zipRight(accessToken(user)),
+                Effect.flatMap((fresh) => exchangeConnect(fresh, app))
+              )
+            : Effect.fail(e)
+        )
+      )
+    })
+
+    return TokenExchange.TokenExchange.of({ accessToken, connectToken, invalidate })
+  })

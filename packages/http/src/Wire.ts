@@ -1,0 +1,274 @@
+/**
+ * Zapier's JSON on the wire (`snake_case`), as the White Label spec describes it. Every schema ignores unknown
+ * fields and accepts the documented conflicts: `links.prev` or `links.previous`, an app as an id or an expanded
+ * object, numeric or string ids, `errors[].status` as an integer or a string, the `/v2/actions` envelope as an
+ * object or an array of envelopes, and any run status (only `success` and `error` are terminal).
+ *
+ * These schemas decode responses and encode request bodies; mapping onto core's domain happens in the
+ * `Http*` modules.
+ *
+ * @example
+ * ```ts
+ * import { Wire } from "@effect-zapier/http"
+ * import { Schema } from "effect"
+ *
+ * const page = Schema.decodeUnknownSync(Wire.AuthenticationsPage)({
+ *   links: { next: null, previous: null },
+ *   data: [{ id: 12345, app: { id: "slack" }, is_expired: false }]
+ * })
+ * // page.data[0].id === "12345", page.data[0].app === "slack"
+ * ```
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+const NumberToString = Schema.transform(Schema.Number, Schema.String, {
+  strict: true,
+  decode: (n) => String(n),
+  encode: (s) => Number(s)
+})
+
+/**
+ * An id that Zapier may send as a string or a number; always a string once decoded.
+ * @since 0.1.0
+ */
+export const Id = Schema.Union(Schema.String, NumberToString)
+
+const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
+
+/**
+ * An app reference: its id, or an expanded App object (`{id, title, …}`); always the id once decoded.
+ * @since 0.1.0
+ */
+export const AppRef = Schema.Union(
+  Id,
+  Schema.transform(Schema.Struct({ id: Id }), Schema.String, {
+    strict: true,
+    decode: (app) => app.id,
+    encode: (id) => ({ id })
+  })
+)
+
+/**
+ * Pagination links: full URLs or `null`. `previous` is accepted as well as `prev`.
+ * @since 0.1.0
+ */
+export const Links = Schema.Struct({
+  next: OptionalString,
+  prev: OptionalString,
+  previous: OptionalString
+})
+
+/**
+ * Pagination metadata (`count` = total, `limit`, `offset`).
+ * @since 0.1.0
+ */
+export const Meta = Schema.Struct({
+  count: Schema.optional(Schema.NullOr(Schema.Number)),
+  limit: Schema.optional(Schema.NullOr(Schema.Number)),
+  offset: Schema.optional(Schema.NullOr(Schema.Number))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// OAuth token endpoint
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The token endpoint's success response. The token is `Redacted` as soon as it is decoded; `expires_in` is in
+ * seconds (absent: one hour for an access token, six minutes for a connect token).
+ * @since 0.1.0
+ */
+export const TokenResponse = Schema.Struct({
+  access_token: Schema.Redacted(Schema.NonEmptyString),
+  token_type: OptionalString,
+  expires_in: Schema.optional(Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString))),
+  scope: OptionalString,
+  issued_token_type: OptionalString
+})
+/** @since 0.1.0 */
+export type TokenResponse = typeof TokenResponse.Type
+
+/**
+ * An OAuth error (RFC 6749 §5.2): `{error, error_description}`.
+ * @since 0.1.0
+ */
+export const OAuthError = Schema.Struct({
+  error: Schema.String,
+  error_description: OptionalString
+})
+/** @since 0.1.0 */
+export type OAuthError = typeof OAuthError.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// The errors[] envelope
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One entry of Zapier's `errors[]`; `status` may be an integer or a string.
+ * @since 0.1.0
+ */
+export const ApiError = Schema.Struct({
+  status: Schema.optional(Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString))),
+  code: OptionalString,
+  title: OptionalString,
+  detail: OptionalString
+})
+/** @since 0.1.0 */
+export type ApiError = typeof ApiError.Type
+
+/**
+ * Zapier's error envelope: `{errors: [{status, code, title, detail, source, meta}]}`.
+ * @since 0.1.0
+ */
+export const ErrorEnvelope = Schema.Struct({ errors: Schema.Array(ApiError) })
+/** @since 0.1.0 */
+export type ErrorEnvelope = typeof ErrorEnvelope.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Authentications (connections)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One item of `GET /v2/authentications`.
+ * @since 0.1.0
+ */
+export const Authentication = Schema.Struct({
+  type: OptionalString,
+  id: Id,
+  app: AppRef,
+  is_expired: Schema.Boolean,
+  title: OptionalString
+})
+/** @since 0.1.0 */
+export type Authentication = typeof Authentication.Type
+
+/**
+ * A page of `GET /v2/authentications`.
+ * @since 0.1.0
+ */
+export const AuthenticationsPage = Schema.Struct({
+  links: Schema.optional(Schema.NullOr(Links)),
+  meta: Schema.optional(Schema.NullOr(Meta)),
+  data: Schema.Array(Authentication)
+})
+/** @since 0.1.0 */
+export type AuthenticationsPage = typeof AuthenticationsPage.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Actions
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One item of `GET /v2/actions`. `action_type` is kept as sent (the client upper-cases it and skips types it does
+ * not know).
+ * @since 0.1.0
+ */
+export const Action = Schema.Struct({
+  id: Id,
+  key: Schema.String,
+  app: Schema.optional(Schema.NullOr(AppRef)),
+  type: OptionalString,
+  action_type: Schema.String,
+  is_instant: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  title: OptionalString,
+  description: OptionalString
+})
+/** @since 0.1.0 */
+export type Action = typeof Action.Type
+
+const ActionsEnvelope = Schema.Struct({
+  links: Schema.optional(Schema.NullOr(Links)),
+  meta: Schema.optional(Schema.NullOr(Meta)),
+  data: Schema.Array(Action)
+})
+
+/**
+ * A page of `GET /v2/actions`: one envelope, or (as Zapier's OpenAPI declares it) an array of envelopes, which
+ * are merged.
+ * @since 0.1.0
+ */
+export const ActionsPage = Schema.Union(
+  ActionsEnvelope,
+  Schema.transform(Schema.Array(ActionsEnvelope), Schema.typeSchema(ActionsEnvelope), {
+    strict: true,
+    decode: (pages) => ({
+      links: pages.at(-1)?.links ?? null,
+      meta: pages.at(-1)?.meta ?? null,
+      data: pages.flatMap((page) => page.data)
+    }),
+    encode: (page) => [page]
+  })
+)
+/** @since 0.1.0 */
+export type ActionsPage = typeof ActionsPage.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Action runs
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The create-run body as the White Label guides document it: flat, with a singular `input`.
+ * @since 0.1.0
+ */
+export const CreateRunFlat = Schema.Struct({
+  action: Schema.String,
+  authentication: Schema.NullOr(Schema.String),
+  input: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  callback_url: Schema.optional(Schema.String)
+})
+
+/**
+ * The create-run body as Zapier's OpenAPI declares it: wrapped in `data`, with a plural `inputs`.
+ * @since 0.1.0
+ */
+export const CreateRunData = Schema.Struct({
+  data: Schema.Struct({
+    action: Schema.String,
+    authentication: Schema.NullOr(Schema.String),
+    inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+    callback_url: Schema.optional(Schema.String)
+  })
+})
+
+/**
+ * The create-run response: `{data: {type: "run", id}}`.
+ * @since 0.1.0
+ */
+export const CreateRunResponse = Schema.Struct({
+  data: Schema.Struct({
+    type: OptionalString,
+    id: Id
+  })
+})
+/** @since 0.1.0 */
+export type CreateRunResponse = typeof CreateRunResponse.Type
+
+/**
+ * One error of a run (`delay` is in seconds when the run was throttled).
+ * @since 0.1.0
+ */
+export const RunError = Schema.Struct({
+  code: OptionalString,
+  title: OptionalString,
+  detail: OptionalString,
+  delay: Schema.optional(Schema.NullOr(Schema.Number))
+})
+/** @since 0.1.0 */
+export type RunError = typeof RunError.Type
+
+/**
+ * `GET /v2/action-runs/{id}/`: `status` is any string (`waiting`, `queued`, `running`, … are pending; only
+ * `success` and `error` are terminal); `results` may be an array or a single object.
+ * @since 0.1.0
+ */
+export const Run = Schema.Struct({
+  data: Schema.Struct({
+    type: OptionalString,
+    id: Schema.optional(Schema.NullOr(Id)),
+    status: OptionalString,
+    results: Schema.optional(Schema.NullOr(Schema.Union(Schema.Array(Schema.Unknown), Schema.Object))),
+    errors: Schema.optional(Schema.NullOr(Schema.Array(RunError)))
+  })
+})
+/** @since 0.1.0 */
+export type Run = typeof Run.Type

@@ -1,0 +1,253 @@
+/**
+ * The live Zapier White Label layers: `TokenExchange`, `Connections`, `ActionCatalog` and `ActionRuns` over
+ * `@effect/platform`'s `HttpClient` (which the app provides: `NodeHttpClient.layerUndici` is the fastest) and jose.
+ *
+ * Options are validated when the layer is built (a `ConfigError` says what is wrong): URLs must be `https:`, the
+ * partner JWT may live at most 5 minutes, and the signing key is imported there, once.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
+ * import { ZapierHttp } from "@effect-zapier/http"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ *
+ * const ZapierLive = EmbeddedActions.layer.pipe(
+ *   Layer.provide([ZapierHttp.layerFromEnv, ConnectionStore.layerMemory]),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
+ * @since 0.1.0
+ */
+
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as ActionCatalog from "@effect-zapier/core/ActionCatalog"
+import * as ActionRuns from "@effect-zapier/core/ActionRuns"
+import * as Connections from "@effect-zapier/core/Connections"
+import * as TokenExchange from "@effect-zapier/core/TokenExchange"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as HttpActionCatalog from "./HttpActionCatalog.js"
+import * as HttpActionRuns from "./HttpActionRuns.js"
+import * as HttpConnections from "./HttpConnections.js"
+import * as HttpTokenExchange from "./HttpTokenExchange.js"
+import * as Api from "./internal/api.js"
+import { makeBudget } from "./internal/retry.js"
+import * as Settings from "./internal/settings.js"
+
+/**
+ * The JWT signing algorithms Zapier accepts.
+ * @since 0.1.0
+ */
+export type Algorithm = "ES256" | "ES384" | "ES512" | "RS256" | "RS384" | "RS512"
+
+/**
+ * The create-run body shape: `flat` is the White Label guides' `{action, authentication, input}`; `data` is the
+ * OpenAPI's `{data: {action, authentication, inputs}}`.
+ * @since 0.1.0
+ */
+export type RunBodyShape = "flat" | "data"
+
+/**
+ * Everything the live layers need. Only the partner credentials are required; every other option has the
+ * default shown (environment variable in brackets, for `layerFromEnv`).
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options {
+  /** The OAuth client id Zapier issued to the partner [ZAPIER_CLIENT_ID]. */
+  readonly clientId: string
+  /** The OAuth client secret [ZAPIER_CLIENT_SECRET]. */
+  readonly clientSecret: Redacted.Redacted<string>
+  /** The partner's private signing key: a PKCS#8 PEM or a private JWK as JSON [ZAPIER_SIGNING_KEY]. */
+  readonly signingKey: Redacted.Redacted<string>
+  /** The `kid` of the key in the partner's registered JWKS [ZAPIER_KEY_ID]. */
+  readonly keyId: string
+  /** The issuer (`iss`) registered with Zapier [ZAPIER_JWT_ISSUER]. */
+  readonly issuer: string
+  /** Default `ES256` [ZAPIER_JWT_ALGORITHM]. */
+  readonly algorithm?: Algorithm | undefined
+  /** Default `connect.zapier.com` [ZAPIER_JWT_AUDIENCE]. */
+  readonly audience?: string | undefined
+  /** The claim carrying the end user's id; default `sub` [ZAPIER_USER_CLAIM]. */
+  readonly userClaim?: string | undefined
+  /** The claim carrying the tenant's id; default `org_id` [ZAPIER_TENANT_CLAIM]. */
+  readonly tenantClaim?: string | undefined
+  /** Lifetime of the partner JWT; default and maximum 5 minutes [ZAPIER_JWT_LIFETIME]. */
+  readonly jwtLifetime?: Duration.DurationInput | undefined
+  /** Default `https://api.zapier.com` [ZAPIER_API_URL]. */
+  readonly apiUrl?: string | undefined
+  /** Default `https://zapier.com/oauth/token` [ZAPIER_TOKEN_URL]. */
+  readonly tokenUrl?: string | undefined
+  /** Default `https://connect.zapier.com` [ZAPIER_CONNECT_URL]. */
+  readonly connectUrl?: string | undefined
+  /**
+   * Scope of the access token (space separated); default
+   * `external action:run authentication connection:read zap zap:write` [ZAPIER_SCOPE].
+   */
+  readonly scope?: string | undefined
+  /** Scope of a connect token; default `connection:write` [ZAPIER_CONNECT_SCOPE]. */
+  readonly connectScope?: string | undefined
+  /** Default `urn:ietf:params:oauth:grant-type:token-exchange` [ZAPIER_GRANT_TYPE]. */
+  readonly grantType?: string | undefined
+  /** `subject_token_type` of the partner JWT; default `urn:ietf:params:oauth:token-type:external-jwt` [ZAPIER_JWT_TOKEN_TYPE]. */
+  readonly jwtTokenType?: string | undefined
+  /** The access token's type URN; default `urn:ietf:params:oauth:token-type:access-token` [ZAPIER_ACCESS_TOKEN_TYPE]. */
+  readonly accessTokenType?: string | undefined
+  /** The connect token's type URN; default `urn:ietf:params:oauth:token-type:connect-token` [ZAPIER_CONNECT_TOKEN_TYPE]. */
+  readonly connectTokenType?: string | undefined
+  /** Timeout of one attempt (request and whole body); default 30 seconds [ZAPIER_REQUEST_TIMEOUT]. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /** The first create-run body shape tried; default `flat` [ZAPIER_RUN_BODY_SHAPE]. */
+  readonly runBodyShape?: RunBodyShape | undefined
+  /** Attempts per request, the first included; default 3 [ZAPIER_MAX_ATTEMPTS]. */
+  readonly maxAttempts?: number | undefined
+  /** Base of the exponential backoff; default 200 ms [ZAPIER_RETRY_BASE_DELAY]. */
+  readonly retryBaseDelay?: Duration.DurationInput | undefined
+  /** Cap of one backoff delay; default 20 s [ZAPIER_RETRY_MAX_DELAY]. */
+  readonly retryMaxDelay?: Duration.DurationInput | undefined
+  /** The longest server hint (`Retry-After`) waited for; above it fails fast; default 60 s [ZAPIER_MAX_RETRY_AFTER]. */
+  readonly maxRetryAfter?: Duration.DurationInput | undefined
+  /** The wait after a 429 without a hint; default 60 s (Zapier's documented cooldown) [ZAPIER_RATE_LIMIT_COOLDOWN]. */
+  readonly rateLimitCooldown?: Duration.DurationInput | undefined
+  /** Capacity of the client-wide retry budget (5 per retry, 10 after a timeout); default 500 [ZAPIER_RETRY_BUDGET]. */
+  readonly retryBudget?: number | undefined
+  /** Response bodies larger than this are not read; default 1 MiB [ZAPIER_MAX_RESPONSE_BYTES]. */
+  readonly maxResponseBytes?: number | undefined
+  /** `limit` of list requests; default 100 [ZAPIER_PAGE_SIZE]. */
+  readonly pageSize?: number | undefined
+  /**
+   * Test only: accept `http:` URLs for loopback hosts (127.0.0.1, localhost, ::1), e.g. a fake Zapier server.
+   * Never needed against Zapier. Default false [ZAPIER_ALLOW_INSECURE_HTTP].
+   */
+  readonly allowInsecureHttp?: boolean | undefined
+}
+
+/**
+ * The defaults of the optional settings.
+ * @since 0.1.0
+ */
+export const defaults = Settings.defaults
+
+/** The services the live layers provide. @since 0.1.0 */
+export type Services =
+  | TokenExchange.TokenExchange
+  | Connections.Connections
+  | ActionCatalog.ActionCatalog
+  | ActionRuns.ActionRuns
+
+/**
+ * Builds the four services from validated options; they share one HttpClient, one token cache and one retry
+ * budget. The token exchanges run in the scope, so close it to stop them.
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Context.Context<Services>, ConfigError.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function* () {
+    const settings = yield* Settings.resolve(options)
+    const client = yield* HttpClient.HttpClient
+    const env = { settings, client, budget: makeBudget(settings.retryBudget) }
+    const tokens = yield* HttpTokenExchange.make(env)
+    const api = Api.make(env, tokens)
+    return Context.make(TokenExchange.TokenExchange, tokens).pipe(
+      Context.add(Connections.Connections, HttpConnections.make(api, tokens)),
+      Context.add(ActionCatalog.ActionCatalog, HttpActionCatalog.make(api)),
+      Context.add(ActionRuns.ActionRuns, HttpActionRuns.make(api))
+    )
+  })
+
+/**
+ * The live layers from options.
+ *
+ * @example
+ * ```ts
+ * const ZapierLive = ZapierHttp.layer({
+ *   clientId: "partner-client",
+ *   clientSecret: Redacted.make(process.env.SECRET!),
+ *   signingKey: Redacted.make(pem),
+ *   keyId: "key-2026-03",
+ *   issuer: "https://partner.example"
+ * }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Services, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scopedContext(make(options))
+
+/**
+ * The live layers from `Config` values (each option may be a plain value or a `Config`).
+ *
+ * @example
+ * ```ts
+ * const ZapierLive = ZapierHttp.layerConfig({
+ *   clientId: Config.string("PARTNER_ZAPIER_CLIENT"),
+ *   clientSecret: Config.redacted("PARTNER_ZAPIER_SECRET"),
+ *   signingKey: Config.redacted("PARTNER_JWT_KEY"),
+ *   keyId: Config.succeed("key-2026-03"),
+ *   issuer: Config.succeed("https://partner.example")
+ * })
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<Services, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  Layer.scopedContext(Effect.flatMap(Config.unwrap(options), make))
+
+const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
+  Config.map(Config.option(config), Option.getOrUndefined)
+
+/**
+ * The `Config` of every option, read from `ZAPIER_*` variables (see {@link Options} for the names).
+ * @since 0.1.0
+ */
+export const config: Config.Config<Options> = Config.all({
+  clientId: Config.string("ZAPIER_CLIENT_ID"),
+  clientSecret: Config.redacted("ZAPIER_CLIENT_SECRET"),
+  signingKey: Config.redacted("ZAPIER_SIGNING_KEY"),
+  keyId: Config.string("ZAPIER_KEY_ID"),
+  issuer: Config.string("ZAPIER_JWT_ISSUER"),
+  algorithm: optional(Config.literal("ES256", "ES384", "ES512", "RS256", "RS384", "RS512")("ZAPIER_JWT_ALGORITHM")),
+  audience: optional(Config.string("ZAPIER_JWT_AUDIENCE")),
+  userClaim: optional(Config.string("ZAPIER_USER_CLAIM")),
+  tenantClaim: optional(Config.string("ZAPIER_TENANT_CLAIM")),
+  jwtLifetime: optional(Config.duration("ZAPIER_JWT_LIFETIME")),
+  apiUrl: optional(Config.string("ZAPIER_API_URL")),
+  tokenUrl: optional(Config.string("ZAPIER_TOKEN_URL")),
+  connectUrl: optional(Config.string("ZAPIER_CONNECT_URL")),
+  scope: optional(Config.string("ZAPIER_SCOPE")),
+  connectScope: optional(Config.string("ZAPIER_CONNECT_SCOPE")),
+  grantType: optional(Config.string("ZAPIER_GRANT_TYPE")),
+  jwtTokenType: optional(Config.string("ZAPIER_JWT_TOKEN_TYPE")),
+  accessTokenType: optional(Config.string("ZAPIER_ACCESS_TOKEN_TYPE")),
+  connectTokenType: optional(Config.string("ZAPIER_CONNECT_TOKEN_TYPE")),
+  requestTimeout: optional(Config.duration("ZAPIER_REQUEST_TIMEOUT")),
+  runBodyShape: optional(Config.literal("flat", "data")("ZAPIER_RUN_BODY_SHAPE")),
+  maxAttempts: optional(Config.integer("ZAPIER_MAX_ATTEMPTS")),
+  retryBaseDelay: optional(Config.duration("ZAPIER_RETRY_BASE_DELAY")),
+  retryMaxDelay: optional(Config.duration("ZAPIER_RETRY_MAX_DELAY")),
+  maxRetryAfter: optional(Config.duration("ZAPIER_MAX_RETRY_AFTER")),
+  rateLimitCooldown: optional(Config.duration("ZAPIER_RATE_LIMIT_COOLDOWN")),
+  retryBudget: optional(Config.integer("ZAPIER_RETRY_BUDGET")),
+  maxResponseBytes: optional(Config.integer("ZAPIER_MAX_RESPONSE_BYTES")),
+  pageSize: optional(Config.integer("ZAPIER_PAGE_SIZE")),
+  allowInsecureHttp: optional(Config.boolean("ZAPIER_ALLOW_INSECURE_HTTP"))
+})
+
+/**
+ * The live layers from `ZAPIER_*` environment variables (or whatever `ConfigProvider` is installed).
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFromEnv: Layer.Layer<Services, ConfigError.ConfigError, HttpClient.HttpClient> = layerConfig(config)

@@ -1,0 +1,26 @@
+/**
+ * @effect-zapier/http: the live Zapier White Label layers over `@effect/platform`'s HttpClient and jose.
+ *
+ * @example
+ * ```ts
+ * import { ZapierHttp } from "@effect-zapier/http"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer } from "effect"
+ *
+ * const ZapierLive = ZapierHttp.layerFromEnv.pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * ```
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as HttpActionCatalog from "./HttpActionCatalog.js"
+/** @since 0.1.0 */
+export * as HttpActionRuns from "./HttpActionRuns.js"
+/** @since 0.1.0 */
+export * as HttpConnections from "./HttpConnections.js"
+/** @since 0.1.0 */
+export * as HttpTokenExchange from "./HttpTokenExchange.js"
+/** @since 0.1.0 */
+export * as Wire from "./Wire.js"
+/** @since 0.1.0 */
+export * as ZapierHttp from "./ZapierHttp.js"

@@ -1,0 +1,175 @@
+/**
+ * Authorized requests to Zapier's API for one end user: the user's access token as Bearer, the retry policy of
+ * the request's kind, and one refresh-and-retry on a 401 (invalidating only the token that failed), then the
+ * mapping onto core's errors. Also the pagination walk shared by the list endpoints.
+ * @internal
+ */
+
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type { AccessToken, EndUser } from "@effect-zapier/core/Domain"
+import type * as Errors from "@effect-zapier/core/Errors"
+import { InvalidResponse } from "@effect-zapier/core/Errors"
+import type * as TokenExchange from "@effect-zapier/core/TokenExchange"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
+import type { Env } from "./env.js"
+import { send } from "./env.js"
+import type { AttemptError, BadBody, Context } from "./errors.js"
+import { forCreate, forSafe } from "./errors.js"
+import type { Raw } from "./transport.js"
+
+/** One API request. @internal */
+export interface ApiRequest<A> {
+  /** `METHOD /path` without the query, for errors and logs. */
+  readonly endpoint: string
+  /** Named in a NotFound. */
+  readonly resource?: string | undefined
+  /** For RunOutcomeUnknown. */
+  readonly run?: Context["run"]
+  /** The request without its Authorization header (built once per attempt). */
+  readonly request: Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>
+  readonly decode: (raw: Raw) => Either.Either<A, BadBody>
+}
+
+/** @internal */
+export interface Api {
+  readonly env: Env
+  /** A safe request (a GET): retried on transient failures. */
+  readonly execute: <A>(user: EndUser, request: ApiRequest<A>) => Effect.Effect<A, Errors.RequestError>
+  /** The create-run POST: replayed only when it provably did not reach Zapier. */
+  readonly create: <A>(
+    user: EndUser,
+    request: ApiRequest<A>
+  ) => Effect.Effect<A, Errors.RequestError | Errors.RunOutcomeUnknown>
+}
+
+/** @internal */
+export const make = (env: Env, tokens: TokenExchange.Service): Api => {
+  const run = <A, E>(
+    kind: "safe" | "create",
+    map: (error: AttemptError, ctx: Context) => E,
+    user: EndUser,
+    spec: ApiRequest<A>
+  ): Effect.Effect<A, E | TokenExchange.ExchangeError> => {
+    const once = (token: AccessToken) =>
+      send(
+        env,
+        kind,
+        spec.endpoint,
+        Effect.map(spec.request, (request) =>
+          request.pipe(HttpClientRequest.acceptJson, HttpClientRequest.bearerToken(token.value))
+        ),
+        spec.decode
+      ).pipe(
+        Effect.mapError((e) => ({
+          exhausted: e,
+          mapped: () =>
+            map(e.error, {
+              endpoint: spec.endpoint,
+              kind,
+              resource: spec.resource,
+              run: spec.run,
+              retryAfter: e.retryAfter,
+              rateLimitCooldown: env.settings.rateLimitCooldown,
+              secrets: [Redacted.value(token.value)]
+            })
+        }))
+      )
+    return Effect.gen(function* () {
+      const token = yield* tokens.accessToken(user)
+      const first = yield* Effect.either(once(token))
+      if (Either.isRight(first)) return first.right
+      const failure = first.left.exhausted.error
+      if (failure._tag !== "Status" || failure.status !== 401) return yield* Effect.fail(first.left.mapped())
+      // 401: the token was refused before anything was processed. Replace that token (only if it is still the
+      // cached one, so a burst of 401s costs one exchange) and try once more; a second 401 is Unauthorized.
+      yield* tokens.invalidate(user, token)
+      const fresh = yield* tokens.accessToken(user)
+      return yield* once(fresh).pipe(Effect.mapError((e) => e.mapped()))
+    })
+  }
+  return {
+    env,
+    execute: (user, spec) => run("safe", forSafe, user, spec),
+    create: (user, spec) => run("create", forCreate, user, spec)
+  }
+}
+
+/** One decoded page: its items and where the next page is. @internal */
+export interface Page<I> {
+  readonly items: ReadonlyArray<I>
+  readonly next: string | null | undefined
+  readonly count: number | null | undefined
+}
+
+const maxPages = 1000
+
+/**
+ * Walks every page of a list endpoint: follows `links.next` when Zapier gives one (only within `apiUrl`'s
+ * origin, so the token never goes elsewhere), else `offset`/`limit` while `meta.count` says there is more.
+ * @internal
+ */
+export const paginate = <I>(
+  api: Api,
+  user: EndUser,
+  options: {
+    readonly endpoint: string
+    readonly path: string
+    readonly query: Readonly<Record<string, string>>
+    readonly resource?: string | undefined
+    readonly decode: (raw: Raw) => Either.Either<Page<I>, BadBody>
+  }
+): Effect.Effect<ReadonlyArray<I>, Errors.RequestError> =>
+  Effect.gen(function* () {
+    const { apiUrl, pageSize } = api.env.settings
+    const origin = new URL(apiUrl).origin
+    const items: Array<I> = []
+    const seen = new Set<string>()
+    let target: URL | { readonly offset: number } = { offset: 0 }
+    for (let pages = 0; ; pages++) {
+      if (pages >= maxPages) {
+        return yield* new InvalidResponse({ endpoint: options.endpoint, reason: `more than ${maxPages} pages` })
+      }
+      const current = target
+      const request =
+        current instanceof URL
+          ? HttpClientRequest.get(current)
+          : HttpClientRequest.get(`${apiUrl}${options.path}`, {
+              urlParams: { ...options.query, limit: String(pageSize), offset: String(current.offset) }
+            })
+      const page = yield* api.execute(user, {
+        endpoint: options.endpoint,
+        resource: options.resource,
+        request: Effect.succeed(request),
+        decode: options.decode
+      })
+      items.push(...page.items)
+      if (page.items.length === 0) break
+      if (typeof page.next === "string" && page.next.length > 0) {
+        let next: URL
+        try {
+          next = new URL(page.next, apiUrl)
+        } catch {
+          return yield* new InvalidResponse({ endpoint: options.endpoint, reason: "links.next is not a URL" })
+        }
+        if (next.origin !== origin) {
+          return yield* new InvalidResponse({
+            endpoint: options.endpoint,
+            reason: "links.next points outside the API URL; it was not followed"
+          })
+        }
+        if (seen.has(next.href)) break
+        seen.add(next.href)
+        target = next
+        continue
+      }
+      // No next link: offset/limit, while meta.count says there is more.
+      if (typeof page.count === "number" && items.length < page.count) {
+        target = { offset: items.length }
+        continue
+      }
+      break
+    }
+    return items
+  })

@@ -1,0 +1,439 @@
+/**
+ * The one place where @effect/platform's errors (HttpClientError, HttpBodyError, TimeoutException, ParseError)
+ * are turned into something else: first into an {@link AttemptError} (what happened to one attempt), which the
+ * retry policy reads, then into core's typed errors. Nothing from @effect/platform leaves this package.
+ *
+ * Secrets never enter these errors: response bodies are only read for Zapier's `errors[]` / OAuth `error` fields,
+ * which are truncated and scrubbed of anything that looks like a token.
+ * @internal
+ */
+
+import type * as Headers from "@effect/platform/Headers"
+import type * as HttpBody from "@effect/platform/HttpBody"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as Errors from "@effect-zapier/core/Errors"
+import type * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Wire from "../Wire.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// One attempt
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The transport failed before the request could have left this process (refused, DNS, connect timeout). */
+export class Unsent extends Data.TaggedError("Unsent")<{ readonly reason: string }> {}
+/** The transport failed after the request may have been sent (reset, socket closed, …): ambiguous. */
+export class Transport extends Data.TaggedError("Transport")<{ readonly reason: string }> {}
+/** The attempt hit its timeout (request and body together). */
+export class Timeout extends Data.TaggedError("Timeout")<{ readonly after: Duration.Duration }> {}
+/** A non-2xx answer; the (capped) body is kept to read Zapier's error envelope. */
+export class Status extends Data.TaggedError("Status")<{
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly body: string
+}> {}
+/**
+ * A 2xx answer whose body could not be read or understood. `transient` is true for a truncated or reset body
+ * (worth another attempt on a safe request), false for a body that was read but does not decode.
+ */
+export class BadBody extends Data.TaggedError("BadBody")<{
+  readonly status: number
+  readonly reason: string
+  readonly transient: boolean
+}> {}
+/** The request could not even be built (an invalid URL, inputs that are not JSON): never sent, never retried. */
+export class Local extends Data.TaggedError("Local")<{ readonly reason: string; readonly code?: string }> {}
+
+/** @internal */
+export type AttemptError = Unsent | Transport | Timeout | Status | BadBody | Local
+
+/**
+ * Error codes that prove the request never reached a server: the connection was never established. Looked up
+ * on the transport error's cause chain (undici's and fetch's errors carry Node's `code`; fetch wraps it in
+ * `cause`, happy-eyeballs in an `AggregateError`'s `errors`). Anything else (ECONNRESET, "other side closed",
+ * ETIMEDOUT on an open socket, an abort) is treated as possibly sent.
+ */
+const unsentCodes = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EAI_NONAME",
+  "EAI_FAIL",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+  "EADDRNOTAVAIL",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN"
+])
+
+const codesOf = (cause: unknown): ReadonlyArray<string> => {
+  const codes: Array<string> = []
+  const seen = new Set<unknown>()
+  const visit = (u: unknown, depth: number) => {
+    if (depth > 6 || typeof u !== "object" || u === null || seen.has(u)) return
+    seen.add(u)
+    if ("code" in u && typeof u.code === "string") codes.push(u.code)
+    if ("cause" in u) visit(u.cause, depth + 1)
+    if ("errors" in u && Array.isArray(u.errors)) for (const e of u.errors) visit(e, depth + 1)
+  }
+  visit(cause, 0)
+  return codes
+}
+
+/**
+ * Did this transport failure provably happen before the request was sent? Only when every code found on the
+ * cause chain says the connection was never made.
+ * @internal
+ */
+export const isUnsent = (cause: unknown): boolean => {
+  const codes = codesOf(cause)
+  return codes.length > 0 && codes.every((code) => unsentCodes.has(code))
+}
+
+/** Maps a platform failure of one attempt. @internal */
+export const fromPlatform = (
+  error: HttpClientError.HttpClientError | HttpBody.HttpBodyError | Cause.TimeoutException,
+  timeout: Duration.Duration
+): AttemptError => {
+  switch (error._tag) {
+    case "TimeoutException":
+      return new Timeout({ after: timeout })
+    case "HttpBodyError":
+      return new Local({ reason: "the inputs could not be encoded as JSON", code: "invalid_inputs" })
+    case "RequestError": {
+      if (error.reason === "Transport") {
+        const codes = codesOf(error.cause)
+        const what = codes.length > 0 ? codes.join("/") : "connection failed"
+        return isUnsent(error.cause)
+          ? new Unsent({ reason: `could not connect (${what})` })
+          : new Transport({ reason: `transport failure (${what})` })
+      }
+      return new Local({ reason: error.reason === "InvalidUrl" ? "invalid request URL" : "request encoding failed" })
+    }
+    case "ResponseError":
+      return new BadBody({
+        status: error.response.status,
+        reason: "the response body could not be read (truncated or reset)",
+        transient: true
+      })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decoding, without ever quoting a value
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Where a decode failed and how, without the offending values (a ParseError's own message quotes the input,
+ * which may hold a token).
+ * @internal
+ */
+export const describeParseError = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const parts = issues.slice(0, 3).map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "body"
+    const what = issue._tag === "Missing" ? "is missing" : issue._tag === "Unexpected" ? "is not allowed" : "is invalid"
+    return `${path} ${what}`
+  })
+  return parts.join("; ") + (issues.length > 3 ? ` (and ${issues.length - 3} more)` : "")
+}
+
+const parseJson = (body: string): Either.Either<unknown, string> => {
+  if (body.trim().length === 0) return Either.left("the body is empty")
+  try {
+    return Either.right(JSON.parse(body))
+  } catch {
+    return Either.left("the body is not valid JSON")
+  }
+}
+
+/** Parses and decodes a 2xx body; failures are {@link BadBody} (not transient). @internal */
+export const decodeBody =
+  <A, I>(schema: Schema.Schema<A, I>) =>
+  (status: number, body: string): Either.Either<A, BadBody> => {
+    const json = parseJson(body)
+    if (Either.isLeft(json)) return Either.left(new BadBody({ status, reason: json.left, transient: false }))
+    const decoded = Schema.decodeUnknownEither(schema)(json.right)
+    return Either.mapLeft(
+      decoded,
+      (e) => new BadBody({ status, reason: `unexpected shape: ${describeParseError(e)}`, transient: false })
+    )
+  }
+
+const decodeQuietly = <A, I>(schema: Schema.Schema<A, I>, body: string): A | undefined => {
+  const json = parseJson(body)
+  if (Either.isLeft(json)) return undefined
+  return Either.getOrUndefined(Schema.decodeUnknownEither(schema)(json.right))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scrubbing what Zapier says before it goes into an error
+// ---------------------------------------------------------------------------------------------------------------
+
+const jwtLike = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g
+const longOpaque = /[A-Za-z0-9_\-+/=]{40,}/g
+
+/**
+ * Truncates a server-provided text and removes anything token-like (JWTs, long opaque strings) and any of the
+ * given secrets.
+ * @internal
+ */
+export const scrub = (text: string, secrets: ReadonlyArray<string> = []): string => {
+  let out = text
+  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
+  out = out.replace(jwtLike, "<redacted>").replace(longOpaque, "<redacted>")
+  return out.length > 300 ? `${out.slice(0, 300)}…` : out
+}
+
+const apiErrorsOf = (body: string, secrets: ReadonlyArray<string>): ReadonlyArray<Errors.ApiError> => {
+  const envelope = decodeQuietly(Wire.ErrorEnvelope, body)
+  if (envelope === undefined) return []
+  return envelope.errors.slice(0, 20).map((e) =>
+    Errors.ApiError.make({
+      code: scrub(e.code ?? "error", secrets),
+      title: scrub(e.title ?? e.code ?? "Error", secrets),
+      ...(e.detail ? { detail: scrub(e.detail, secrets) } : {}),
+      ...(typeof e.status === "number" && Number.isFinite(e.status) ? { status: e.status } : {})
+    })
+  )
+}
+
+/** Zapier's `errors[]` of a non-2xx answer (empty when the body is not the envelope). @internal */
+export const apiErrors = (error: Status, secrets: ReadonlyArray<string> = []): ReadonlyArray<Errors.ApiError> =>
+  apiErrorsOf(error.body, secrets)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server hints
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The server's hint of when to come back, from `Retry-After` (delta seconds or an HTTP-date) or, failing that,
+ * `X-RateLimit-Reset` (UTC epoch seconds), relative to `now` (epoch millis). Undefined when absent or unreadable.
+ * @internal
+ */
+export const retryAfterHint = (headers: Headers.Headers, now: number): Duration.Duration | undefined => {
+  const retryAfter = headers["retry-after"]?.trim()
+  if (retryAfter !== undefined && retryAfter.length > 0) {
+    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Duration.millis(Math.ceil(Number(retryAfter) * 1000))
+    const date = Date.parse(retryAfter)
+    if (!Number.isNaN(date)) return Duration.millis(Math.max(0, date - now))
+  }
+  const reset = headers["x-ratelimit-reset"]?.trim()
+  if (reset !== undefined && /^\d+(\.\d+)?$/.test(reset)) {
+    return Duration.millis(Math.max(0, Math.ceil(Number(reset) * 1000 - now)))
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Final mapping onto core's errors
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The kinds of request, each with its own retry policy and error mapping. @internal */
+export type Kind = "token" | "safe" | "create"
+
+/** What the mapping needs to know about the request. @internal */
+export interface Context {
+  readonly endpoint: string
+  readonly kind: Kind
+  /** The resource named in a NotFound (e.g. `action run 123`). */
+  readonly resource?: string | undefined
+  /** The hint (if any) recorded for the last response, relative to when it arrived. */
+  readonly retryAfter?: Duration.Duration | undefined
+  /** Fallback wait for a 429 without a hint. */
+  readonly rateLimitCooldown: Duration.Duration
+  /** Secrets that must not appear in a message built from the body. */
+  readonly secrets?: ReadonlyArray<string> | undefined
+  /** For RunOutcomeUnknown: what the caller needs to reconcile. */
+  readonly run?:
+    | {
+        readonly app?: Errors.RunOutcomeUnknown["app"]
+        readonly action?: Errors.RunOutcomeUnknown["action"]
+        readonly connection?: Errors.RunOutcomeUnknown["connection"]
+      }
+    | undefined
+}
+
+/** What a token exchange ends with. @internal */
+export type TokenError =
+  | Errors.TokenExchangeFailed
+  | Errors.RateLimited
+  | Errors.ZapierUnavailable
+  | Errors.InvalidResponse
+
+/** What an API request ends with. @internal */
+export type ApiFailure = Errors.RequestError | Errors.RunOutcomeUnknown
+
+const transientStatuses = new Set([408, 500, 502, 503, 504])
+
+/** Statuses a safe request retries. @internal */
+export const isTransientStatus = (status: number): boolean => status === 429 || transientStatuses.has(status)
+
+const outcomeUnknown = (ctx: Context, reason: string, status?: number) =>
+  new Errors.RunOutcomeUnknown({
+    endpoint: ctx.endpoint,
+    reason,
+    ...(ctx.run?.app !== undefined ? { app: ctx.run.app } : {}),
+    ...(ctx.run?.action !== undefined ? { action: ctx.run.action } : {}),
+    ...(ctx.run?.connection !== undefined ? { connection: ctx.run.connection } : {}),
+    ...(status !== undefined ? { status } : {})
+  })
+
+const rateLimited = (ctx: Context) =>
+  new Errors.RateLimited({ endpoint: ctx.endpoint, retryAfter: ctx.retryAfter ?? ctx.rateLimitCooldown })
+
+/**
+ * Maps the last failure of a token exchange: OAuth errors (`invalid_client`, `invalid_grant`, …) and any other
+ * refusal become `TokenExchangeFailed`; 429 `RateLimited`; 5xx and transport failures `ZapierUnavailable`.
+ * @internal
+ */
+export const forToken = (error: AttemptError, ctx: Context): TokenError => {
+  const { endpoint } = ctx
+  const secrets = ctx.secrets ?? []
+  switch (error._tag) {
+    case "Unsent":
+    case "Transport":
+      return new Errors.ZapierUnavailable({ endpoint, reason: error.reason })
+    case "Timeout":
+      return new Errors.ZapierUnavailable({
+        endpoint,
+        reason: `no complete answer within ${Duration.format(error.after)}`
+      })
+    case "BadBody":
+      return error.transient
+        ? new Errors.ZapierUnavailable({ endpoint, reason: error.reason, status: error.status })
+        : new Errors.InvalidResponse({ endpoint, reason: error.reason, status: error.status })
+    case "Local":
+      return new Errors.TokenExchangeFailed({ error: error.code ?? "invalid_request", description: error.reason })
+    case "Status": {
+      const status = error.status
+      if (status === 429) return rateLimited(ctx)
+      if (status >= 500 || status === 408) {
+        return new Errors.ZapierUnavailable({ endpoint, reason: "the token endpoint failed", status })
+      }
+      if (status >= 300 && status < 400) {
+        return new Errors.TokenExchangeFailed({
+          error: "redirect",
+          description: "the token endpoint answered with a redirect, which is never followed; check tokenUrl",
+          status
+        })
+      }
+      const oauth = decodeQuietly(Wire.OAuthError, error.body)
+      if (oauth !== undefined) {
+        return new Errors.TokenExchangeFailed({
+          error: scrub(oauth.error, secrets).slice(0, 100),
+          ...(oauth.error_description ? { description: scrub(oauth.error_description, secrets) } : {}),
+          status
+        })
+      }
+      const api = apiErrorsOf(error.body, secrets)
+      return new Errors.TokenExchangeFailed({
+        error: api[0]?.code ?? `http_${status}`,
+        ...(api[0] ? { description: api[0].detail ?? api[0].title } : {}),
+        status
+      })
+    }
+  }
+}
+
+/**
+ * Maps the last failure of a safe API request (a GET).
+ * @internal
+ */
+export const forSafe = (error: AttemptError, ctx: Context): Errors.RequestError => {
+  const { endpoint } = ctx
+  switch (error._tag) {
+    case "Unsent":
+    case "Transport":
+      return new Errors.ZapierUnavailable({ endpoint, reason: error.reason })
+    case "Timeout":
+      return new Errors.ZapierUnavailable({
+        endpoint,
+        reason: `no complete answer within ${Duration.format(error.after)}`
+      })
+    case "BadBody":
+      return error.transient
+        ? new Errors.ZapierUnavailable({ endpoint, reason: error.reason, status: error.status })
+        : new Errors.InvalidResponse({ endpoint, reason: error.reason, status: error.status })
+    case "Local":
+      return error.code === "invalid_inputs"
+        ? new Errors.BadRequest({
+            endpoint,
+            errors: [Errors.ApiError.make({ code: "invalid_inputs", title: error.reason })]
+          })
+        : new Errors.InvalidResponse({ endpoint, reason: error.reason })
+    case "Status":
+      return fromStatus(error, ctx)
+  }
+}
+
+/**
+ * Maps the last failure of the create-run POST. Everything that may have reached Zapier without a readable
+ * answer (a transport failure after connecting, a timeout, a 5xx or 408, a redirect, a 2xx body that cannot be
+ * read) is `RunOutcomeUnknown`; a connection that was never made is `ZapierUnavailable` (safe to try again); a
+ * 4xx is the same typed error as for a safe request (Zapier refused it, no run exists).
+ * @internal
+ */
+export const forCreate = (error: AttemptError, ctx: Context): ApiFailure => {
+  switch (error._tag) {
+    case "Transport":
+      return outcomeUnknown(ctx, error.reason)
+    case "Timeout":
+      return outcomeUnknown(ctx, `no complete answer within ${Duration.format(error.after)}`)
+    case "BadBody":
+      return outcomeUnknown(ctx, error.reason, error.status)
+    case "Status":
+      return error.status !== 429 && (error.status >= 500 || error.status === 408 || error.status < 400)
+        ? outcomeUnknown(
+            ctx,
+            error.status >= 500 ? "Zapier answered with a server error" : `unexpected HTTP ${error.status}`,
+            error.status
+          )
+        : fromStatus(error, ctx)
+    default:
+      return forSafe(error, ctx)
+  }
+}
+
+const fromStatus = (error: Status, ctx: Context): Errors.RequestError => {
+  const { endpoint } = ctx
+  const status = error.status
+  const secrets = ctx.secrets ?? []
+  if (status === 429) return rateLimited(ctx)
+  if (status >= 500 || status === 408) {
+    return new Errors.ZapierUnavailable({ endpoint, reason: "Zapier answered with a server error", status })
+  }
+  if (status === 401 || status === 403) {
+    const first = apiErrorsOf(error.body, secrets)[0]
+    const detail = first?.detail ?? first?.title
+    return new Errors.Unauthorized({ endpoint, status, ...(detail ? { detail } : {}) })
+  }
+  if (status === 404) {
+    return new Errors.NotFound({ endpoint, resource: ctx.resource ?? "the resource" })
+  }
+  if (status >= 400) {
+    const errors = apiErrorsOf(error.body, secrets)
+    return new Errors.BadRequest({
+      endpoint,
+      errors:
+        errors.length > 0
+          ? errors
+          : [
+              Errors.ApiError.make({
+                code: `http_${status}`,
+                title: `HTTP ${status} without an error envelope`,
+                status
+              })
+            ]
+    })
+  }
+  return new Errors.InvalidResponse({ endpoint, reason: `unexpected HTTP ${status}`, status })
+}

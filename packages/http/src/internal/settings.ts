@@ -1,0 +1,331 @@
+/**
+ * Options → validated settings, once per layer: URLs checked (https only unless explicitly allowed for loopback),
+ * the JWT lifetime bounded, and the partner's signing key imported exactly once.
+ * @internal
+ */
+import * as ConfigError from "effect/ConfigError"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Jose from "jose"
+import type { Algorithm, Options, RunBodyShape } from "../ZapierHttp.js"
+
+/** @internal */
+export const algorithms: ReadonlyArray<Algorithm> = ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512"]
+
+/** @internal */
+export const defaults = {
+  algorithm: "ES256" as Algorithm,
+  audience: "connect.zapier.com",
+  userClaim: "sub",
+  tenantClaim: "org_id",
+  jwtLifetime: Duration.minutes(5),
+  apiUrl: "https://api.zapier.com",
+  tokenUrl: "https://zapier.com/oauth/token",
+  connectUrl: "https://connect.zapier.com",
+  scope: "external action:run authentication connection:read zap zap:write",
+  connectScope: "connection:write",
+  grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
+  jwtTokenType: "urn:ietf:params:oauth:token-type:external-jwt",
+  accessTokenType: "urn:ietf:params:oauth:token-type:access-token",
+  connectTokenType: "urn:ietf:params:oauth:token-type:connect-token",
+  requestTimeout: Duration.seconds(30),
+  runBodyShape: "flat" as RunBodyShape,
+  maxAttempts: 3,
+  retryBaseDelay: Duration.millis(200),
+  retryMaxDelay: Duration.seconds(20),
+  maxRetryAfter: Duration.seconds(60),
+  rateLimitCooldown: Duration.seconds(60),
+  retryBudget: 500,
+  maxResponseBytes: 1024 * 1024,
+  pageSize: 100,
+  /** Lifetime assumed when the token response has no `expires_in` (Zapier's SDK assumes one hour). */
+  accessTokenLifetime: Duration.hours(1),
+  /** Lifetime assumed for a connect token without `expires_in` (documented: 6 minutes). */
+  connectTokenLifetime: Duration.minutes(6)
+} as const
+
+/** The most a partner JWT may live (Zapier: "keep short, for example max ~5 minutes"). @internal */
+export const maxJwtLifetime = Duration.minutes(5)
+
+/** Validated, normalised settings. @internal */
+export interface Settings {
+  readonly clientId: string
+  readonly clientSecret: Redacted.Redacted<string>
+  readonly key: Jose.CryptoKey
+  readonly keyId: string
+  readonly algorithm: Algorithm
+  readonly issuer: string
+  readonly audience: string
+  readonly userClaim: string
+  readonly tenantClaim: string
+  readonly jwtLifetimeSeconds: number
+  readonly apiUrl: string
+  readonly tokenUrl: string
+  readonly tokenEndpoint: string
+  readonly connectUrl: string
+  readonly scope: string
+  readonly connectScope: string
+  readonly grantType: string
+  readonly jwtTokenType: string
+  readonly accessTokenType: string
+  readonly connectTokenType: string
+  readonly requestTimeout: Duration.Duration
+  readonly runBodyShape: RunBodyShape
+  readonly maxAttempts: number
+  readonly retryBaseDelay: Duration.Duration
+  readonly retryMaxDelay: Duration.Duration
+  readonly maxRetryAfter: Duration.Duration
+  readonly rateLimitCooldown: Duration.Duration
+  readonly retryBudget: number
+  readonly maxResponseBytes: number
+  readonly pageSize: number
+}
+
+const invalid = (path: string, message: string) => ConfigError.InvalidData([path], message)
+
+const nonEmpty = (
+  path: string,
+  value: string | undefined,
+  hint: string
+): Effect.Effect<string, ConfigError.ConfigError> =>
+  value !== undefined && value.trim().length > 0
+    ? Effect.succeed(value.trim())
+    : Effect.fail(ConfigError.MissingData([path], `${path} is required: ${hint}`))
+
+const reservedClaims = new Set(["iss", "aud", "iat", "nbf", "exp", "jti"])
+
+const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]", "::1"])
+
+const checkUrl = (
+  path: string,
+  value: string,
+  allowInsecureHttp: boolean,
+  stripSlash = true
+): Effect.Effect<string, ConfigError.ConfigError> => {
+  const normalise = (u: string) => (stripSlash ? u.replace(/\/+$/, "") : u)
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return Effect.fail(invalid(path, `${path} is not a valid absolute URL`))
+  }
+  if (url.search !== "" || url.hash !== "") {
+    return Effect.fail(invalid(path, `${path} must not have a query or a fragment`))
+  }
+  if (url.protocol === "https:") return Effect.succeed(normalise(value))
+  if (url.protocol === "http:" && allowInsecureHttp && loopbackHosts.has(url.hostname)) {
+    return Effect.succeed(normalise(value))
+  }
+  if (url.protocol === "http:") {
+    return Effect.fail(
+      invalid(
+        path,
+        `${path} must use https: (plain http: is only accepted for a loopback host with the test-only option allowInsecureHttp: true)`
+      )
+    )
+  }
+  return Effect.fail(invalid(path, `${path} must be an https: URL`))
+}
+
+const positiveDuration = (
+  path: string,
+  value: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Effect.Effect<Duration.Duration, ConfigError.ConfigError> => {
+  if (value === undefined) return Effect.succeed(fallback)
+  const decoded = Duration.decodeUnknown(value)
+  if (decoded._tag === "None") return Effect.fail(invalid(path, `${path} is not a duration`))
+  return Duration.greaterThan(decoded.value, Duration.zero)
+    ? Effect.succeed(decoded.value)
+    : Effect.fail(invalid(path, `${path} must be greater than zero`))
+}
+
+const positiveInt = (
+  path: string,
+  value: number | undefined,
+  fallback: number,
+  min = 1
+): Effect.Effect<number, ConfigError.ConfigError> => {
+  if (value === undefined) return Effect.succeed(fallback)
+  return (Number.isInteger(value) || value === Number.POSITIVE_INFINITY) && value >= min
+    ? Effect.succeed(value)
+    : Effect.fail(invalid(path, `${path} must be an integer ≥ ${min}`))
+}
+
+/**
+ * Imports the partner's private signing key (PKCS#8 PEM, or a private JWK as JSON) for the algorithm, once.
+ * The messages say what is wrong with the key without ever quoting it.
+ * @internal
+ */
+export const importSigningKey = (
+  signingKey: Redacted.Redacted<string>,
+  algorithm: Algorithm
+): Effect.Effect<Jose.CryptoKey, ConfigError.ConfigError> =>
+  Effect.gen(function* () {
+    // Environment variables often carry a PEM with literal "\n" escapes.
+    const text = Redacted.value(signingKey).trim().replace(/\\n/g, "\n")
+    const family = algorithm.startsWith("ES") ? "EC (P-256/P-384/P-521)" : "RSA"
+    if (text.length === 0) {
+      return yield* Effect.fail(ConfigError.MissingData(["signingKey"], "signingKey is empty"))
+    }
+    if (text.startsWith("{")) {
+      let jwk: unknown
+      try {
+        jwk = JSON.parse(text)
+      } catch {
+        return yield* Effect.fail(invalid("signingKey", "signingKey looks like a JWK but is not valid JSON"))
+      }
+      if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) {
+        return yield* Effect.fail(invalid("signingKey", "signingKey must be a JWK object"))
+      }
+      if (!("d" in jwk)) {
+        return yield* Effect.fail(
+          invalid("signingKey", 'signingKey is a public JWK; the private key (with its "d" member) is needed to sign')
+        )
+      }
+      const key = yield* Effect.tryPromise({
+        try: () => Jose.importJWK(jwk as Jose.JWK, algorithm),
+        catch: () =>
+          invalid("signingKey", `signingKey could not be imported as a private ${family} JWK for ${algorithm}`)
+      })
+      if (key instanceof Uint8Array || key.type !== "private") {
+        return yield* Effect.fail(invalid("signingKey", `signingKey must be a private ${family} key for ${algorithm}`))
+      }
+      return key
+    }
+    if (text.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+      return yield* Effect.fail(
+        invalid("signingKey", "signingKey is an encrypted PEM; provide it unencrypted (PKCS#8)")
+      )
+    }
+    if (/-----BEGIN (RSA|EC) PRIVATE KEY-----/.test(text)) {
+      return yield* Effect.fail(
+        invalid(
+          "signingKey",
+          "signingKey is a PKCS#1/SEC1 PEM; convert it to PKCS#8 (openssl pkcs8 -topk8 -nocrypt) or provide a JWK"
+        )
+      )
+    }
+    if (text.includes("-----BEGIN PUBLIC KEY-----") || text.includes("-----BEGIN CERTIFICATE-----")) {
+      return yield* Effect.fail(invalid("signingKey", "signingKey is a public key; the private key is needed to sign"))
+    }
+    if (!text.includes("-----BEGIN PRIVATE KEY-----")) {
+      return yield* Effect.fail(
+        invalid("signingKey", "signingKey must be a PKCS#8 PEM (-----BEGIN PRIVATE KEY-----) or a private JWK as JSON")
+      )
+    }
+    return yield* Effect.tryPromise({
+      try: () => Jose.importPKCS8(text, algorithm),
+      catch: () =>
+        invalid(
+          "signingKey",
+          `signingKey could not be imported for ${algorithm}: it must be a ${family} private key (check the algorithm)`
+        )
+    })
+  })
+
+/**
+ * Validates the options and imports the key.
+ * @internal
+ */
+export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.ConfigError> =>
+  Effect.gen(function* () {
+    const allowInsecure = options.allowInsecureHttp === true
+    const clientId = yield* nonEmpty("clientId", options.clientId, "the OAuth client id Zapier issued to the partner")
+    const keyId = yield* nonEmpty("keyId", options.keyId, "the kid of the signing key in the partner's JWKS")
+    const issuer = yield* nonEmpty("issuer", options.issuer, "the JWT issuer registered with Zapier")
+    if (options.clientSecret === undefined || Redacted.value(options.clientSecret).length === 0) {
+      return yield* Effect.fail(ConfigError.MissingData(["clientSecret"], "clientSecret is required"))
+    }
+    if (options.signingKey === undefined) {
+      return yield* Effect.fail(
+        ConfigError.MissingData(["signingKey"], "signingKey is required: a PKCS#8 PEM or a private JWK as JSON")
+      )
+    }
+    const algorithm = options.algorithm ?? defaults.algorithm
+    if (!algorithms.includes(algorithm)) {
+      return yield* Effect.fail(invalid("algorithm", `algorithm must be one of ${algorithms.join(", ")}`))
+    }
+    const jwtLifetime = yield* positiveDuration("jwtLifetime", options.jwtLifetime, defaults.jwtLifetime)
+    if (Duration.greaterThan(jwtLifetime, maxJwtLifetime)) {
+      return yield* Effect.fail(
+        invalid(
+          "jwtLifetime",
+          `jwtLifetime is ${Duration.format(jwtLifetime)}; the partner JWT may live at most 5 minutes`
+        )
+      )
+    }
+    const jwtLifetimeSeconds = Math.floor(Duration.toSeconds(jwtLifetime))
+    if (jwtLifetimeSeconds < 1) {
+      return yield* Effect.fail(invalid("jwtLifetime", "jwtLifetime must be at least 1 second"))
+    }
+    const userClaim = options.userClaim ?? defaults.userClaim
+    const tenantClaim = options.tenantClaim ?? defaults.tenantClaim
+    for (const [path, claim] of [
+      ["userClaim", userClaim],
+      ["tenantClaim", tenantClaim]
+    ] as const) {
+      if (claim.length === 0 || reservedClaims.has(claim)) {
+        return yield* Effect.fail(
+          invalid(path, `${path} must be a non-empty claim name other than ${[...reservedClaims].join(", ")}`)
+        )
+      }
+    }
+    if (userClaim === tenantClaim) {
+      return yield* Effect.fail(invalid("tenantClaim", "userClaim and tenantClaim must be different claims"))
+    }
+    const apiUrl = yield* checkUrl("apiUrl", options.apiUrl ?? defaults.apiUrl, allowInsecure)
+    const tokenUrl = yield* checkUrl("tokenUrl", options.tokenUrl ?? defaults.tokenUrl, allowInsecure, false)
+    const connectUrl = yield* checkUrl("connectUrl", options.connectUrl ?? defaults.connectUrl, allowInsecure)
+    const runBodyShape = options.runBodyShape ?? defaults.runBodyShape
+    if (runBodyShape !== "flat" && runBodyShape !== "data") {
+      return yield* Effect.fail(invalid("runBodyShape", `runBodyShape must be "flat" or "data"`))
+    }
+    const requestTimeout = yield* positiveDuration("requestTimeout", options.requestTimeout, defaults.requestTimeout)
+    const retryBaseDelay = yield* positiveDuration("retryBaseDelay", options.retryBaseDelay, defaults.retryBaseDelay)
+    const retryMaxDelay = yield* positiveDuration("retryMaxDelay", options.retryMaxDelay, defaults.retryMaxDelay)
+    const maxRetryAfter = yield* positiveDuration("maxRetryAfter", options.maxRetryAfter, defaults.maxRetryAfter)
+    const rateLimitCooldown = yield* positiveDuration(
+      "rateLimitCooldown",
+      options.rateLimitCooldown,
+      defaults.rateLimitCooldown
+    )
+    const maxAttempts = yield* positiveInt("maxAttempts", options.maxAttempts, defaults.maxAttempts)
+    const retryBudget = yield* positiveInt("retryBudget", options.retryBudget, defaults.retryBudget, 0)
+    const maxResponseBytes = yield* positiveInt("maxResponseBytes", options.maxResponseBytes, defaults.maxResponseBytes)
+    const pageSize = yield* positiveInt("pageSize", options.pageSize, defaults.pageSize)
+    const key = yield* importSigningKey(options.signingKey, algorithm)
+    return {
+      clientId,
+      clientSecret: options.clientSecret,
+      key,
+      keyId,
+      algorithm,
+      issuer,
+      audience: options.audience ?? defaults.audience,
+      userClaim,
+      tenantClaim,
+      jwtLifetimeSeconds,
+      apiUrl,
+      tokenUrl,
+      tokenEndpoint: `POST ${new URL(tokenUrl).pathname}`,
+      connectUrl,
+      scope: options.scope ?? defaults.scope,
+      connectScope: options.connectScope ?? defaults.connectScope,
+      grantType: options.grantType ?? defaults.grantType,
+      jwtTokenType: options.jwtTokenType ?? defaults.jwtTokenType,
+      accessTokenType: options.accessTokenType ?? defaults.accessTokenType,
+      connectTokenType: options.connectTokenType ?? defaults.connectTokenType,
+      requestTimeout,
+      runBodyShape,
+      maxAttempts,
+      retryBaseDelay,
+      retryMaxDelay,
+      maxRetryAfter,
+      rateLimitCooldown,
+      retryBudget,
+      maxResponseBytes,
+      pageSize
+    }
+  })

@@ -1,0 +1,87 @@
+/**
+ * One attempt of one request: send it, read the body (capped), all under one timeout, and classify the outcome
+ * as a response or an {@link AttemptError}.
+ * @internal
+ */
+import type * as Headers from "@effect/platform/Headers"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
+import type { AttemptError } from "./errors.js"
+import { BadBody, fromPlatform, Status } from "./errors.js"
+import type { Settings } from "./settings.js"
+
+/** A complete answer. @internal */
+export interface Raw {
+  readonly status: number
+  readonly headers: Headers.Headers
+  readonly body: string
+}
+
+class TooLarge {
+  readonly _tag = "TooLarge"
+}
+
+/** Reads the body as UTF-8, or `undefined` when it is larger than `max` bytes (reading stops there). */
+const readCapped = (response: HttpClientResponse.HttpClientResponse, max: number) => {
+  const declared = Number(response.headers["content-length"])
+  if (Number.isFinite(declared) && declared > max) return Effect.succeed(undefined)
+  return response.stream.pipe(
+    Stream.runFoldEffect({ parts: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
+      const size = acc.size + chunk.byteLength
+      if (size > max) return Effect.fail(new TooLarge())
+      acc.parts.push(chunk)
+      return Effect.succeed({ parts: acc.parts, size })
+    }),
+    Effect.map(({ parts, size }) => {
+      const bytes = new Uint8Array(size)
+      let offset = 0
+      for (const part of parts) {
+        bytes.set(part, offset)
+        offset += part.byteLength
+      }
+      return new TextDecoder().decode(bytes) as string | undefined
+    }),
+    Effect.catchAll((e) =>
+      e._tag === "TooLarge" ? Effect.succeed(undefined) : e.reason === "EmptyBody" ? Effect.succeed("") : Effect.fail(e)
+    )
+  )
+}
+
+/**
+ * Sends `request` once with `client`, reading the whole (capped) body within `settings.requestTimeout`. A 2xx
+ * is handed to `decode`; any other status fails with `Status`.
+ * @internal
+ */
+export const attempt = <A>(
+  client: HttpClient.HttpClient,
+  settings: Settings,
+  request: HttpClientRequest.HttpClientRequest,
+  decode: (raw: Raw) => Either.Either<A, BadBody>
+): Effect.Effect<A, AttemptError> =>
+  client.execute(request).pipe(
+    Effect.flatMap((response) =>
+      Effect.map(readCapped(response, settings.maxResponseBytes), (body) => ({ response, body }))
+    ),
+    Effect.timeout(settings.requestTimeout),
+    Effect.mapError((e): AttemptError => fromPlatform(e, settings.requestTimeout)),
+    Effect.flatMap(({ response, body }): Either.Either<A, AttemptError> => {
+      const status = response.status
+      if (status < 200 || status >= 300) {
+        return Either.left(new Status({ status, headers: response.headers, body: body ?? "" }))
+      }
+      if (body === undefined) {
+        return Either.left(
+          new BadBody({
+            status,
+            reason: `the response body is larger than ${settings.maxResponseBytes} bytes`,
+            transient: false
+          })
+        )
+      }
+      return decode({ status, headers: response.headers, body })
+    })
+  )
