@@ -1,0 +1,123 @@
+/**
+ * The quickstart's program: the five steps for one end user, printed as they happen. It needs the four
+ * services, `EmbeddedActions`, and a `ConnectStep` that plays the end user's part in Connect UI (following the
+ * link as a browser would against the fake, or printing it for a person against Zapier).
+ */
+import { ActionRuns, Connections, type Domain, EmbeddedActions, TokenExchange } from "@effect-zapier/core"
+import { Console, Context, DateTime, Duration, Effect, Layer } from "effect"
+
+/** What the quickstart runs. */
+export interface Options {
+  readonly user: Domain.EndUser
+  readonly app: Domain.AppId
+  readonly action: Domain.ActionKey
+  readonly actionType: Domain.ActionType
+  readonly inputs: Readonly<Record<string, unknown>>
+  /** The partner's callback URL that Connect UI redirects to. */
+  readonly redirectUri: string
+}
+
+/** Plays the end user's part: turns a Connect link into a stored, verified connection. */
+export class ConnectStep extends Context.Tag("quickstart/ConnectStep")<
+  ConnectStep,
+  {
+    readonly connect: (user: Domain.EndUser, link: Domain.ConnectLink) => Effect.Effect<Domain.Connection, unknown>
+  }
+>() {}
+
+/** A link with its connect token masked, for printing. */
+export const maskToken = (url: string): string => {
+  const parsed = new URL(url)
+  if (parsed.searchParams.has("token")) parsed.searchParams.set("token", "<redacted>")
+  if (parsed.searchParams.has("state"))
+    parsed.searchParams.set("state", `${parsed.searchParams.get("state")!.slice(0, 6)}…`)
+  return parsed.toString().replace("%3Credacted%3E", "<redacted>")
+}
+
+const ms = (d: Duration.Duration) => `${Math.round(Duration.toMillis(d))} ms`
+
+/** Prints every poll's status, as a decorator over any `ActionRuns` (the same trick works for metrics). */
+export const logPolls: Layer.Layer<ActionRuns.ActionRuns, never, ActionRuns.ActionRuns> = Layer.effect(
+  ActionRuns.ActionRuns,
+  Effect.gen(function* () {
+    const runs = yield* ActionRuns.ActionRuns
+    const startedAt = new Map<string, number>()
+    return ActionRuns.ActionRuns.of({
+      create: (user, run) =>
+        runs.create(user, run).pipe(Effect.tap((id) => Effect.sync(() => startedAt.set(id, performance.now())))),
+      get: (user, runId) =>
+        runs.get(user, runId).pipe(
+          Effect.tap((state) => {
+            const since = ((performance.now() - (startedAt.get(runId) ?? performance.now())) / 1000).toFixed(1)
+            const status =
+              state._tag === "RunPending" ? state.status : state._tag === "RunSucceeded" ? "success" : "error"
+            return Console.log(`      poll: ${status} (${since} s after create)`)
+          })
+        )
+    })
+  })
+)
+
+/** The five steps. Returns the run's result. */
+export const program = (options: Options) =>
+  Effect.gen(function* () {
+    const tokens = yield* TokenExchange.TokenExchange
+    const connections = yield* Connections.Connections
+    const actions = yield* EmbeddedActions.EmbeddedActions
+    const connectStep = yield* ConnectStep
+    const { app, user } = options
+
+    yield* Console.log(
+      `End user ${user.userId} of tenant ${user.tenantId} · app ${app} · action ${options.action} (${options.actionType})\n`
+    )
+
+    const [t1, token] = yield* Effect.timed(tokens.accessToken(user))
+    const expiresIn = DateTime.distanceDuration(yield* DateTime.now, token.expiresAt)
+    yield* Console.log(
+      `[1/5] Token exchange: signed a partner JWT for ${user.userId}@${user.tenantId} and exchanged it for an access token ` +
+        `(${token.value}, scope "${token.scope}", expires in ${Duration.format(Duration.seconds(Math.round(Duration.toSeconds(expiresIn))))})  ${ms(t1)}`
+    )
+
+    const [t2, listed] = yield* Effect.timed(connections.list(user, app))
+    const valid = listed.filter((c) => !c.isExpired)
+    yield* Console.log(`[2/5] Connections: ${listed.length} connection(s) to ${app}, ${valid.length} valid  ${ms(t2)}`)
+
+    const [t3, connection] = yield* Effect.timed(
+      actions.ensureConnection(user, app, { redirectUri: options.redirectUri }).pipe(
+        Effect.tap((c) => Console.log(`[3/5] Connect: reusing connection ${c.id} (${c.title ?? "untitled"})`)),
+        Effect.catchTag("ConnectionRequired", (required) =>
+          Effect.gen(function* () {
+            yield* Console.log(
+              `[3/5] Connect: ConnectionRequired (${required.reason}) → Connect link ${maskToken(required.link!.url)}`
+            )
+            const connected = yield* connectStep.connect(user, required.link!)
+            yield* Console.log(
+              `      completeConnection verified connection ${connected.id} ("${connected.title ?? ""}") belongs to ${user.userId} and stored it`
+            )
+            return connected
+          })
+        )
+      )
+    )
+    yield* Console.log(`      connection ready  ${ms(t3)}`)
+
+    const [t4, handle] = yield* Effect.timed(
+      actions.start({
+        user,
+        app,
+        action: options.action,
+        actionType: options.actionType,
+        inputs: options.inputs,
+        connection: connection.id
+      })
+    )
+    yield* Console.log(
+      `[4/5] Run: looked up ${options.action} → fresh action id ${handle.actionId}; created run ${handle.runId}  ${ms(t4)}`
+    )
+
+    yield* Console.log(`[5/5] Poll: until the run finishes (500 ms, ×1.5, 5 s cap, ±20 % jitter)`)
+    const [t5, result] = yield* Effect.timed(actions.await(user, handle.runId))
+    yield* Console.log(`      run ${result.runId} succeeded  ${ms(t5)}`)
+    yield* Console.log(`\nResult: ${JSON.stringify(result.results)}`)
+    return result
+  })

@@ -1,0 +1,193 @@
+/**
+ * `pnpm demo` — the quickstart.
+ *
+ * With no `ZAPIER_*` variables it starts a fake Zapier (FakeZapierServer) on 127.0.0.1, generates a partner ES256
+ * key, and walks the five steps over real HTTP, following the Connect link as a browser would. With
+ * `ZAPIER_CLIENT_ID` (and the other `ZAPIER_*` variables of `ZapierHttp.layerFromEnv`) set, it runs against Zapier
+ * and prints the Connect link for a person to open, waiting with `awaitConnection`.
+ *
+ * Arguments: --app <id> --action <key> [--type WRITE] [--inputs '{"k":"v"}'] [--user u-42] [--tenant acme]
+ *            [--redirect-uri https://partner.example/zapier/callback]
+ */
+import { parseArgs } from "node:util"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import { ConnectionStore, Domain, EmbeddedActions, type Errors } from "@effect-zapier/core"
+import { ZapierHttp } from "@effect-zapier/http"
+import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
+import { Cause, Console, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { ConnectStep, logPolls, maskToken, program } from "./Quickstart.js"
+
+const { sample } = FakeZapier
+
+/** The command line, decoded with Schema: a wrong argument is a clear message, not a crash. */
+const Args = Schema.Struct({
+  app: Domain.AppId,
+  action: Domain.ActionKey,
+  type: Domain.ActionType,
+  inputs: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  user: Domain.NonEmptyTrimmed,
+  tenant: Domain.NonEmptyTrimmed,
+  "redirect-uri": Schema.String
+})
+
+const readArgs = Effect.try({
+  try: () =>
+    parseArgs({
+      args: process.argv.slice(2).filter((a) => a !== "--"),
+      options: {
+        app: { type: "string", default: sample.slack },
+        action: { type: "string", default: sample.sendChannelMessage },
+        type: { type: "string", default: "WRITE" },
+        inputs: { type: "string", default: JSON.stringify({ channel: "#general", text: "Hello from effect-zapier" }) },
+        user: { type: "string", default: sample.user.userId },
+        tenant: { type: "string", default: sample.user.tenantId },
+        "redirect-uri": { type: "string", default: "https://partner.example/zapier/callback" }
+      },
+      strict: true
+    }).values,
+  catch: (e) => `bad arguments: ${e instanceof Error ? e.message : String(e)}`
+}).pipe(
+  Effect.flatMap((raw) =>
+    Schema.decodeUnknown(Args)(raw).pipe(
+      Effect.mapError((e) => `bad arguments (--inputs must be a JSON object; --type an action type):\n${e.message}`)
+    )
+  )
+)
+
+/** Against the fake: the end user's browser, played over HTTP — open the link, press Approve, read the redirect. */
+const followLinkAsBrowser = Layer.effect(
+  ConnectStep,
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const actions = yield* EmbeddedActions.EmbeddedActions
+    return ConnectStep.of({
+      connect: (user, link) =>
+        Effect.gen(function* () {
+          const page = yield* client.get(link.url).pipe(Effect.flatMap((r) => r.text))
+          const session = /name="session" value="([^"]+)"/.exec(page)?.[1]
+          if (!session) return yield* Effect.fail(`Connect UI did not offer an approval form: ${page.slice(0, 200)}`)
+          const form = HttpClientRequest.post(new URL(new URL(link.url).pathname, link.url).toString()).pipe(
+            HttpClientRequest.bodyUrlParams({ session, decision: "approve" })
+          )
+          const answer = yield* client.execute(form)
+          const location = answer.headers.location
+          if (!location) return yield* Effect.fail(`Connect UI did not redirect (HTTP ${answer.status})`)
+          const callback = Object.fromEntries(new URL(location).searchParams)
+          yield* Console.log(
+            `      the user approved in Connect UI (the demo followed the link as a browser would) → redirect ` +
+              `?authentication_id=${callback.authentication_id}&service=${callback.service}`
+          )
+          return yield* actions.completeConnection(user, link.app, callback)
+        })
+    })
+  })
+)
+
+/** Against Zapier: a person opens the link; we wait for the connection to appear. */
+const askAPerson = Layer.effect(
+  ConnectStep,
+  Effect.gen(function* () {
+    const actions = yield* EmbeddedActions.EmbeddedActions
+    return ConnectStep.of({
+      connect: (user, link) =>
+        Console.log(`      open this link in a browser to connect (valid for 6 minutes):\n      ${link.url}`).pipe(
+          Effect.zipRight(actions.awaitConnection(user, link.app, { timeout: "6 minutes" }))
+        )
+    })
+  })
+)
+
+const Program = <E, R>(Zapier: Layer.Layer<ZapierHttp.Services, E, R | HttpClient.HttpClient>, live: boolean) => {
+  const Services = logPolls.pipe(Layer.provideMerge(Zapier))
+  const Actions = EmbeddedActions.layer.pipe(
+    Layer.provideMerge(Services),
+    Layer.provideMerge(ConnectionStore.layerMemory)
+  )
+  return (live ? askAPerson : followLinkAsBrowser).pipe(
+    Layer.provideMerge(Actions),
+    Layer.provideMerge(NodeHttpClient.layerUndici)
+  )
+}
+
+const fake = Effect.gen(function* () {
+  const key = yield* PartnerKey.generate({ alg: "ES256" })
+  const Server = FakeZapierServer.layer({ seed: PartnerKey.register(FakeZapier.sampleSeed, key) })
+  const Zapier = Layer.unwrapEffect(
+    Effect.map(FakeZapierServer.FakeZapierServer, (server) =>
+      ZapierHttp.layer({
+        clientId: sample.clientId,
+        clientSecret: Redacted.make(sample.clientSecret),
+        signingKey: key.privateKeyPem,
+        keyId: key.kid,
+        issuer: sample.issuer,
+        apiUrl: server.apiUrl,
+        tokenUrl: server.tokenUrl,
+        connectUrl: server.connectUrl,
+        allowInsecureHttp: true
+      })
+    )
+  )
+  return Program(Zapier, false).pipe(Layer.provideMerge(Server))
+})
+
+const main = Effect.gen(function* () {
+  const args = yield* readArgs
+  const live = process.env.ZAPIER_CLIENT_ID !== undefined && process.env.ZAPIER_CLIENT_ID !== ""
+  const options = {
+    user: Domain.EndUser.make({ userId: args.user, tenantId: args.tenant }),
+    app: args.app,
+    action: args.action,
+    actionType: args.type,
+    inputs: args.inputs,
+    redirectUri: args["redirect-uri"]
+  }
+  if (live) {
+    yield* Console.log("effect-zapier quickstart — against Zapier (ZAPIER_* variables set)")
+    return yield* program(options).pipe(Effect.provide(Program(ZapierHttp.layerFromEnv, true)))
+  }
+  const App = yield* fake
+  return yield* Effect.gen(function* () {
+    const server = yield* FakeZapierServer.FakeZapierServer
+    const zapier = yield* FakeZapier.FakeZapier
+    yield* Console.log(
+      `effect-zapier quickstart — against the embedded fake Zapier at ${server.url} (set ZAPIER_* to use Zapier)`
+    )
+    const result = yield* program(options)
+    const counts = FakeZapier.requestsByEndpoint(yield* zapier.ledger)
+    yield* Console.log(
+      `\nZapier requests per endpoint: ${Object.entries(counts)
+        .map(([endpoint, n]) => `${endpoint} ×${n}`)
+        .join(" · ")}`
+    )
+    return result
+  }).pipe(Effect.provide(App))
+})
+
+const explain = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  if (failure._tag === "Some") {
+    const error = failure.value
+    if (typeof error === "string") return error
+    const tagged = error as Errors.ZapierError
+    if (tagged && typeof tagged === "object" && "_tag" in tagged) {
+      const link = tagged._tag === "ConnectionRequired" && tagged.link ? `\n  ${maskToken(tagged.link.url)}` : ""
+      return `${tagged._tag}: ${tagged.message}${link}`
+    }
+  }
+  return Cause.pretty(cause)
+}
+
+NodeRuntime.runMain(
+  main.pipe(
+    Effect.exit,
+    Effect.flatMap((exit) =>
+      Exit.isSuccess(exit)
+        ? Effect.void
+        : Console.error(`\nThe quickstart failed — ${explain(exit.cause)}`).pipe(
+            Effect.zipRight(Effect.sync(() => (process.exitCode = 1)))
+          )
+    )
+  ),
+  { disableErrorReporting: true }
+)

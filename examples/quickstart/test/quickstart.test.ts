@@ -1,0 +1,77 @@
+import { execFile } from "node:child_process"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+
+const root = path.join(__dirname, "..")
+const tsx = path.join(root, "node_modules", ".bin", "tsx")
+
+/** Runs the quickstart as `pnpm demo` does, with no ZAPIER_* variables, and returns its exit code and output. */
+const quickstart = (...args: ReadonlyArray<string>) =>
+  Effect.async<{ readonly code: number; readonly stdout: string; readonly stderr: string }>((resume) => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ZAPIER_")))
+    const child = execFile(
+      tsx,
+      ["src/main.ts", ...args],
+      { cwd: root, env, timeout: 60_000 },
+      (error, stdout, stderr) => resume(Effect.succeed({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }))
+    )
+    return Effect.sync(() => child.kill())
+  })
+
+describe("quickstart (pnpm demo)", () => {
+  it.live("walks the five steps against the embedded fake Zapier and exits 0", () =>
+    Effect.gen(function* () {
+      const { code, stderr, stdout } = yield* quickstart()
+      assert.strictEqual(code, 0, stderr)
+      for (const step of [
+        "[1/5] Token exchange",
+        "[2/5] Connections: 0",
+        "[3/5] Connect: ConnectionRequired (missing)"
+      ]) {
+        assert.include(stdout, step)
+      }
+      assert.match(stdout, /completeConnection verified connection \d+/)
+      assert.match(stdout, /\[4\/5\] Run: looked up send_channel_message → fresh action id \S+; created run \S+/)
+      assert.match(stdout, /poll: waiting/)
+      assert.match(stdout, /poll: success/)
+      assert.include(stdout, 'Result: [{"ok":true,"channel":"#general","text":"Hello from effect-zapier"')
+      assert.match(stdout, /POST \/v2\/action-runs\/ ×1/)
+      assert.match(stdout, /POST \/oauth\/token ×2/, "one access-token exchange and one connect-token exchange")
+      // The connect token is never printed, the access token only as <redacted>.
+      assert.notMatch(stdout, /token=(?!<redacted>)/)
+      assert.include(stdout, "access token (<redacted>")
+    })
+  )
+
+  it.live("runs another action chosen by arguments", () =>
+    Effect.gen(function* () {
+      const { code, stderr, stdout } = yield* quickstart(
+        "--app",
+        "formatter",
+        "--action",
+        "uppercase",
+        "--inputs",
+        '{"text":"shout"}'
+      )
+      assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, 'Result: [{"output":"SHOUT"}]')
+    })
+  )
+
+  it.live("fails with exit 1 and a typed error for an unknown action", () =>
+    Effect.gen(function* () {
+      const { code, stderr } = yield* quickstart("--action", "no_such_action")
+      assert.strictEqual(code, 1)
+      assert.include(stderr, 'ActionNotFound: App slack has no WRITE action with key "no_such_action"')
+    })
+  )
+
+  it.live("refuses malformed arguments with a message", () =>
+    Effect.gen(function* () {
+      const { code, stderr } = yield* quickstart("--inputs", "not json")
+      assert.strictEqual(code, 1)
+      assert.include(stderr, "--inputs must be a JSON object")
+    })
+  )
+})
