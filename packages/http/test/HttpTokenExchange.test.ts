@@ -1,5 +1,6 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Domain, TokenExchange } from "@effect-zapier/core"
+import { Connections, Domain, TokenExchange } from "@effect-zapier/core"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -413,4 +414,31 @@ describe("HttpTokenExchange", () => {
       assert.strictEqual(connects, 2)
     }).pipe(Effect.provide(ZapierHttp.layer(options(keys)).pipe(Layer.provide(zapier.layer))))
   })
+
+  it.effect("with a fetch-based HttpClient, the token request is sent with redirect: manual", () =>
+    Effect.gen(function* () {
+      const inits: Array<[string, RequestInit | undefined]> = []
+      const fetch: typeof globalThis.fetch = (input, init) => {
+        const url = String(input)
+        inits.push([url, init])
+        return Promise.resolve(
+          url.endsWith("/oauth/token")
+            ? json({ access_token: "access-token-canary-1", expires_in: 3600 })
+            : json({ data: [] })
+        )
+      }
+      const client = FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, fetch)))
+      yield* Effect.flatMap(Connections.Connections, (c) => c.list(user, app)).pipe(
+        Effect.provide(ZapierHttp.layer(options(keys)).pipe(Layer.provide(client))),
+        // The caller's own fetch options are kept.
+        Effect.provideService(FetchHttpClient.RequestInit, { keepalive: true })
+      )
+      assert.strictEqual(inits.length, 2)
+      const [token, api] = inits
+      assert.isTrue(token![0].endsWith("/oauth/token"))
+      assert.strictEqual(token![1]?.redirect, "manual")
+      assert.strictEqual(token![1]?.keepalive, true)
+      assert.strictEqual(api![1]?.keepalive, true)
+    })
+  )
 })

@@ -24,8 +24,10 @@ export interface Env {
 }
 
 /**
- * Redirects are never followed (a redirected token request would carry the client secret elsewhere). undici's
- * dispatcher does not follow them; fetch does by default, so fetch-based clients are told not to.
+ * The token endpoint's redirects are never followed (a redirected token request would carry the client secret
+ * elsewhere). undici's dispatcher and node:http do not follow redirects; fetch does by default, so a fetch-based
+ * client is told not to (a `FetchHttpClient.RequestInit` in the caller's context is kept, with `redirect`
+ * overridden; one given only to the client's layer is not visible here and is replaced for these requests).
  */
 const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
@@ -36,7 +38,8 @@ const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, 
   )
 
 /**
- * Builds (per attempt) and sends a request under the retry policy of `kind`.
+ * Builds (per attempt) and sends a request under the retry policy of `kind`. A 3xx is never followed by this
+ * package: it is an error of the request's kind.
  * @internal
  */
 export const send = <A>(
@@ -51,5 +54,8 @@ export const send = <A>(
     endpoint,
     env.settings,
     env.budget,
-    noRedirects(Effect.flatMap(build, (request) => attempt(env.client, env.settings, request, decode)))
+    Effect.flatMap(build, (request) => {
+      const once = attempt(env.client, env.settings, request, decode)
+      return kind === "token" ? noRedirects(once) : once
+    })
   )
