@@ -179,8 +179,8 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
       background: boolean
     ) =>
       exchangeAccess(user).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
+        // onExit also runs when the layer's scope closes mid-exchange, so no waiter is left hanging.
+        Effect.onExit((exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) => {
             const slot = slots.get(key)
             if (slot?.inflight === deferred) {
@@ -198,6 +198,8 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
             )
           })
         ),
+        // The outcome is delivered through the deferred; the fiber itself never fails.
+        Effect.ignore,
         Effect.forkIn(scope)
       )
 

@@ -1,6 +1,7 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Connections, Domain, TokenExchange } from "@effect-zapier/core"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -8,6 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as Jose from "jose"
 import { ZapierHttp } from "../src/index.js"
@@ -181,6 +183,20 @@ describe("HttpTokenExchange", () => {
       yield* tokens.accessToken(user)
       assert.strictEqual(exchanges, 1)
     }).pipe(Effect.provide(live(slow.layer)))
+  })
+
+  it.effect("closing the layer mid-exchange interrupts the waiters instead of leaving them hanging", () => {
+    const slow = scriptedClient(() => Effect.as(Effect.sleep(Duration.seconds(10)), json({ access_token: "t" })))
+    return Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(live(slow.layer), scope)
+      const tokens = Context.get(context, TokenExchange.TokenExchange)
+      const waiter = yield* Effect.fork(tokens.accessToken(user))
+      assert.isTrue(yield* eventually(() => slow.requests.length === 1))
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Fiber.await(waiter)
+      assert.isTrue(Exit.isInterrupted(exit))
+    })
   })
 
   it.effect("refreshes ahead of expiry in the background without blocking holders of a valid token", () => {
