@@ -21,6 +21,8 @@ export * as HttpConnections from "./HttpConnections.js"
 /** @since 0.1.0 */
 export * as HttpTokenExchange from "./HttpTokenExchange.js"
 /** @since 0.1.0 */
+export * as RateLimiter from "./RateLimiter.js"
+/** @since 0.1.0 */
 export * as Wire from "./Wire.js"
 /** @since 0.1.0 */
 export * as ZapierHttp from "./ZapierHttp.js"

@@ -1,0 +1,514 @@
+import * as Net from "node:net"
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as TestClock from "effect/TestClock"
+import { Redis } from "ioredis"
+import { RateLimiter } from "../src/index.js"
+
+/** The most slots found in any window `(t - window, t]`. */
+const maxInAnyWindow = (times: ReadonlyArray<number>, windowMillis: number): number => {
+  const sorted = [...times].sort((a, b) => a - b)
+  let max = 0
+  let first = 0
+  for (let i = 0; i < sorted.length; i++) {
+    while (sorted[first] <= sorted[i] - windowMillis) first++
+    max = Math.max(max, i - first + 1)
+  }
+  return max
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/** Takes a slot and records when it was granted. */
+const timedTake = (limiter: RateLimiter.Service, times: Array<number>, key?: string) =>
+  limiter.take(key).pipe(
+    Effect.zipRight(Clock.currentTimeMillis),
+    Effect.tap((t) => Effect.sync(() => times.push(t)))
+  )
+
+describe("RateLimiter (memory, TestClock)", () => {
+  it.effect("a burst is served limit by limit, one window apart", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 5, window: "10 seconds", maxWait: "1 hour" })
+      const times: Array<number> = []
+      const fibers = yield* Effect.forEach(range(23), () => Effect.fork(timedTake(limiter, times)))
+      yield* TestClock.adjust("39 seconds")
+      assert.strictEqual(times.length, 20)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.joinAll(fibers)
+      assert.deepStrictEqual(
+        [...times].sort((a, b) => a - b),
+        range(23).map((i) => Math.floor(i / 5) * 10_000)
+      )
+      assert.strictEqual(maxInAnyWindow(times, 10_000), 5)
+    })
+  )
+
+  it.effect("staggered arrivals: no window ever holds more than the limit, and nobody waits needlessly", () =>
+    Effect.gen(function* () {
+      const limit = 10
+      const windowMillis = 10_000
+      const limiter = yield* RateLimiter.makeMemory({ limit, window: Duration.millis(windowMillis), maxWait: "1 hour" })
+      // A deterministic pseudo-random arrival pattern: bursts and gaps over 5 minutes.
+      let seed = 42
+      const random = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+        return seed / 2_147_483_648
+      }
+      const arrivals = range(200)
+        .map(() => Math.floor(random() * 300_000))
+        .sort((a, b) => a - b)
+      const granted: Array<{ readonly arrived: number; readonly at: number }> = []
+      const fibers: Array<Fiber.RuntimeFiber<number, unknown>> = []
+      for (const arrival of arrivals) {
+        const now = yield* Clock.currentTimeMillis
+        if (arrival > now) yield* TestClock.adjust(Duration.millis(arrival - now))
+        fibers.push(
+          yield* Effect.fork(
+            limiter.take().pipe(
+              Effect.zipRight(Clock.currentTimeMillis),
+              Effect.tap((at) => Effect.sync(() => granted.push({ arrived: arrival, at })))
+            )
+          )
+        )
+      }
+      yield* TestClock.adjust("1 hour")
+      yield* Fiber.joinAll(fibers)
+      assert.strictEqual(granted.length, 200)
+      const times = granted.map((g) => g.at)
+      assert.isAtMost(maxInAnyWindow(times, windowMillis), limit)
+      // Work conserving: whoever waited did so because the window ending at its slot was full.
+      for (const g of granted) {
+        if (g.at > g.arrived) {
+          const inClosedWindow = times.filter((t) => t >= g.at - windowMillis && t <= g.at).length
+          assert.isAtLeast(inClosedWindow, limit + 1, `a slot at ${g.at} (arrived ${g.arrived}) waited needlessly`)
+        }
+      }
+      // Some did have to wait (the pattern is dense enough to hit the limit).
+      assert.isTrue(granted.some((g) => g.at > g.arrived))
+    })
+  )
+
+  it.effect("waiters are served first come, first served", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "1 second", maxWait: "1 hour" })
+      const order: Array<readonly [number, number]> = []
+      const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
+      for (const i of range(10)) {
+        fibers.push(
+          yield* Effect.fork(
+            limiter.take().pipe(
+              Effect.zipRight(Clock.currentTimeMillis),
+              Effect.flatMap((t) => Effect.sync(() => void order.push([i, t])))
+            )
+          )
+        )
+        yield* Effect.yieldNow()
+      }
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.joinAll(fibers)
+      assert.deepStrictEqual(
+        order,
+        range(10).map((i) => [i, i * 1000] as const)
+      )
+    })
+  )
+
+  it.effect("100 pollers on 10 requests/s: none starves, each gets its share (G9)", () =>
+    Effect.gen(function* () {
+      const pollers = 100
+      const perSecond = 10
+      const limiter = yield* RateLimiter.makeMemory({ limit: perSecond, window: "1 second", maxWait: "1 hour" })
+      const polls = range(pollers).map(() => [] as Array<number>)
+      const all: Array<number> = []
+      const poller = (i: number) =>
+        Effect.forever(
+          limiter.take().pipe(
+            Effect.zipRight(Clock.currentTimeMillis),
+            Effect.tap((t) =>
+              Effect.sync(() => {
+                polls[i].push(t)
+                all.push(t)
+              })
+            )
+          )
+        )
+      const fibers = yield* Effect.forEach(range(pollers), (i) => Effect.fork(poller(i)))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.interruptAll(fibers)
+      // 60 s at 10/s, the first window included: every slot of the budget used, none beyond it.
+      assert.strictEqual(all.length, 60 * perSecond + perSecond)
+      assert.strictEqual(maxInAnyWindow(all, 1000), perSecond)
+      const bound = (pollers / perSecond) * 1000 // N / budget
+      for (const times of polls) {
+        assert.isAtLeast(times.length, 6)
+        assert.isAtMost(times.length, 7)
+        for (let j = 1; j < times.length; j++) assert.isAtMost(times[j] - times[j - 1], bound)
+      }
+    })
+  )
+
+  it.effect("a pause holds back everyone sharing the budget, pending waiters included, for its duration", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 3, window: "10 seconds", maxWait: "1 hour" })
+      const times: Array<number> = []
+      yield* Effect.forEach(range(3), () => timedTake(limiter, times))
+      assert.deepStrictEqual(times, [0, 0, 0])
+      const pending = yield* Effect.fork(timedTake(limiter, times)) // would be due at 10 s
+      yield* TestClock.adjust("1 second")
+      yield* limiter.pause("20 seconds") // a 429 with Retry-After: 20
+      const later = yield* Effect.forEach(range(3), () => Effect.fork(timedTake(limiter, times)))
+      // another budget is not paused
+      const other: Array<number> = []
+      yield* timedTake(limiter, other, "other")
+      assert.deepStrictEqual(other, [1000])
+      yield* TestClock.adjust("19999 millis")
+      assert.strictEqual(times.length, 3, "nobody got through during the pause")
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(times.slice(3), [21_000, 21_000, 21_000])
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.joinAll([pending, ...later])
+      assert.deepStrictEqual(times.slice(3), [21_000, 21_000, 21_000, 31_000])
+      // a shorter pause does not shorten the one in place; a missing Retry-After pauses for the default 60 s
+      yield* limiter.pause(undefined)
+      yield* limiter.pause("1 second")
+      const afterDefault = yield* Effect.fork(timedTake(limiter, times))
+      yield* TestClock.adjust("59999 millis")
+      assert.strictEqual(times.length, 7)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(afterDefault)
+      assert.strictEqual(times[7], 31_000 + 60_000)
+    })
+  )
+
+  it.effect("a wait beyond maxWait fails at once with RateLimited and takes no slot", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", maxWait: "15 seconds" })
+      const times: Array<number> = []
+      yield* timedTake(limiter, times)
+      const second = yield* Effect.fork(timedTake(limiter, times)) // 10 s: within maxWait
+      yield* Effect.yieldNow()
+      const third = yield* Effect.flip(limiter.take())
+      assert.strictEqual(third._tag, "RateLimited")
+      assert.strictEqual(Duration.toMillis(third.retryAfter), 20_000)
+      assert.include(third.message, "retry after")
+      assert.strictEqual(yield* Clock.currentTimeMillis, 0)
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(second)
+      // The failed take reserved nothing: the next slot is 20 s, not 30 s.
+      const fourth = yield* Effect.fork(timedTake(limiter, times))
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(fourth)
+      assert.deepStrictEqual(times, [0, 10_000, 20_000])
+    })
+  )
+
+  it.effect("a pause that pushes a waiter past maxWait fails it with RateLimited", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", maxWait: "15 seconds" })
+      yield* limiter.take()
+      const waiter = yield* Effect.fork(limiter.take())
+      yield* Effect.yieldNow()
+      yield* limiter.pause("30 seconds")
+      yield* TestClock.adjust("10 seconds")
+      const exit = yield* Fiber.await(waiter)
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+      assert.strictEqual(error?._tag, "Some")
+      if (error?._tag === "Some") {
+        assert.strictEqual(error.value._tag, "RateLimited")
+        assert.strictEqual(Duration.toMillis(error.value.retryAfter), 20_000)
+      }
+    })
+  )
+
+  it.effect("interrupting a waiter gives its slot back", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", maxWait: "1 hour" })
+      const times: Array<number> = []
+      yield* timedTake(limiter, times)
+      const abandoned = yield* Effect.fork(timedTake(limiter, times))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(abandoned)
+      const next = yield* Effect.fork(timedTake(limiter, times))
+      yield* TestClock.adjust("9 seconds")
+      yield* Fiber.join(next)
+      assert.deepStrictEqual(times, [0, 10_000])
+    })
+  )
+
+  it.effect("keys have separate budgets", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory({ limit: 2, window: "1 minute", key: "partner" })
+      const times: Array<number> = []
+      yield* timedTake(limiter, times)
+      yield* timedTake(limiter, times, "partner")
+      yield* timedTake(limiter, times, "ip")
+      yield* timedTake(limiter, times, "ip")
+      const third = yield* Effect.fork(timedTake(limiter, times, "partner"))
+      yield* TestClock.adjust("59 seconds")
+      assert.strictEqual(times.length, 4)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(third)
+      assert.deepStrictEqual(times, [0, 0, 0, 0, 60_000])
+    })
+  )
+
+  it.effect("the defaults are Zapier's 60 requests per minute", () =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.makeMemory()
+      const times: Array<number> = []
+      const fibers = yield* Effect.forEach(range(61), () => Effect.fork(timedTake(limiter, times)))
+      yield* TestClock.adjust("59 seconds")
+      assert.strictEqual(times.length, 60)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.joinAll(fibers)
+      assert.strictEqual(times[60], 60_000)
+    })
+  )
+
+  it.effect("invalid options are a defect that says what is wrong", () =>
+    Effect.gen(function* () {
+      const exit = yield* Effect.exit(RateLimiter.makeMemory({ limit: 0 }))
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const pretty = Cause.pretty(exit.cause)
+        assert.include(pretty, "Invalid RateLimiter options")
+        assert.include(pretty, "limit")
+      }
+      const window = yield* Effect.exit(RateLimiter.makeMemory({ window: 0 }))
+      assert.isTrue(Exit.isFailure(window) && Cause.pretty(window.cause).includes("window"))
+    })
+  )
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Redis
+// ---------------------------------------------------------------------------------------------------------------
+
+const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+const shownRedisUrl = (() => {
+  try {
+    const parsed = new URL(redisUrl)
+    if (parsed.password) parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "(unparsable ZAPIER_TEST_REDIS_URL)"
+  }
+})()
+
+const redisUnavailable: string | undefined = await (async () => {
+  const client = new Redis(redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000
+  })
+  client.on("error", () => {})
+  try {
+    await client.connect()
+    await client.ping()
+    return undefined
+  } catch (error) {
+    return `Redis at ${shownRedisUrl} is not reachable (${error instanceof Error ? error.message : String(error)})`
+  } finally {
+    client.disconnect()
+  }
+})()
+const skipRedis = redisUnavailable !== undefined && !process.env.CI
+if (skipRedis) {
+  console.warn(`Skipping the Redis rate limiter tests: ${redisUnavailable}. Set ZAPIER_TEST_REDIS_URL to run them.`)
+}
+
+/** A key prefix of its own for one test, so runs (and tests) never share a budget. */
+const uniquePrefix = () => `effect-zapier-test:${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}:`
+
+/** A plain client to look at the keys. */
+const inspector = Effect.acquireRelease(
+  Effect.sync(() => new Redis(redisUrl)),
+  (client) => Effect.promise(() => client.quit())
+)
+
+describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
+  it("Redis is reachable", () => {
+    assert.isUndefined(redisUnavailable)
+  })
+
+  it.scopedLive("two limiters with their own Redis clients (two processes) stay within one budget", () =>
+    Effect.gen(function* () {
+      const options = {
+        redis: { url: Redacted.make(redisUrl) },
+        prefix: uniquePrefix(),
+        limit: 10,
+        window: "1 second",
+        maxWait: "10 seconds"
+      } as const
+      const a = yield* RateLimiter.makeRedis(options)
+      const b = yield* RateLimiter.makeRedis(options)
+      const start = yield* Clock.currentTimeMillis
+      const times = yield* Effect.forEach(
+        range(30),
+        (i) =>
+          (i % 2 === 0 ? a : b).take().pipe(
+            Effect.zipRight(Clock.currentTimeMillis),
+            Effect.map((t) => t - start)
+          ),
+        { concurrency: "unbounded" }
+      )
+      // One budget's worth at once (two separate budgets would let 20 through)...
+      assert.strictEqual(times.filter((t) => t < 500).length, 10)
+      // ...and 30 takes at 10 per second need two more windows.
+      assert.isAtLeast(Math.max(...times), 1950)
+      assert.isAtMost(Math.max(...times), 4000)
+      // Timers fire a little late, so allow a few ms of slack on the window.
+      assert.isAtMost(maxInAnyWindow(times, 1000 - 50), 10)
+    })
+  )
+
+  it.scopedLive("a pause through one limiter holds back the other, pending slots included", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const options = {
+        redis: { url: Redacted.make(redisUrl) },
+        prefix,
+        limit: 1,
+        window: "300 millis",
+        maxWait: "5 seconds"
+      } as const
+      const a = yield* RateLimiter.makeRedis(options)
+      const b = yield* RateLimiter.makeRedis(options)
+      const start = yield* Clock.currentTimeMillis
+      yield* a.take()
+      const pending = yield* Effect.fork(
+        b.take().pipe(
+          Effect.zipRight(Clock.currentTimeMillis),
+          Effect.map((t) => t - start)
+        )
+      )
+      yield* Effect.sleep("50 millis")
+      yield* a.pause("1 second")
+      const redis = yield* inspector
+      const ttl = yield* Effect.promise(() => redis.pttl(`${prefix}{zapier}:pause`))
+      assert.isAbove(ttl, 0)
+      assert.isAtMost(ttl, 1000)
+      const fresh = yield* b.take().pipe(
+        Effect.zipRight(Clock.currentTimeMillis),
+        Effect.map((t) => t - start)
+      )
+      const moved = yield* Fiber.join(pending)
+      // The pending slot (due at ~300 ms) moved after the pause (~1,050 ms); the fresh take queued behind it.
+      assert.isAtLeast(moved, 1000)
+      assert.isAtLeast(fresh, moved + 250)
+    })
+  )
+
+  it.scopedLive("a wait beyond maxWait fails with RateLimited across processes", () =>
+    Effect.gen(function* () {
+      const options = {
+        redis: { url: Redacted.make(redisUrl) },
+        prefix: uniquePrefix(),
+        limit: 2,
+        window: "1 second",
+        maxWait: "200 millis"
+      } as const
+      const a = yield* RateLimiter.makeRedis(options)
+      const b = yield* RateLimiter.makeRedis(options)
+      yield* a.take()
+      yield* b.take()
+      const error = yield* Effect.flip(a.take())
+      assert.strictEqual(error._tag, "RateLimited")
+      assert.isAbove(Duration.toMillis(error.retryAfter), 500)
+      assert.isAtMost(Duration.toMillis(error.retryAfter), 1000)
+    })
+  )
+
+  it.scopedLive("keys expire once the window is over", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const limiter = yield* RateLimiter.makeRedis({
+        redis: { url: Redacted.make(redisUrl) },
+        prefix,
+        limit: 5,
+        window: "200 millis"
+      })
+      yield* limiter.take()
+      yield* limiter.pause("100 millis")
+      const redis = yield* inspector
+      const keys = yield* Effect.promise(() => redis.keys(`${prefix}*`))
+      assert.sameMembers(keys, [`${prefix}{zapier}:slots`, `${prefix}{zapier}:seq`, `${prefix}{zapier}:pause`])
+      yield* Effect.sleep("400 millis")
+      assert.deepStrictEqual(yield* Effect.promise(() => redis.keys(`${prefix}*`)), [])
+    })
+  )
+
+  it.scopedLive("a client of your own is used as is and left open", () =>
+    Effect.gen(function* () {
+      const client = yield* inspector
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const limiter = yield* RateLimiter.makeRedis({ redis: { client }, prefix: uniquePrefix(), limit: 1 })
+          yield* limiter.take()
+          const error = yield* Effect.flip(
+            RateLimiter.makeRedis({ redis: { client }, prefix: uniquePrefix(), limit: 1, maxWait: 0 }).pipe(
+              Effect.flatMap((l) => Effect.zipRight(l.take(), l.take()))
+            )
+          )
+          assert.strictEqual(error._tag, "RateLimited")
+        })
+      )
+      assert.strictEqual(client.status, "ready")
+    })
+  )
+})
+
+describe("RateLimiter (Redis unreachable)", () => {
+  it.scopedLive("falls back to this process's in-memory budget, warns, and never logs the URL", () =>
+    Effect.gen(function* () {
+      // A port nobody listens on.
+      const port = yield* Effect.async<number>((resume) => {
+        const server = Net.createServer()
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          const free = typeof address === "object" && address !== null ? address.port : 0
+          server.close(() => resume(Effect.succeed(free)))
+        })
+      })
+      const logs: Array<string> = []
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ message }) => {
+          logs.push(Array.isArray(message) ? message.join(" ") : String(message))
+        })
+      )
+      const times = yield* Effect.gen(function* () {
+        const limiter = yield* RateLimiter.makeRedis({
+          redis: { url: Redacted.make(`redis://:s3cret-canary@127.0.0.1:${port}`) },
+          prefix: uniquePrefix(),
+          limit: 2,
+          window: "400 millis",
+          timeout: "200 millis"
+        })
+        const start = yield* Clock.currentTimeMillis
+        return yield* Effect.forEach(range(3), () =>
+          limiter.take().pipe(
+            Effect.zipRight(Clock.currentTimeMillis),
+            Effect.map((t) => t - start)
+          )
+        )
+      }).pipe(Effect.provide(capture))
+      assert.isBelow(times[1], 200)
+      assert.isAtLeast(times[2], 350)
+      assert.isTrue(logs.some((line) => line.includes("Redis rate-limit store not reachable")))
+      assert.isTrue(logs.some((line) => line.includes("in-memory budget")))
+      assert.isFalse(logs.some((line) => line.includes("s3cret-canary") || line.includes("redis://")))
+    })
+  )
+})
