@@ -10,4 +10,6 @@ export * as FakeZapier from "./FakeZapier.js"
 /** @since 0.1.0 */
 export * as FakeZapierServer from "./FakeZapierServer.js"
 /** @since 0.1.0 */
+export * as FaultProxy from "./FaultProxy.js"
+/** @since 0.1.0 */
 export * as PartnerKey from "./PartnerKey.js"
