@@ -32,6 +32,7 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { ActionCatalog } from "./ActionCatalog.js"
+import * as ActionInputs from "./ActionInputs.js"
 import { ActionRuns } from "./ActionRuns.js"
 import type { AttemptRecord } from "./ConnectionStore.js"
 import { ConnectionStore } from "./ConnectionStore.js"
@@ -57,6 +58,7 @@ import {
   ConnectFailed,
   type ConnectFailureReason,
   ConnectionRequired,
+  type InvalidInputs,
   PollTimeout,
   type RequestError,
   RunOutcomeUnknown,
@@ -80,7 +82,12 @@ export const RunRequest = Schema.Struct({
   /** Overall deadline of the polling (defaults to the policy's). */
   timeout: Schema.optional(Schema.DurationFromSelf),
   /** An HTTPS URL Zapier posts the finished run to. */
-  callbackUrl: Schema.optional(Schema.String)
+  callbackUrl: Schema.optional(Schema.String),
+  /**
+   * Check the inputs against the action's input fields before creating the run (`ActionInputs.check`; fails
+   * with `InvalidInputs`). Default: on for `WRITE` actions, off for the others.
+   */
+  validateInputs: Schema.optional(Schema.Boolean)
 })
 /** @since 0.1.0 */
 export type RunRequest = typeof RunRequest.Type
@@ -125,12 +132,15 @@ export interface Service {
     app: AppId,
     options?: AwaitOptions
   ) => Effect.Effect<Connection, RequestError | ConnectFailed | StoreUnavailable>
-  /** Resolves the connection and a fresh action id, and creates the run. */
+  /**
+   * Resolves the connection and a fresh action id, validates the inputs (see `RunRequest.validateInputs`), and
+   * creates the run.
+   */
   readonly start: (
     request: RunRequest
   ) => Effect.Effect<
     RunHandle,
-    RequestError | ConnectionRequired | ActionNotFound | RunOutcomeUnknown | StoreUnavailable
+    RequestError | ConnectionRequired | ActionNotFound | InvalidInputs | RunOutcomeUnknown | StoreUnavailable
   >
   /** Polls a run to its end. A `PollTimeout` can be resumed by calling `await` again. */
   readonly await: (
@@ -146,6 +156,7 @@ export interface Service {
     | RequestError
     | ConnectionRequired
     | ActionNotFound
+    | InvalidInputs
     | RunOutcomeUnknown
     | ActionRunFailed
     | PollTimeout
@@ -308,6 +319,9 @@ export const make = Effect.gen(function* () {
     const connection =
       request.connection !== undefined ? request.connection : (yield* ensureConnection(request.user, request.app)).id
     const action = yield* catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
+    if (request.validateInputs ?? action.actionType === "WRITE") {
+      yield* ActionInputs.check(catalog, request.user, action, { connection, inputs: request.inputs })
+    }
     const runId = yield* runs
       .create(request.user, {
         action: action.id,

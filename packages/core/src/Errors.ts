@@ -294,6 +294,58 @@ export class RunOutcomeUnknown extends Schema.TaggedError<RunOutcomeUnknown>("@e
 }
 
 /**
+ * One problem with one input, found by `ActionInputs.validate`:
+ * - `missing`: a required field has no value (absent, `""` or `[]`) and no default;
+ * - `wrong_type`: the value is not of the field's value type (`expected` names it, `actual` what was given);
+ * - `not_a_list`: the field takes a list and got a single value;
+ * - `not_a_choice`: the value is not one of the field's choices (`allowed` lists a few of them).
+ * `index` is set for an item of a list.
+ * @since 0.1.0
+ */
+export class InputProblem extends Schema.Class<InputProblem>("@effect-zapier/core/InputProblem")({
+  field: Schema.String,
+  title: Schema.optional(Schema.String),
+  kind: Schema.Literal("missing", "wrong_type", "not_a_list", "not_a_choice"),
+  expected: Schema.optional(Schema.String),
+  actual: Schema.optional(Schema.String),
+  index: Schema.optional(Schema.Number),
+  allowed: Schema.optional(Schema.Array(Schema.String))
+}) {
+  /** The problem in words, for a form next to the field or for a log. */
+  get text(): string {
+    const at = this.index !== undefined ? ` (item ${this.index})` : ""
+    if (this.kind === "missing") return "is required"
+    if (this.kind === "wrong_type") {
+      return `expected ${this.expected ?? "another type"}${at}, got ${this.actual ?? "something else"}`
+    }
+    if (this.kind === "not_a_list") {
+      return `expected a list of ${this.expected ?? "values"}, got ${this.actual ?? "a single value"}`
+    }
+    const allowed = this.allowed ?? []
+    const hint = allowed.length > 0 ? `; choose one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}` : ""
+    return `${this.actual ?? "the value"}${at} is not one of the choices${hint}`
+  }
+}
+
+/**
+ * The inputs of a run do not fit the action's input fields: every problem, by field. Raised before a run is
+ * created (a run that fails on bad input still costs the partner a task). Fix the inputs; retrying will not help.
+ * @since 0.1.0
+ */
+export class InvalidInputs extends Schema.TaggedError<InvalidInputs>("@effect-zapier/core/InvalidInputs")(
+  "InvalidInputs",
+  {
+    action: Schema.optional(ActionKey),
+    problems: Schema.Array(InputProblem)
+  }
+) {
+  override get message(): string {
+    const what = this.problems.map((p) => `${p.field}: ${p.text}`).join("; ")
+    return `The inputs${this.action ? ` of ${this.action}` : ""} are invalid (${this.problems.length} problem${this.problems.length === 1 ? "" : "s"}): ${what || "no details"}. Fix them before running the action.`
+  }
+}
+
+/**
  * A connection store (memory, SQL, …) failed.
  * @since 0.1.0
  */
@@ -327,7 +379,8 @@ export const ZapierError = Schema.Union(
   ActionRunFailed,
   PollTimeout,
   RunOutcomeUnknown,
-  StoreUnavailable
+  StoreUnavailable,
+  InvalidInputs
 )
 /** @since 0.1.0 */
 export type ZapierError = typeof ZapierError.Type
@@ -346,7 +399,8 @@ const tags = new Set<string>([
   "ActionRunFailed",
   "PollTimeout",
   "RunOutcomeUnknown",
-  "StoreUnavailable"
+  "StoreUnavailable",
+  "InvalidInputs"
 ])
 
 /**

@@ -9,7 +9,11 @@
 /** @since 0.1.0 */
 export * as ActionCatalog from "./ActionCatalog.js"
 /** @since 0.1.0 */
+export * as ActionInputs from "./ActionInputs.js"
+/** @since 0.1.0 */
 export * as ActionRuns from "./ActionRuns.js"
+/** @since 0.1.0 */
+export * as Apps from "./Apps.js"
 /** @since 0.1.0 */
 export * as ConnectionStore from "./ConnectionStore.js"
 /** @since 0.1.0 */

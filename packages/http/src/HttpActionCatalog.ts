@@ -2,6 +2,11 @@
  * `ActionCatalog` over `GET /v2/actions?app=…&action_type=…`. Nothing is cached: every `resolve` looks the action
  * up again, because the `id` Zapier returns is valid for one run only.
  *
+ * The fields of an action come from `POST /v2/actions/{id}/inputs`, `…/inputs/{field}/choices?page=` and
+ * `…/outputs`, each with the body `{data: {authentication, inputs}}`. These POSTs only read, so they are retried
+ * like GETs. A list response is read as one envelope or as an array of envelopes (the OpenAPI declares the
+ * latter; Zapier serves the former).
+ *
  * Build it with `ZapierHttp.layer`.
  *
  * @example
@@ -12,12 +17,14 @@
  * const program = Effect.gen(function* () {
  *   const catalog = yield* ActionCatalog.ActionCatalog
  *   const action = yield* catalog.resolve(user, app, Domain.ActionKey.make("send_channel_message"), "WRITE")
+ *   const fields = yield* catalog.inputFields(user, action.id, { connection, inputs: {} })
  * })
  * ```
  * @since 0.1.0
  */
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as ActionCatalog from "@effect-zapier/core/ActionCatalog"
-import type { ActionKey, AppId, EndUser } from "@effect-zapier/core/Domain"
+import type { ActionId as ActionIdType, ActionKey, AppId, EndUser } from "@effect-zapier/core/Domain"
 import {
   Action,
   ActionId,
@@ -31,7 +38,8 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import type { Api } from "./internal/api.js"
 import { paginate } from "./internal/api.js"
-import { decodeBody } from "./internal/errors.js"
+import { decodeBody, fromPlatform } from "./internal/errors.js"
+import { decodeChoicesPage, decodeInputFields, decodeOutputFields } from "./internal/fields.js"
 import * as Wire from "./Wire.js"
 
 const decodePage = decodeBody(Wire.ActionsPage)
@@ -110,5 +118,57 @@ export const make = (api: Api): ActionCatalog.Service => {
     return found
   })
 
-  return ActionCatalog.ActionCatalog.of({ list, resolve })
+  const { settings } = api.env
+  const fieldsPost = (url: string, request: ActionCatalog.FieldsRequest) =>
+    HttpClientRequest.post(url).pipe(
+      HttpClientRequest.bodyJson({ data: { authentication: request.connection, inputs: request.inputs ?? {} } }),
+      Effect.mapError((e) => fromPlatform(e, settings.requestTimeout))
+    )
+  const actionUrl = (action: ActionIdType) => `${settings.apiUrl}/v2/actions/${encodeURIComponent(action)}`
+
+  const inputFields = Effect.fn("ActionCatalog.inputFields")(function* (
+    user: EndUser,
+    action: ActionIdType,
+    request: ActionCatalog.FieldsRequest
+  ) {
+    yield* Effect.annotateCurrentSpan("zapier.action_id", action)
+    return yield* api.execute(user, {
+      endpoint: "POST /v2/actions/{id}/inputs",
+      resource: `action ${action}`,
+      request: fieldsPost(`${actionUrl(action)}/inputs`, request),
+      decode: (raw) => decodeInputFields(raw.status, raw.body)
+    })
+  })
+
+  const choices = Effect.fn("ActionCatalog.choices")(function* (
+    user: EndUser,
+    action: ActionIdType,
+    field: string,
+    request: ActionCatalog.ChoicesRequest
+  ) {
+    const page = request.page ?? 1
+    yield* Effect.annotateCurrentSpan({ "zapier.action_id": action, "zapier.input": field, "zapier.page": page })
+    return yield* api.execute(user, {
+      endpoint: "POST /v2/actions/{id}/inputs/{input}/choices",
+      resource: `input ${field} of action ${action}`,
+      request: fieldsPost(`${actionUrl(action)}/inputs/${encodeURIComponent(field)}/choices?page=${page}`, request),
+      decode: (raw) => decodeChoicesPage(page, raw.status, raw.body)
+    })
+  })
+
+  const outputFields = Effect.fn("ActionCatalog.outputFields")(function* (
+    user: EndUser,
+    action: ActionIdType,
+    request: ActionCatalog.FieldsRequest
+  ) {
+    yield* Effect.annotateCurrentSpan("zapier.action_id", action)
+    return yield* api.execute(user, {
+      endpoint: "POST /v2/actions/{id}/outputs",
+      resource: `action ${action}`,
+      request: fieldsPost(`${actionUrl(action)}/outputs`, request),
+      decode: (raw) => decodeOutputFields(raw.status, raw.body)
+    })
+  })
+
+  return ActionCatalog.ActionCatalog.of({ list, resolve, inputFields, choices, outputFields })
 }

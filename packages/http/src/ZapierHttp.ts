@@ -23,6 +23,7 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as ActionCatalog from "@effect-zapier/core/ActionCatalog"
 import * as ActionRuns from "@effect-zapier/core/ActionRuns"
+import * as Apps from "@effect-zapier/core/Apps"
 import * as Connections from "@effect-zapier/core/Connections"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as Config from "effect/Config"
@@ -36,6 +37,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as HttpActionCatalog from "./HttpActionCatalog.js"
 import * as HttpActionRuns from "./HttpActionRuns.js"
+import * as HttpApps from "./HttpApps.js"
 import * as HttpConnections from "./HttpConnections.js"
 import * as HttpTokenExchange from "./HttpTokenExchange.js"
 import * as Api from "./internal/api.js"
@@ -142,6 +144,7 @@ export type Services =
   | Connections.Connections
   | ActionCatalog.ActionCatalog
   | ActionRuns.ActionRuns
+  | Apps.Apps
 
 /**
  * Builds the four services from validated options; they share one HttpClient, one token cache and one retry
@@ -161,7 +164,8 @@ export const make = (
     return Context.make(TokenExchange.TokenExchange, tokens).pipe(
       Context.add(Connections.Connections, HttpConnections.make(api, tokens)),
       Context.add(ActionCatalog.ActionCatalog, HttpActionCatalog.make(api)),
-      Context.add(ActionRuns.ActionRuns, HttpActionRuns.make(api))
+      Context.add(ActionRuns.ActionRuns, HttpActionRuns.make(api)),
+      Context.add(Apps.Apps, HttpApps.make(api))
     )
   })
 

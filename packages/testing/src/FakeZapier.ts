@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import type { ActionCatalog, ActionRuns, Connections, TokenExchange } from "@effect-zapier/core"
+import type { ActionCatalog, ActionInputs, ActionRuns, Apps, Connections, TokenExchange } from "@effect-zapier/core"
 import { Domain, type Errors } from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -180,6 +180,9 @@ export const Endpoint = {
   apps: "GET /v2/apps",
   authentications: "GET /v2/authentications",
   actions: "GET /v2/actions",
+  inputs: "POST /v2/actions/{id}/inputs",
+  choices: "POST /v2/actions/{id}/inputs/{input}/choices",
+  outputs: "POST /v2/actions/{id}/outputs",
   createRun: "POST /v2/action-runs/",
   getRun: "GET /v2/action-runs/{id}/",
   connectPage: "GET /to/{app}",
@@ -224,7 +227,86 @@ export interface PartnerSeed {
 }
 
 /**
- * An action of a seeded app and the lifecycle of its runs (default: success after 1 s with no results).
+ * One choice of a `SELECT` field: a bare value, or a value with a label (and an id; default the value).
+ * @since 0.1.0
+ * @category seed
+ */
+export type ChoiceSeed =
+  | string
+  | { readonly value: string; readonly label?: string | undefined; readonly id?: string | undefined }
+
+/**
+ * The choices of a field: fixed, or computed from the inputs filled so far (a dropdown that depends on another
+ * field). They are served in pages of `Seed.choicesPageSize`.
+ * @since 0.1.0
+ * @category seed
+ */
+export type ChoicesSeed =
+  | ReadonlyArray<ChoiceSeed>
+  | ((inputs: Readonly<Record<string, unknown>>) => ReadonlyArray<ChoiceSeed>)
+
+/**
+ * An input field of an action. `valueType` defaults to `STRING`; a field with `choices` is a `SELECT` field
+ * unless `format` says otherwise. `when` makes it a dependent field: it is only among the fields while `when`
+ * holds for the inputs (pair it with `invalidates: true` on the field it depends on).
+ * @since 0.1.0
+ * @category seed
+ */
+export interface InputFieldSeed {
+  readonly type?: "input" | undefined
+  readonly id: string
+  readonly title?: string | undefined
+  readonly description?: string | undefined
+  readonly required?: boolean | undefined
+  readonly default?: string | undefined
+  readonly placeholder?: string | undefined
+  readonly format?: ActionInputs.InputFormat | undefined
+  readonly valueType?: ActionInputs.ValueType | undefined
+  readonly list?: boolean | undefined
+  readonly dependsOn?: ReadonlyArray<string> | undefined
+  readonly invalidates?: boolean | undefined
+  readonly choices?: ChoicesSeed | undefined
+  readonly when?: ((inputs: Readonly<Record<string, unknown>>) => boolean) | undefined
+}
+
+/** A piece of help text among the fields. @since 0.1.0 @category seed */
+export interface InfoFieldSeed {
+  readonly type: "info"
+  readonly id: string
+  readonly description: string
+}
+
+/** A titled group of fields. @since 0.1.0 @category seed */
+export interface FieldsetSeed {
+  readonly type: "fieldset"
+  readonly id: string
+  readonly title: string
+  readonly fields: ReadonlyArray<InputFieldSeed | InfoFieldSeed>
+}
+
+/** @since 0.1.0 @category seed */
+export type FieldSeed = InputFieldSeed | InfoFieldSeed | FieldsetSeed
+
+/**
+ * An action's input fields: fixed, or computed from the inputs filled so far (fields that appear when another
+ * one changes).
+ * @since 0.1.0
+ * @category seed
+ */
+export type FieldsSeed =
+  | ReadonlyArray<FieldSeed>
+  | ((inputs: Readonly<Record<string, unknown>>) => ReadonlyArray<FieldSeed>)
+
+/** One output field of an action. @since 0.1.0 @category seed */
+export interface OutputFieldSeed {
+  readonly id: string
+  readonly title?: string | undefined
+  readonly sample?: unknown
+}
+
+/**
+ * An action of a seeded app and the lifecycle of its runs (default: success after 1 s with no results), with
+ * its input fields (default none) and output fields (default none).
  * @since 0.1.0
  * @category seed
  */
@@ -235,6 +317,11 @@ export interface ActionSeed {
   readonly description?: string | undefined
   readonly isInstant?: boolean | undefined
   readonly run?: RunScript | undefined
+  readonly inputFields?: FieldsSeed | undefined
+  readonly outputFields?:
+    | ReadonlyArray<OutputFieldSeed>
+    | ((inputs: Readonly<Record<string, unknown>>) => ReadonlyArray<OutputFieldSeed>)
+    | undefined
 }
 
 /**
@@ -247,6 +334,8 @@ export interface AppSeed {
   readonly title: string
   readonly service: string
   readonly description?: string | undefined
+  /** Category slugs, for `GET /v2/apps?category=`. */
+  readonly categories?: ReadonlyArray<string> | undefined
   /** Apps without authentication run with `connection: null` (default `true`). */
   readonly requiresAuth?: boolean | undefined
   readonly actions: ReadonlyArray<ActionSeed>
@@ -291,6 +380,8 @@ export interface Seed {
   readonly scope?: string | undefined
   /** Base URL of Connect UI in links (default `https://connect.zapier.com`; the server uses its own URL). */
   readonly connectUrl?: string | undefined
+  /** Choices per page of `…/inputs/{field}/choices` (default 10). */
+  readonly choicesPageSize?: number | undefined
   /** Requests per minute to `/v2` before a 429 and a 60 s cooldown (default: no limit). */
   readonly rateLimitPerMinute?: number | undefined
   readonly faults?: ReadonlyArray<FaultRule> | undefined
@@ -561,7 +652,8 @@ export interface Control {
 export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")<FakeZapier, Control>() {}
 
 /**
- * Core's services served from a fresh model, and the {@link FakeZapier} control tag. The model's clock is the
+ * Core's services served from a fresh model (`TokenExchange`, `Connections`, `ActionCatalog`, `ActionRuns`,
+ * `Apps`), and the {@link FakeZapier} control tag. The model's clock is the
  * `Clock` in scope when the layer is built (`TestClock` inside `it.effect`).
  *
  * Behaviour, as core's contracts describe it:
@@ -570,7 +662,10 @@ export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")
  * - `Connections.list` returns the user's own connections to the app, in creation order; `connectLink` builds
  *   `{connectUrl}/to/{app}?token=…&state=…&reconnect_id=…&redirect_uri=…&theme=…`.
  * - `ActionCatalog.resolve` looks the action up on every call and returns a new id every time (`ActionNotFound`
- *   for an unknown key/type; `NotFound` for an unknown app).
+ *   for an unknown key/type; `NotFound` for an unknown app). `inputFields`, `choices` and `outputFields` take an
+ *   action id issued to this user and a connection of this user to the action's app (`BadRequest` otherwise),
+ *   and compute the fields from the inputs as the seed says.
+ * - `Apps` lists the catalog (filtered by `query`, `category`, `ids`) a page at a time.
  * - `ActionRuns.create` accepts only an action id issued to this user by a lookup, and a connection of this user
  *   to the action's app (`BadRequest` otherwise). An expired connection is accepted, and the run fails at once
  *   with code `authentication`, as Zapier reports a connection that needs reconnecting.
@@ -593,6 +688,7 @@ export const layer = (
   | Connections.Connections
   | ActionCatalog.ActionCatalog
   | ActionRuns.ActionRuns
+  | Apps.Apps
   | FakeZapier
 > =>
   Layer.unwrapEffect(
@@ -640,10 +736,97 @@ export const sample = {
 } as const
 
 /**
+ * The channels of the sample Slack workspace: the choices of `channel` (23 of them: three pages of 10).
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const sampleChannels: ReadonlyArray<string> = [
+  "general",
+  "random",
+  "announcements",
+  "engineering",
+  "design",
+  "marketing",
+  "sales",
+  "support",
+  "ops",
+  "hiring",
+  "finance",
+  "legal",
+  "product",
+  "qa",
+  "data",
+  "security",
+  "infra",
+  "mobile",
+  "web",
+  "partners",
+  "events",
+  "watercooler",
+  "zapier-alerts"
+].map((name) => `#${name}`)
+
+const channelChoices: ReadonlyArray<ChoiceSeed> = sampleChannels.map((value, i) => ({
+  id: `C${String(i + 1).padStart(3, "0")}`,
+  value,
+  label: value.slice(1)
+}))
+
+const spreadsheets: Record<string, { readonly title: string; readonly sheets: Record<string, ReadonlyArray<string>> }> =
+  {
+    "sheet-leads": { title: "Leads", sheets: { "ws-1": ["Name", "Email", "Amount"], "ws-2": ["Name", "Notes"] } },
+    "sheet-budget": { title: "Budget 2026", sheets: { "ws-1": ["Item", "Amount"] } }
+  }
+
+/** The sheets action's fields: spreadsheet, then (once chosen) its worksheets, then (once chosen) its columns. */
+const spreadsheetRowFields = (inputs: Readonly<Record<string, unknown>>): ReadonlyArray<FieldSeed> => {
+  const spreadsheet = typeof inputs.spreadsheet === "string" ? spreadsheets[inputs.spreadsheet] : undefined
+  const columns =
+    spreadsheet !== undefined && typeof inputs.worksheet === "string" ? spreadsheet.sheets[inputs.worksheet] : undefined
+  return [
+    {
+      id: "spreadsheet",
+      title: "Spreadsheet",
+      required: true,
+      invalidates: true,
+      choices: Object.entries(spreadsheets).map(([value, s]) => ({ value, label: s.title }))
+    },
+    ...(spreadsheet === undefined
+      ? []
+      : [
+          {
+            id: "worksheet",
+            title: "Worksheet",
+            required: true,
+            invalidates: true,
+            dependsOn: ["spreadsheet"],
+            choices: Object.keys(spreadsheet.sheets).map((value, i) => ({ value, label: `Sheet${i + 1}` }))
+          } satisfies InputFieldSeed
+        ]),
+    ...(columns ?? []).map(
+      (title, i): InputFieldSeed => ({
+        id: `COL$${String.fromCharCode(65 + i)}`,
+        title,
+        required: i === 0,
+        valueType: title === "Amount" ? "NUMBER" : "STRING",
+        dependsOn: ["worksheet"]
+      })
+    )
+  ]
+}
+
+/**
  * A ready catalog for examples and tests: a Slack-like app with a succeeding, a failing and a never-finishing
  * action (plus a SEARCH and an instant READ), a spreadsheet app with a 10 s action, and an app without
  * authentication. No users or connections: the flow starts with none. Register a partner key for the HTTP server
  * with `FakeZapierServer` / `PartnerKey.register`.
+ *
+ * Input fields: `send_channel_message` takes `channel` (required, a dropdown of {@link sampleChannels}), `text`
+ * (required), `send_as_bot` (a boolean that `invalidates`: when `true`, `bot_name` (required) and `bot_icon`
+ * appear), an info field, and a fieldset "Advanced" with `unfurl_links` (boolean, default `true`) and `mentions`
+ * (a list of strings); its output fields are `ok`, `channel`, `text`, `ts`. `create_spreadsheet_row` has
+ * `spreadsheet`, then `worksheet` once a spreadsheet is chosen, then one field per column (`COL$A`, …) once a
+ * worksheet is chosen. `uppercase` takes `text` (required).
  * @since 0.1.0
  * @category fixtures
  */
@@ -655,6 +838,7 @@ export const sampleSeed: Seed = {
       title: "Slack",
       service: "SlackAPI",
       description: "Slack is a channel-based messaging platform.",
+      categories: ["team-chat", "communication"],
       actions: [
         {
           key: sample.sendChannelMessage,
@@ -663,7 +847,65 @@ export const sampleSeed: Seed = {
           description: "Posts a new message to a specific #channel you choose.",
           run: RunScript.succeed("2 seconds", (inputs) => [
             { ok: true, channel: inputs.channel ?? null, text: inputs.text ?? null, ts: "1711900000.000100" }
-          ])
+          ]),
+          inputFields: [
+            {
+              id: "channel",
+              title: "Channel",
+              description: "The channel to post to.",
+              required: true,
+              choices: channelChoices
+            },
+            {
+              id: "text",
+              title: "Message Text",
+              description: "The text of the message.",
+              required: true,
+              format: "MULTILINE",
+              placeholder: "Hello from the workflow"
+            },
+            {
+              id: "send_as_bot",
+              title: "Send as a Bot?",
+              valueType: "BOOLEAN",
+              invalidates: true,
+              default: "false"
+            },
+            {
+              id: "bot_name",
+              title: "Bot Name",
+              required: true,
+              dependsOn: ["send_as_bot"],
+              when: (inputs) => inputs.send_as_bot === true
+            },
+            {
+              id: "bot_icon",
+              title: "Bot Icon",
+              description: "An emoji such as :robot_face:",
+              dependsOn: ["send_as_bot"],
+              when: (inputs) => inputs.send_as_bot === true
+            },
+            {
+              type: "info",
+              id: "posting_as",
+              description: "Messages are posted as the connected Slack user unless sent as a bot."
+            },
+            {
+              type: "fieldset",
+              id: "advanced",
+              title: "Advanced",
+              fields: [
+                { id: "unfurl_links", title: "Unfurl Links", valueType: "BOOLEAN", default: "true" },
+                { id: "mentions", title: "Mention Users", list: true, description: "User ids to mention." }
+              ]
+            }
+          ],
+          outputFields: [
+            { id: "ok", title: "OK", sample: true },
+            { id: "channel", title: "Channel", sample: "#general" },
+            { id: "text", title: "Message Text", sample: "Hello" },
+            { id: "ts", title: "Timestamp", sample: "1711900000.000100" }
+          ]
         },
         {
           key: sample.sendDirectMessage,
@@ -672,14 +914,19 @@ export const sampleSeed: Seed = {
           description: "Sends a direct message to a user.",
           run: RunScript.fail("1 second", [
             { code: "user", title: "User not found", detail: "No Slack user matches the given username." }
-          ])
+          ]),
+          inputFields: [
+            { id: "user", title: "User", choices: ["U024BE7LH", "U061F7AUR"] },
+            { id: "text", title: "Message Text", required: true }
+          ]
         },
         {
           key: sample.exportChannelHistory,
           actionType: "WRITE",
           title: "Export Channel History",
           description: "Exports the whole history of a channel (never finishes in the fake).",
-          run: RunScript.pending
+          run: RunScript.pending,
+          inputFields: [{ id: "channel", title: "Channel", required: true, choices: channelChoices }]
         },
         {
           key: sample.findUserByEmail,
@@ -687,7 +934,8 @@ export const sampleSeed: Seed = {
           title: "Find User by Email",
           run: RunScript.succeed("500 millis", (inputs) => [
             { id: "U024BE7LH", email: inputs.email ?? null, name: "sample.user" }
-          ])
+          ]),
+          inputFields: [{ id: "email", title: "Email", required: true }]
         },
         {
           key: sample.listChannels,
@@ -705,12 +953,14 @@ export const sampleSeed: Seed = {
       id: sample.sheets,
       title: "Google Sheets",
       service: "GoogleSheetsV2API",
+      categories: ["spreadsheets"],
       actions: [
         {
           key: sample.createSpreadsheetRow,
           actionType: "WRITE",
           title: "Create Spreadsheet Row",
-          run: RunScript.succeed("10 seconds", (inputs) => [{ row: 2, values: inputs }])
+          run: RunScript.succeed("10 seconds", (inputs) => [{ row: 2, values: inputs }]),
+          inputFields: spreadsheetRowFields
         }
       ]
     },
@@ -718,6 +968,7 @@ export const sampleSeed: Seed = {
       id: sample.formatter,
       title: "Formatter",
       service: "FormatterAPI",
+      categories: ["developer-tools"],
       requiresAuth: false,
       actions: [
         {
@@ -726,7 +977,9 @@ export const sampleSeed: Seed = {
           title: "Uppercase Text",
           run: RunScript.succeed("500 millis", (inputs) => [
             { output: typeof inputs.text === "string" ? inputs.text.toUpperCase() : "" }
-          ])
+          ]),
+          inputFields: [{ id: "text", title: "Text", required: true }],
+          outputFields: [{ id: "output", title: "Output", sample: "HELLO" }]
         }
       ]
     }

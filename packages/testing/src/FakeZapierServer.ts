@@ -1,8 +1,10 @@
 /**
  * The FakeZapier model served over real HTTP on 127.0.0.1 (an ephemeral port), speaking Zapier's White Label wire
  * protocol as the spec (`spec/zapier-white-label-api.md`) describes it: the token endpoint, `/v2` apps,
- * authentications, actions and action runs, and Connect UI pages. Its JSON is written from the spec, not from any
- * client's schemas.
+ * authentications, actions (with their input fields, choices and output fields) and action runs, and Connect UI
+ * pages. Its JSON is written from the spec, not from any client's schemas, documented quirks included:
+ * `/v2/apps` names its previous-page link `previous` (as the spec's example does) where the other lists say
+ * `prev`, and the choices endpoint, declared as an array of envelopes, answers with one envelope.
  *
  * One port serves everything: the API base URL, the token URL (`{url}/oauth/token`) and the Connect UI base URL
  * (links are `{url}/to/{app}?token=…`).
@@ -245,6 +247,10 @@ const ListQuery = Schema.Struct({
   offset: Schema.optional(Count)
 })
 
+const ChoicesQuery = Schema.Struct({
+  page: Schema.optional(Schema.NumberFromString.pipe(Schema.int()))
+})
+
 const AppsQuery = Schema.Struct({
   ids: OptionalString,
   query: OptionalString,
@@ -287,6 +293,14 @@ const DataRunBody = Schema.Struct({
     authentication: Authentication,
     inputs: Inputs,
     callback_url: OptionalString
+  })
+})
+
+/** The body of the inputs, choices and outputs endpoints: `{data: {authentication, inputs}}`. */
+const FieldsBody = Schema.Struct({
+  data: Schema.Struct({
+    authentication: Authentication,
+    inputs: Schema.optional(Schema.NullOr(Inputs))
   })
 })
 
@@ -684,12 +698,16 @@ const make = (options: Options) =>
           ?.split(",")
           .map((s) => s.trim())
           .filter((s) => s.length > 0)
-        const { items, count } = yield* model.listApps({ ids, search: q.query, limit, offset })
+        const { items, count } = yield* model.listApps({ ids, search: q.query, category: q.category, limit, offset })
         const params: Record<string, string> = {}
         if (q.ids !== undefined) params.ids = q.ids
         if (q.query !== undefined) params.query = q.query
+        if (q.category !== undefined) params.category = q.category
+        const paged = page_("/v2/apps", count, limit, offset, params)
         return json({
-          ...page_("/v2/apps", count, limit, offset, params),
+          // The spec's /v2/apps example names the previous page `previous`; the shared Links schema says `prev`.
+          links: { next: paged.links.next, previous: paged.links.prev },
+          meta: paged.meta,
           data: items.map((a) => ({
             id: a.id,
             type: "app",
@@ -703,7 +721,7 @@ const make = (options: Options) =>
               url_128x128: `${url}/static/${encodeURIComponent(a.id)}/128.png`
             },
             hex_color: "ff4f00",
-            categories: [],
+            categories: a.categories.map((slug) => ({ slug })),
             action_types: [...new Set(a.actions.map((x) => x.actionType))],
             links: { connect_new_authentication: `${url}/to/${encodeURIComponent(a.id)}` }
           }))
@@ -753,6 +771,91 @@ const make = (options: Options) =>
             title: a.title,
             description: a.description ?? ""
           }))
+        })
+      })
+    )
+
+    /** The `{data: {authentication, inputs}}` body of the field endpoints (`400 parse_error` when unreadable). */
+    const fieldsBody = Effect.gen(function* () {
+      const req = yield* HttpServerRequest.HttpServerRequest
+      const text = yield* Effect.orElseSucceed(req.text, () => "")
+      const parsed = Either.try(() => JSON.parse(text) as unknown)
+      if (Either.isLeft(parsed)) return yield* Effect.fail(Model.ApiFailure.parseError())
+      const body = yield* Schema.decodeUnknown(FieldsBody)(parsed.right).pipe(
+        Effect.mapError((e) => Model.ApiFailure.invalid(`Invalid body: ${describeIssue(e)}`))
+      )
+      return { authentication: body.data.authentication, inputs: body.data.inputs ?? {} }
+    })
+
+    const inputFieldJson = (f: Model.InputFieldView) => ({
+      type: "input_field",
+      id: f.id,
+      title: f.title,
+      description: f.description,
+      default_value: f.default,
+      placeholder: f.placeholder,
+      is_required: f.required,
+      depends_on: f.dependsOn,
+      invalidates_input_fields: f.invalidates,
+      value_type: f.list ? "ARRAY" : f.valueType,
+      items: f.list ? { type: f.valueType } : {},
+      // The spec's example leaves `format` out of a field that has none.
+      ...(f.format !== undefined ? { format: f.format } : {})
+    })
+    const infoFieldJson = (f: Model.InfoFieldView) => ({ type: "info_field", id: f.id, description: f.description })
+    const fieldJson = (f: Model.FieldView) =>
+      f.kind === "input"
+        ? inputFieldJson(f)
+        : f.kind === "info"
+          ? infoFieldJson(f)
+          : {
+              type: "fieldset",
+              id: f.id,
+              title: f.title,
+              fields: f.fields.map((x) => (x.kind === "input" ? inputFieldJson(x) : infoFieldJson(x)))
+            }
+
+    const inputs = api(FakeZapier.Endpoint.inputs, (user) =>
+      Effect.gen(function* () {
+        const params = yield* HttpRouter.params
+        const body = yield* fieldsBody
+        const fields = yield* model.inputFields(user, params.id ?? "", body)
+        return json({
+          links: { next: null, prev: null },
+          meta: { count: fields.length, limit: null, offset: 0 },
+          data: fields.map(fieldJson)
+        })
+      })
+    )
+
+    const choices = api(FakeZapier.Endpoint.choices, (user) =>
+      Effect.gen(function* () {
+        const params = yield* HttpRouter.params
+        const q = yield* decodeQuery(ChoicesQuery)
+        const body = yield* fieldsBody
+        const id = params.id ?? ""
+        const input = params.input ?? ""
+        const view = yield* model.choices(user, id, input, { ...body, page: q.page ?? 1 })
+        const link = (page: number) =>
+          `${url}/v2/actions/${encodeURIComponent(id)}/inputs/${encodeURIComponent(input)}/choices?page=${page}`
+        // Declared as an array of envelopes (spec §4.3); served as one envelope.
+        return json({
+          data: view.choices.map((c) => ({ id: c.id, type: "choice", label: c.label, value: c.value })),
+          links: { next: view.hasNext ? link(view.page + 1) : null, prev: view.page > 1 ? link(view.page - 1) : null },
+          meta: { page: view.page }
+        })
+      })
+    )
+
+    const outputs = api(FakeZapier.Endpoint.outputs, (user) =>
+      Effect.gen(function* () {
+        const params = yield* HttpRouter.params
+        const body = yield* fieldsBody
+        const fields = yield* model.outputFields(user, params.id ?? "", body)
+        return json({
+          links: { next: null, prev: null },
+          meta: { count: fields.length, limit: null, offset: 0 },
+          data: fields.map((f) => ({ type: "output_field", id: f.id, title: f.title, sample: f.sample ?? null }))
         })
       })
     )
@@ -913,6 +1016,9 @@ const make = (options: Options) =>
       HttpRouter.get("/v2/apps", apps),
       HttpRouter.get("/v2/authentications", authentications),
       HttpRouter.get("/v2/actions", actions),
+      HttpRouter.post("/v2/actions/:id/inputs", inputs),
+      HttpRouter.post("/v2/actions/:id/inputs/:input/choices", choices),
+      HttpRouter.post("/v2/actions/:id/outputs", outputs),
       HttpRouter.post("/v2/action-runs/", createRun),
       HttpRouter.get("/v2/action-runs/:id/", getRun),
       HttpRouter.get("/to/:app", connectPage),

@@ -127,7 +127,14 @@ const AppItem = Schema.Struct({
   title: Schema.String,
   links: Schema.Struct({ connect_new_authentication: Schema.String })
 })
-const appsOf = decode(Page(AppItem))
+/** `/v2/apps` spells the previous-page link `previous`, as the spec's example does. */
+const appsOf = decode(
+  Schema.Struct({
+    links: Schema.Struct({ next: Schema.NullOr(Schema.String), previous: Schema.NullOr(Schema.String) }),
+    meta: Schema.Struct({ count: Schema.Number, limit: Schema.NullOr(Schema.Number), offset: Schema.Number }),
+    data: Schema.Array(AppItem)
+  })
+)
 const actionsOf = decode(Page(Schema.Struct({ id: Schema.String, key: Schema.String })))
 const createdOf = decode(
   Schema.Struct({ data: Schema.Struct({ type: Schema.Literal("run"), id: Schema.String }) }),
@@ -381,7 +388,10 @@ describe("FakeZapierServer", () => {
         const body = yield* appsOf(yield* get("/v2/apps?limit=2", token))
         assert.deepStrictEqual(body.meta, { count: 3, limit: 2, offset: 0 })
         assert.match(body.links.next ?? "", /\/v2\/apps\?limit=2&offset=2$/)
-        assert.isNull(body.links.prev)
+        assert.isNull(body.links.previous)
+        const second = yield* appsOf(yield* get("/v2/apps?limit=2&offset=2", token))
+        assert.match(second.links.previous ?? "", /\/v2\/apps\?limit=2&offset=0$/)
+        assert.isNull(second.links.next)
         assert.deepStrictEqual(
           body.data.map((a: Record<string, unknown>) => [a.id, a.type, a.title]),
           [

@@ -43,6 +43,8 @@ export interface ActionRecord {
   readonly description: string | undefined
   readonly isInstant: boolean
   readonly script: FZ.RunScript
+  readonly inputFields: FZ.ActionSeed["inputFields"]
+  readonly outputFields: FZ.ActionSeed["outputFields"]
 }
 
 export interface AppRecord {
@@ -50,6 +52,7 @@ export interface AppRecord {
   readonly title: string
   readonly service: string
   readonly description: string | undefined
+  readonly categories: ReadonlyArray<string>
   readonly requiresAuth: boolean
   readonly actions: ReadonlyArray<ActionRecord>
 }
@@ -394,6 +397,7 @@ const toAppRecord = (app: FZ.AppSeed): AppRecord => ({
   title: app.title,
   service: app.service,
   description: app.description,
+  categories: app.categories ?? [],
   requiresAuth: app.requiresAuth ?? true,
   actions: app.actions.map(toActionRecord)
 })
@@ -404,8 +408,130 @@ const toActionRecord = (action: FZ.ActionSeed): ActionRecord => ({
   title: action.title,
   description: action.description,
   isInstant: action.isInstant ?? false,
-  script: action.run ?? { _tag: "Succeed", after: Duration.seconds(1), results: [] }
+  script: action.run ?? { _tag: "Succeed", after: Duration.seconds(1), results: [] },
+  inputFields: action.inputFields,
+  outputFields: action.outputFields
 })
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fields
+// ---------------------------------------------------------------------------------------------------------------
+
+/** An input field as the model computed it for a set of inputs. */
+export interface InputFieldView {
+  readonly kind: "input"
+  readonly id: string
+  readonly title: string
+  readonly description: string
+  readonly required: boolean
+  readonly default: string
+  readonly placeholder: string
+  readonly format: string | undefined
+  readonly valueType: string
+  readonly list: boolean
+  readonly dependsOn: ReadonlyArray<string>
+  readonly invalidates: boolean
+}
+
+export interface InfoFieldView {
+  readonly kind: "info"
+  readonly id: string
+  readonly description: string
+}
+
+export interface FieldsetView {
+  readonly kind: "fieldset"
+  readonly id: string
+  readonly title: string
+  readonly fields: ReadonlyArray<InputFieldView | InfoFieldView>
+}
+
+export type FieldView = InputFieldView | InfoFieldView | FieldsetView
+
+export interface ChoiceView {
+  readonly id: string
+  readonly label: string
+  readonly value: string
+}
+
+export interface ChoicesView {
+  readonly choices: ReadonlyArray<ChoiceView>
+  readonly page: number
+  readonly hasNext: boolean
+}
+
+export interface OutputFieldView {
+  readonly id: string
+  readonly title: string
+  readonly sample: unknown
+}
+
+type Inputs = Readonly<Record<string, unknown>>
+
+const seededFields = (action: ActionRecord, inputs: Inputs): ReadonlyArray<FZ.FieldSeed> => {
+  const seed = action.inputFields
+  return seed === undefined ? [] : typeof seed === "function" ? seed(inputs) : seed
+}
+
+const present = (field: FZ.InputFieldSeed, inputs: Inputs) => field.when === undefined || field.when(inputs)
+
+const inputView = (field: FZ.InputFieldSeed): InputFieldView => ({
+  kind: "input",
+  id: field.id,
+  title: field.title ?? field.id,
+  description: field.description ?? "",
+  required: field.required ?? false,
+  default: field.default ?? "",
+  placeholder: field.placeholder ?? "",
+  format: field.format ?? (field.choices !== undefined ? "SELECT" : undefined),
+  valueType: field.valueType ?? "STRING",
+  list: field.list ?? false,
+  dependsOn: field.dependsOn ?? [],
+  invalidates: field.invalidates ?? false
+})
+
+/** The fields of an action for these inputs (dependent fields only while their `when` holds). */
+const fieldViews = (action: ActionRecord, inputs: Inputs): ReadonlyArray<FieldView> =>
+  seededFields(action, inputs).flatMap((f): ReadonlyArray<FieldView> => {
+    if (f.type === "info") return [{ kind: "info", id: f.id, description: f.description }]
+    if (f.type === "fieldset") {
+      return [
+        {
+          kind: "fieldset",
+          id: f.id,
+          title: f.title,
+          fields: f.fields.flatMap(
+            (x): ReadonlyArray<InputFieldView | InfoFieldView> =>
+              x.type === "info"
+                ? [{ kind: "info", id: x.id, description: x.description }]
+                : present(x, inputs)
+                  ? [inputView(x)]
+                  : []
+          )
+        }
+      ]
+    }
+    return present(f, inputs) ? [inputView(f)] : []
+  })
+
+/** The seed of the input field `id` for these inputs, wherever it is. */
+const findFieldSeed = (action: ActionRecord, inputs: Inputs, id: string): FZ.InputFieldSeed | undefined => {
+  for (const f of seededFields(action, inputs)) {
+    if (f.type === "info") continue
+    if (f.type === "fieldset") {
+      const inner = f.fields.find((x): x is FZ.InputFieldSeed => x.type !== "info" && x.id === id)
+      if (inner !== undefined) return present(inner, inputs) ? inner : undefined
+      continue
+    }
+    if (f.id === id) return present(f, inputs) ? f : undefined
+  }
+  return undefined
+}
+
+const choiceView = (c: FZ.ChoiceSeed): ChoiceView =>
+  typeof c === "string"
+    ? { id: c, label: c, value: c }
+    : { id: c.id ?? c.value, label: c.label ?? c.value, value: c.value }
 
 const appendLedger = <K extends keyof LedgerState>(
   s: State,
@@ -459,6 +585,7 @@ const callbackUrlProblem = (url: string): string | undefined => {
 
 export interface Settings {
   readonly connectUrl: string
+  readonly choicesPageSize: number
   readonly accessTokenTtlSeconds: number
   readonly connectTokenTtlMillis: number
   readonly scope: string
@@ -486,6 +613,11 @@ export interface Session {
   readonly reconnect: Domain.ConnectionId | undefined
   readonly state: string | undefined
   readonly redirectUri: string | undefined
+}
+
+export interface FieldsInput {
+  readonly authentication: string | null
+  readonly inputs: Readonly<Record<string, unknown>>
 }
 
 export interface CreateRunInput {
@@ -520,9 +652,26 @@ export interface Model {
   readonly listApps: (query: {
     readonly ids?: ReadonlyArray<string> | undefined
     readonly search?: string | undefined
+    readonly category?: string | undefined
     readonly limit: number
     readonly offset: number
   }) => Effect.Effect<{ readonly items: ReadonlyArray<AppRecord>; readonly count: number }>
+  readonly inputFields: (
+    user: Domain.EndUser,
+    actionId: string,
+    input: FieldsInput
+  ) => Effect.Effect<ReadonlyArray<FieldView>, ApiFailure>
+  readonly choices: (
+    user: Domain.EndUser,
+    actionId: string,
+    field: string,
+    input: FieldsInput & { readonly page: number }
+  ) => Effect.Effect<ChoicesView, ApiFailure>
+  readonly outputFields: (
+    user: Domain.EndUser,
+    actionId: string,
+    input: FieldsInput
+  ) => Effect.Effect<ReadonlyArray<OutputFieldView>, ApiFailure>
   readonly listConnections: (
     user: Domain.EndUser,
     app: string,
@@ -577,6 +726,7 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
     const now = clock.currentTimeMillis
     const settings: Settings = {
       connectUrl: (overrides?.connectUrl ?? seed.connectUrl ?? "https://connect.zapier.com").replace(/\/+$/, ""),
+      choicesPageSize: Math.max(1, seed.choicesPageSize ?? 10),
       accessTokenTtlSeconds: seconds(seed.accessTokenTtl ?? Duration.hours(1)),
       connectTokenTtlMillis: Duration.toMillis(Duration.decode(seed.connectTokenTtl ?? Duration.minutes(6))),
       scope: seed.scope ?? "external action:run connection:read authentication zap zap:write"
@@ -789,6 +939,7 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
     const listApps = (query: {
       readonly ids?: ReadonlyArray<string> | undefined
       readonly search?: string | undefined
+      readonly category?: string | undefined
       readonly limit: number
       readonly offset: number
     }) =>
@@ -797,7 +948,8 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
         const all = s.apps.filter(
           (a) =>
             (query.ids === undefined || query.ids.includes(a.id)) &&
-            (search === undefined || a.title.toLowerCase().includes(search) || a.id.includes(search))
+            (search === undefined || a.title.toLowerCase().includes(search) || a.id.includes(search)) &&
+            (query.category === undefined || a.categories.includes(query.category))
         )
         return { items: all.slice(query.offset, query.offset + query.limit), count: all.length }
       })
@@ -842,6 +994,81 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
           )
         )
         return issued
+      })
+
+    // --- fields ---------------------------------------------------------------------------------------------
+
+    /** The action behind an id issued to this user, and a check of the authentication (as for a run). */
+    const actionFor = (user: Domain.EndUser, actionId: string, authentication: string | null) =>
+      Effect.gen(function* () {
+        const s = yield* Ref.get(state)
+        const key = userKey(user)
+        const issued = HashMap.get(s.actionIds, actionId)
+        if (Option.isNone(issued) || issued.value.userKey !== key) {
+          return yield* Effect.fail(
+            ApiFailure.notFound(
+              `action ${actionId}`,
+              "Unknown action id. Look the action up (GET /v2/actions) and use the id it returns."
+            )
+          )
+        }
+        const app = s.apps.find((a) => a.id === issued.value.action.app)
+        const definition = app?.actions.find((a) => a.key === issued.value.action.key)
+        if (app === undefined || definition === undefined) {
+          return yield* Effect.fail(ApiFailure.notFound(`action ${actionId}`, "The action no longer exists."))
+        }
+        if (authentication !== null) {
+          const found = HashMap.get(s.connections, authentication)
+          if (Option.isNone(found) || found.value.userKey !== key || found.value.app !== app.id) {
+            return yield* Effect.fail(
+              ApiFailure.invalid(
+                `Authentication ${authentication} was not found among this user's connections to ${app.id}.`,
+                "authentication"
+              )
+            )
+          }
+        } else if (app.requiresAuth) {
+          return yield* Effect.fail(ApiFailure.invalid(`${app.title} requires an authentication.`, "authentication"))
+        }
+        return definition
+      })
+
+    const inputFields = (user: Domain.EndUser, actionId: string, input: FieldsInput) =>
+      Effect.map(actionFor(user, actionId, input.authentication), (action) => fieldViews(action, input.inputs))
+
+    const choices = (
+      user: Domain.EndUser,
+      actionId: string,
+      field: string,
+      input: FieldsInput & { readonly page: number }
+    ) =>
+      Effect.gen(function* () {
+        const action = yield* actionFor(user, actionId, input.authentication)
+        if (!Number.isInteger(input.page) || input.page < 1) {
+          return yield* Effect.fail(ApiFailure.invalid("page must be a whole number from 1.", "page"))
+        }
+        const seed = findFieldSeed(action, input.inputs, field)
+        if (seed === undefined) {
+          return yield* Effect.fail(ApiFailure.notFound(`input ${field}`, `The action has no input field ${field}.`))
+        }
+        if (seed.choices === undefined) {
+          return yield* Effect.fail(ApiFailure.invalid(`The input field ${field} has no choices.`, "input_id"))
+        }
+        const all = (typeof seed.choices === "function" ? seed.choices(input.inputs) : seed.choices).map(choiceView)
+        const size = settings.choicesPageSize
+        const start = (input.page - 1) * size
+        return {
+          choices: all.slice(start, start + size),
+          page: input.page,
+          hasNext: start + size < all.length
+        } satisfies ChoicesView
+      })
+
+    const outputFields = (user: Domain.EndUser, actionId: string, input: FieldsInput) =>
+      Effect.map(actionFor(user, actionId, input.authentication), (action): ReadonlyArray<OutputFieldView> => {
+        const seed = action.outputFields
+        const fields = seed === undefined ? [] : typeof seed === "function" ? seed(input.inputs) : seed
+        return fields.map((f) => ({ id: f.id, title: f.title ?? f.id, sample: f.sample }))
       })
 
     // --- runs -----------------------------------------------------------------------------------------------
@@ -1361,6 +1588,9 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
       gate,
       record,
       listApps,
+      inputFields,
+      choices,
+      outputFields,
       listConnections,
       lookupActions,
       createRun,

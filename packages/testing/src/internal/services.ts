@@ -4,7 +4,16 @@
  *
  * @internal
  */
-import { ActionCatalog, ActionRuns, Connections, Domain, Errors, TokenExchange } from "@effect-zapier/core"
+import {
+  ActionCatalog,
+  ActionInputs,
+  ActionRuns,
+  Apps,
+  Connections,
+  Domain,
+  Errors,
+  TokenExchange
+} from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -12,10 +21,52 @@ import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import { Endpoint } from "../FakeZapier.js"
-import type { ApiFailure, Model, OAuthFailure } from "./model.js"
+import type { ApiFailure, AppRecord, FieldView, InputFieldView, Model, OAuthFailure } from "./model.js"
 import { connectResource, dateTime, oauthFromApi, userKey } from "./model.js"
+
+const isFormat = Schema.is(ActionInputs.InputFormat)
+const isValueType = Schema.is(ActionInputs.ValueType)
+const nonEmpty = <K extends string>(key: K, value: string): { readonly [k in K]?: string } =>
+  (value.length > 0 ? { [key]: value } : {}) as { readonly [k in K]?: string }
+
+const toInputField = (f: InputFieldView): ActionInputs.InputField =>
+  ActionInputs.InputField.make({
+    id: f.id,
+    title: f.title,
+    ...nonEmpty("description", f.description),
+    required: f.required,
+    ...nonEmpty("default", f.default),
+    ...nonEmpty("placeholder", f.placeholder),
+    ...(f.format !== undefined && isFormat(f.format) ? { format: f.format } : {}),
+    ...(isValueType(f.valueType) ? { valueType: f.valueType } : {}),
+    list: f.list,
+    dependsOn: f.dependsOn,
+    invalidates: f.invalidates
+  })
+
+const toField = (f: FieldView): ActionInputs.Field =>
+  f.kind === "input"
+    ? toInputField(f)
+    : f.kind === "info"
+      ? ActionInputs.InfoField.make({ id: f.id, description: f.description })
+      : ActionInputs.Fieldset.make({
+          id: f.id,
+          title: f.title,
+          fields: f.fields.map((x) =>
+            x.kind === "input" ? toInputField(x) : ActionInputs.InfoField.make({ id: x.id, description: x.description })
+          )
+        })
+
+const toApp = (a: AppRecord): Apps.App =>
+  Apps.App.make({
+    id: a.id,
+    title: a.title,
+    ...(a.description !== undefined && a.description.length > 0 ? { description: a.description } : {}),
+    actionTypes: [...new Set(a.actions.map((x) => x.actionType))]
+  })
 
 /** Why one attempt failed, before it is mapped to core's errors. */
 type Failure =
@@ -300,6 +351,107 @@ export const make = (model: Model) =>
           return yield* new Errors.ActionNotFound({ app, key, ...(actionType !== undefined ? { actionType } : {}) })
         }
         return found
+      }),
+      inputFields: Effect.fn("ActionCatalog.inputFields")(function* (
+        user: Domain.EndUser,
+        action: Domain.ActionId,
+        fields: ActionCatalog.FieldsRequest
+      ) {
+        const views = yield* request(
+          { method: "POST", endpoint: Endpoint.inputs, path: `/v2/actions/${action}/inputs` },
+          user,
+          model.inputFields(user, action, { authentication: fields.connection, inputs: fields.inputs ?? {} })
+        ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
+        return views.map(toField)
+      }),
+      choices: Effect.fn("ActionCatalog.choices")(function* (
+        user: Domain.EndUser,
+        action: Domain.ActionId,
+        field: string,
+        choices: ActionCatalog.ChoicesRequest
+      ) {
+        const page = choices.page ?? 1
+        const view = yield* request(
+          {
+            method: "POST",
+            endpoint: Endpoint.choices,
+            path: `/v2/actions/${action}/inputs/${encodeURIComponent(field)}/choices`
+          },
+          user,
+          model.choices(user, action, field, {
+            authentication: choices.connection,
+            inputs: choices.inputs ?? {},
+            page
+          })
+        ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
+        return ActionInputs.ChoicesPage.make({
+          choices: view.choices.map((c) =>
+            ActionInputs.Choice.make({ id: c.id, value: c.value, ...nonEmpty("label", c.label) })
+          ),
+          page: view.page,
+          ...(view.hasNext ? { nextPage: view.page + 1 } : {})
+        })
+      }),
+      outputFields: Effect.fn("ActionCatalog.outputFields")(function* (
+        user: Domain.EndUser,
+        action: Domain.ActionId,
+        fields: ActionCatalog.FieldsRequest
+      ) {
+        const views = yield* request(
+          { method: "POST", endpoint: Endpoint.outputs, path: `/v2/actions/${action}/outputs` },
+          user,
+          model.outputFields(user, action, { authentication: fields.connection, inputs: fields.inputs ?? {} })
+        ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
+        return views.map((f) =>
+          ActionInputs.OutputField.make({
+            id: f.id,
+            ...nonEmpty("title", f.title),
+            ...(f.sample !== undefined ? { sample: f.sample } : {})
+          })
+        )
+      })
+    })
+
+    const listApps = (user: Domain.EndUser, options: Apps.ListOptions | undefined) =>
+      Effect.gen(function* () {
+        const limit = Math.max(1, Math.min(options?.limit ?? 10, 100))
+        const offset = Math.max(0, options?.offset ?? 0)
+        const page = yield* request(
+          { method: "GET", endpoint: Endpoint.apps, path: "/v2/apps" },
+          user,
+          model.listApps({
+            ids: options?.ids,
+            search: options?.query,
+            category: options?.category,
+            limit,
+            offset
+          })
+        ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
+        return Apps.AppsPage.make({
+          apps: page.items.map(toApp),
+          offset,
+          count: page.count,
+          ...(offset + page.items.length < page.count ? { nextOffset: offset + page.items.length } : {}),
+          ...(offset > 0 ? { previousOffset: Math.max(0, offset - limit) } : {})
+        })
+      })
+
+    const apps = Apps.Apps.of({
+      list: Effect.fn("Apps.list")(function* (user: Domain.EndUser, options?: Apps.ListOptions) {
+        return yield* listApps(user, options)
+      }),
+      search: Effect.fn("Apps.search")(function* (
+        user: Domain.EndUser,
+        query: string,
+        options?: Omit<Apps.ListOptions, "query">
+      ) {
+        return yield* listApps(user, { ...options, query })
+      }),
+      get: Effect.fn("Apps.get")(function* (user: Domain.EndUser, app: Domain.AppId) {
+        const page = yield* listApps(user, { ids: [app], limit: 1 })
+        const found = page.apps.find((a) => a.id === app)
+        if (found === undefined) return yield* new Errors.NotFound({ endpoint: Endpoint.apps, resource: `app ${app}` })
+        return found
       })
     })
 
@@ -344,7 +496,7 @@ export const make = (model: Model) =>
       })
     })
 
-    return { tokens, connections, catalog, runs }
+    return { tokens, connections, catalog, runs, apps }
   })
 
 /** The four services over a model, as one layer. */
@@ -354,7 +506,8 @@ export const layer = (model: Model) =>
       Context.make(TokenExchange.TokenExchange, s.tokens).pipe(
         Context.add(Connections.Connections, s.connections),
         Context.add(ActionCatalog.ActionCatalog, s.catalog),
-        Context.add(ActionRuns.ActionRuns, s.runs)
+        Context.add(ActionRuns.ActionRuns, s.runs),
+        Context.add(Apps.Apps, s.apps)
       )
     )
   )
