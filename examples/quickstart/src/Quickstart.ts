@@ -3,7 +3,15 @@
  * services, `EmbeddedActions`, and a `ConnectStep` that plays the end user's part in Connect UI (following the
  * link as a browser would against the fake, or printing it for a person against Zapier).
  */
-import { ActionRuns, Connections, type Domain, EmbeddedActions, TokenExchange } from "@effect-zapier/core"
+import {
+  ActionCatalog,
+  ActionInputs,
+  ActionRuns,
+  Connections,
+  type Domain,
+  EmbeddedActions,
+  TokenExchange
+} from "@effect-zapier/core"
 import { Console, Context, DateTime, Duration, Effect, Layer } from "effect"
 
 /** What the quickstart runs. */
@@ -36,6 +44,19 @@ export const maskToken = (url: string): string => {
 
 const ms = (d: Duration.Duration) => `${Math.round(Duration.toMillis(d))} ms`
 
+/** One short line per input field: `· channel (Channel): string, required, dropdown`. */
+export const describeField = (field: ActionInputs.InputField): string => {
+  const type = field.valueType?.toLowerCase() ?? "any value"
+  const traits = [
+    field.list ? `list of ${type}` : type,
+    ...(field.needsValue ? ["required"] : []),
+    ...(field.isSelect ? ["dropdown"] : field.format !== undefined ? [field.format.toLowerCase()] : []),
+    ...(field.default !== undefined ? [`default ${JSON.stringify(field.default)}`] : []),
+    ...(field.invalidates ? ["changes the other fields"] : [])
+  ]
+  return `      · ${field.id} (${field.title}): ${traits.join(", ")}`
+}
+
 /** Prints every poll's status, as a decorator over any `ActionRuns` (the same trick works for metrics). */
 export const logPolls: Layer.Layer<ActionRuns.ActionRuns, never, ActionRuns.ActionRuns> = Layer.effect(
   ActionRuns.ActionRuns,
@@ -64,6 +85,7 @@ export const program = (options: Options) =>
     const tokens = yield* TokenExchange.TokenExchange
     const connections = yield* Connections.Connections
     const actions = yield* EmbeddedActions.EmbeddedActions
+    const catalog = yield* ActionCatalog.ActionCatalog
     const connectStep = yield* ConnectStep
     const { app, user } = options
 
@@ -100,6 +122,16 @@ export const program = (options: Options) =>
       )
     )
     yield* Console.log(`      connection ready  ${ms(t3)}`)
+
+    // What the action takes, as a workflow builder would show it (start checks the inputs against it again).
+    const [tf, fields] = yield* Effect.timed(
+      Effect.flatMap(catalog.resolve(user, app, options.action, options.actionType), (action) =>
+        catalog.inputFields(user, action.id, { connection: connection.id, inputs: options.inputs })
+      )
+    )
+    const inputFields = ActionInputs.inputFieldsOf(fields)
+    yield* Console.log(`      ${options.action} takes ${inputFields.length} input field(s)  ${ms(tf)}`)
+    for (const field of inputFields) yield* Console.log(describeField(field))
 
     const [t4, handle] = yield* Effect.timed(
       actions.start({

@@ -32,6 +32,13 @@ describe("quickstart (pnpm demo)", () => {
         assert.include(stdout, step)
       }
       assert.match(stdout, /completeConnection verified connection \d+/)
+      // The chosen action's fields are listed before it runs, one line each.
+      assert.match(stdout, /send_channel_message takes 5 input field\(s\)/)
+      assert.include(stdout, "· channel (Channel): string, required, dropdown\n")
+      assert.include(stdout, "· text (Message Text): string, required, multiline\n")
+      assert.include(stdout, '· send_as_bot (Send as a Bot?): boolean, default "false", changes the other fields\n')
+      assert.include(stdout, "· mentions (Mention Users): list of string\n")
+      assert.isBelow(stdout.indexOf("· channel (Channel)"), stdout.indexOf("[4/5] Run:"))
       assert.match(stdout, /\[4\/5\] Run: looked up send_channel_message → fresh action id \S+; created run \S+/)
       assert.match(stdout, /poll: waiting/)
       assert.match(stdout, /poll: success/)
@@ -55,6 +62,8 @@ describe("quickstart (pnpm demo)", () => {
         '{"text":"shout"}'
       )
       assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, "uppercase takes 1 input field(s)")
+      assert.include(stdout, "· text (Text): string, required\n")
       assert.include(stdout, 'Result: [{"output":"SHOUT"}]')
     })
   )

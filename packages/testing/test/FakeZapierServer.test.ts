@@ -203,6 +203,23 @@ const get = (path: string, token?: string) =>
 const postJson = (path: string, token: string, body: unknown) =>
   send(HttpClientRequest.post(path).pipe(HttpClientRequest.bearerToken(token), HttpClientRequest.bodyUnsafeJson(body)))
 
+const FieldsBody = Schema.Struct({
+  links: Schema.Struct({ next: Schema.Null, prev: Schema.Null }),
+  meta: Schema.Struct({ count: Schema.Number, limit: Schema.Null, offset: Schema.Number }),
+  data: Schema.Array(
+    Schema.Struct({ type: Schema.String, id: Schema.String }, { key: Schema.String, value: Schema.Unknown })
+  )
+})
+const fieldsOf = decode(FieldsBody, true)
+const ChoicesBody = Schema.Struct({
+  data: Schema.Array(
+    Schema.Struct({ id: Schema.String, type: Schema.Literal("choice"), label: Schema.String, value: Schema.String })
+  ),
+  links: Schema.Struct({ next: Schema.NullOr(Schema.String), prev: Schema.NullOr(Schema.String) }),
+  meta: Schema.Struct({ page: Schema.Number })
+})
+const choicesOf = decode(ChoicesBody, true)
+
 const lookup = (token: string, app: string, key: string) =>
   Effect.gen(function* () {
     const body = yield* Effect.flatMap(get(`/v2/actions?app=${app}`, token), actionsOf)
@@ -634,6 +651,108 @@ describe("FakeZapierServer", () => {
         assert.strictEqual(done.status, 200)
         assert.strictEqual((yield* runOf(done)).data.status, "success")
       }).pipe(Effect.provide(serverWith({ pendingStatus: "queued-then-running", pendingHttpStatus: 202 })))
+    )
+
+    it.effect("POST /v2/actions/{id}/inputs: the RootFieldset of the spec, computed from the inputs", () =>
+      Effect.gen(function* () {
+        const { connection, token, action } = yield* ready
+        const path = `/v2/actions/${encodeURIComponent(action)}/inputs`
+        const response = yield* postJson(path, token, { data: { authentication: connection.id, inputs: {} } })
+        assert.strictEqual(response.status, 200)
+        const body = yield* fieldsOf(response)
+        assert.deepStrictEqual(body.links, { next: null, prev: null })
+        assert.deepStrictEqual(body.meta, { count: 5, limit: null, offset: 0 })
+        assert.deepStrictEqual(
+          body.data.map((f) => [f.type, f.id]),
+          [
+            ["input_field", "channel"],
+            ["input_field", "text"],
+            ["input_field", "send_as_bot"],
+            ["info_field", "posting_as"],
+            ["fieldset", "advanced"]
+          ]
+        )
+        assert.deepStrictEqual(body.data[0], {
+          type: "input_field",
+          id: "channel",
+          title: "Channel",
+          description: "The channel to post to.",
+          default_value: "",
+          placeholder: "",
+          is_required: true,
+          depends_on: [],
+          invalidates_input_fields: false,
+          value_type: "STRING",
+          items: {},
+          format: "SELECT"
+        })
+        // As in the spec's example, a field without a format has no `format` key.
+        assert.isFalse("format" in body.data[2]!)
+        const advanced = body.data[4] as unknown as { readonly fields: ReadonlyArray<Record<string, unknown>> }
+        assert.deepInclude(advanced.fields[1], { id: "mentions", value_type: "ARRAY", items: { type: "STRING" } })
+        // A dependent field appears when the invalidating field has the value that brings it.
+        const asBot = yield* fieldsOf(
+          yield* postJson(path, token, { data: { authentication: connection.id, inputs: { send_as_bot: true } } })
+        )
+        assert.deepStrictEqual(
+          asBot.data.map((f) => f.id),
+          ["channel", "text", "send_as_bot", "bot_name", "bot_icon", "posting_as", "advanced"]
+        )
+        // Outputs: the same body, `output_field`s.
+        const outputs = yield* fieldsOf(
+          yield* postJson(`/v2/actions/${encodeURIComponent(action)}/outputs`, token, {
+            data: { authentication: connection.id, inputs: {} }
+          })
+        )
+        assert.deepStrictEqual(outputs.data[0], { type: "output_field", id: "ok", title: "OK", sample: true })
+        // Refusals: a body that is not JSON, another user's connection, an unknown action id.
+        const notJson = yield* send(
+          HttpClientRequest.post(path).pipe(
+            HttpClientRequest.bearerToken(token),
+            HttpClientRequest.bodyText("{", "application/json")
+          )
+        )
+        assert.strictEqual(notJson.status, 400)
+        assert.strictEqual((yield* errorOf(notJson)).code, "parse_error")
+        const zapier = yield* FakeZapier.FakeZapier
+        const bobs = yield* zapier.addConnection(bob, sample.slack)
+        const stolen = yield* postJson(path, token, { data: { authentication: bobs.id, inputs: {} } })
+        assert.strictEqual(stolen.status, 400)
+        const unknown = yield* postJson("/v2/actions/uag:made-up/inputs", token, {
+          data: { authentication: connection.id, inputs: {} }
+        })
+        assert.strictEqual(unknown.status, 404)
+      }).pipe(Effect.provide(Server))
+    )
+
+    it.effect("POST …/inputs/{input}/choices?page=: one envelope (declared as an array), 10 a page", () =>
+      Effect.gen(function* () {
+        const { connection, token, action } = yield* ready
+        const path = `/v2/actions/${encodeURIComponent(action)}/inputs/channel/choices`
+        const body = { data: { authentication: connection.id, inputs: {} } }
+        const first = yield* postJson(path, token, body)
+        assert.strictEqual(first.status, 200)
+        const json = yield* first.json
+        assert.isFalse(Array.isArray(json), "served as one envelope")
+        const page1 = yield* choicesOf(first)
+        assert.strictEqual(page1.data.length, 10)
+        assert.deepStrictEqual(page1.data[0], { id: "C001", type: "choice", label: "general", value: "#general" })
+        assert.deepStrictEqual(page1.meta, { page: 1 })
+        assert.match(page1.links.next ?? "", /\/inputs\/channel\/choices\?page=2$/)
+        assert.isNull(page1.links.prev)
+        const page3 = yield* choicesOf(yield* postJson(`${path}?page=3`, token, body))
+        assert.deepStrictEqual(
+          page3.data.map((c) => c.value),
+          ["#events", "#watercooler", "#zapier-alerts"]
+        )
+        assert.isNull(page3.links.next)
+        assert.match(page3.links.prev ?? "", /page=2$/)
+        assert.strictEqual((yield* postJson(`${path}?page=0`, token, body)).status, 400)
+        const noChoices = yield* postJson(path.replace("/channel/", "/text/"), token, body)
+        assert.strictEqual(noChoices.status, 400)
+        const zapier = yield* FakeZapier.FakeZapier
+        assert.strictEqual(FakeZapier.requestsByEndpoint(yield* zapier.ledger)[FakeZapier.Endpoint.choices], 4)
+      }).pipe(Effect.provide(Server))
     )
   })
 
