@@ -242,6 +242,11 @@ const suite = (name: string, layer: Layer.Layer<Zapier, unknown>) =>
         )
         assert.include(error.message, "send_channel_message")
         assert.include(error.message, 'unfurl_links: expected a boolean, got "no"')
+        const single = yield* Effect.flip(start({ channel: "#general", text: "Hi", mentions: "U1" }))
+        assert.deepStrictEqual(
+          single._tag === "InvalidInputs" ? single.problems.map((p) => [p.field, p.kind, p.expected]) : single._tag,
+          [["mentions", "not_a_list", "strings"]]
+        )
         assert.strictEqual((yield* zapier.ledger).runs.length, 0)
         const handle = yield* start({ channel: "#general", text: "Hello", send_as_bot: true, bot_name: "Zap" })
         assert.strictEqual((yield* zapier.run(handle.runId)).status, "waiting")

@@ -1,5 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ActionInputs, ConnectionStore, Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
+import {
+  ActionCatalog,
+  ActionInputs,
+  Apps,
+  ConnectionStore,
+  Domain,
+  EmbeddedActions,
+  Errors
+} from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import { Ajv2020 } from "ajv/dist/2020.js"
 import { Effect, Either, Fiber, Layer, TestClock } from "effect"
@@ -328,5 +336,31 @@ describe("EmbeddedActions validates inputs first (FakeZapier.layer)", () => {
       const error = Either.getLeft(checked.outcome).pipe((o) => (o._tag === "Some" ? o.value : undefined))
       assert.strictEqual(error?._tag, "InvalidInputs")
     })
+  )
+})
+
+describe("README: before running", () => {
+  it.effect("the README's discovery example runs against FakeZapier.layer", () =>
+    Effect.gen(function* () {
+      const zapier = yield* FakeZapier.FakeZapier
+      const connection = yield* zapier.addConnection(user, sample.slack)
+      const key = sample.sendChannelMessage
+      // The README's example, verbatim:
+      const form = Effect.gen(function* () {
+        const slack = (yield* (yield* Apps.Apps).search(user, "slack")).apps[0]! // App { id, title, actionTypes, … }
+        const catalog = yield* ActionCatalog.ActionCatalog
+        const action = yield* catalog.resolve(user, slack.id, key, "WRITE")
+        const load = ActionInputs.loader(catalog, user, action, connection.id)
+        let state = yield* ActionInputs.open(load) // fields for no inputs yet
+        state = yield* ActionInputs.change(load, state, { send_as_bot: true }) // re-fetched: bot_name appears
+        const fields = yield* ActionInputs.withChoices(state.fields, (field, page) =>
+          catalog.choices(user, action.id, field, { connection: connection.id, inputs: state.inputs, page })
+        )
+        return ActionInputs.toJsonSchema(fields) // draft 2020-12, for a form or an LLM
+      })
+      const schema = yield* form
+      assert.deepStrictEqual(schema.required, ["channel", "text", "bot_name"])
+      assert.isTrue(ajv.compile(schema)({ channel: "#general", text: "Hi", bot_name: "Zap" }) as boolean)
+    }).pipe(Effect.provide(FakeZapier.layer(FakeZapier.sampleSeed)))
   )
 })

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   ActionCatalog,
   ActionRuns,
+  Apps,
   ConnectionStore,
   Connections,
   Domain,
@@ -738,4 +739,106 @@ describe("FakeZapier.layer", () => {
       }).pipe(Effect.provide(Program))
     )
   })
+})
+
+describe("FakeZapier seeds of fields", () => {
+  const app = "crm"
+  const Seeded = FakeZapier.layer({
+    choicesPageSize: 2,
+    apps: [
+      {
+        id: app,
+        title: "CRM",
+        service: "CrmAPI",
+        requiresAuth: false,
+        actions: [
+          {
+            key: "create_lead",
+            actionType: "WRITE",
+            title: "Create Lead",
+            inputFields: [
+              {
+                id: "pipeline",
+                title: "Pipeline",
+                required: true,
+                invalidates: true,
+                choices: ["sales", "partners", "support"]
+              },
+              {
+                type: "fieldset",
+                id: "deal",
+                title: "Deal",
+                fields: [
+                  { id: "amount", valueType: "NUMBER", dependsOn: ["pipeline"], when: (i) => i.pipeline === "sales" },
+                  { type: "info", id: "note", description: "Amounts are in EUR." }
+                ]
+              },
+              {
+                id: "stage",
+                dependsOn: ["pipeline"],
+                choices: (inputs) => (inputs.pipeline === "sales" ? ["new", "won"] : ["open"])
+              }
+            ]
+          }
+        ]
+      }
+    ]
+  })
+
+  it.effect("computes fields and paged choices from the inputs, as seeded", () =>
+    Effect.gen(function* () {
+      const catalog = yield* ActionCatalog.ActionCatalog
+      const action = yield* catalog.resolve(alice, Domain.AppId.make(app), Domain.ActionKey.make("create_lead"))
+      const none = yield* catalog.inputFields(alice, action.id, { connection: null })
+      assert.deepStrictEqual(
+        none.map((f) => (f._tag === "Fieldset" ? [f.id, f.fields.map((x) => x.id)] : f.id)),
+        ["pipeline", ["deal", ["note"]], "stage"]
+      )
+      const sales = yield* catalog.inputFields(alice, action.id, { connection: null, inputs: { pipeline: "sales" } })
+      const deal = sales[1]
+      assert.deepStrictEqual(deal?._tag === "Fieldset" ? deal.fields.map((x) => x._tag) : [], [
+        "InputField",
+        "InfoField"
+      ])
+      const first = yield* catalog.choices(alice, action.id, "pipeline", { connection: null })
+      assert.deepStrictEqual([first.choices.map((c) => c.value), first.nextPage], [["sales", "partners"], 2])
+      const second = yield* catalog.choices(alice, action.id, "pipeline", { connection: null, page: 2 })
+      assert.deepStrictEqual([second.choices.map((c) => c.value), second.nextPage], [["support"], undefined])
+      const stages = yield* catalog.choices(alice, action.id, "stage", {
+        connection: null,
+        inputs: { pipeline: "sales" }
+      })
+      assert.deepStrictEqual(
+        stages.choices.map((c) => c.value),
+        ["new", "won"]
+      )
+      // A dependent field that is not there for these inputs has no choices to give.
+      const hidden = yield* Effect.flip(catalog.choices(alice, action.id, "amount", { connection: null }))
+      assert.strictEqual(hidden._tag, "NotFound")
+      // Another user cannot use alice's action id.
+      const stolen = yield* Effect.flip(catalog.inputFields(bob, action.id, { connection: null }))
+      assert.strictEqual(stolen._tag, "NotFound")
+      const zapier = yield* FakeZapier.FakeZapier
+      const counts = FakeZapier.requestsByEndpoint(yield* zapier.ledger)
+      assert.strictEqual(counts[FakeZapier.Endpoint.inputs], 3)
+      assert.strictEqual(counts[FakeZapier.Endpoint.choices], 4)
+    }).pipe(Effect.provide(Seeded))
+  )
+
+  it.effect("Apps lists the catalog a page at a time, filtered by query, category and ids", () =>
+    Effect.gen(function* () {
+      const apps = yield* Apps.Apps
+      const page = yield* apps.list(alice, { limit: 1, offset: 1 })
+      assert.deepStrictEqual(
+        [page.apps.map((a) => a.id), page.count, page.nextOffset, page.previousOffset],
+        [[sample.sheets], 3, 2, 0]
+      )
+      const byCategory = yield* apps.list(alice, { category: "developer-tools" })
+      assert.deepStrictEqual(
+        byCategory.apps.map((a) => [a.id, a.actionTypes]),
+        [[sample.formatter, ["WRITE"]]]
+      )
+      assert.strictEqual((yield* apps.search(alice, "SLA")).apps[0]?.title, "Slack")
+    }).pipe(Effect.provide(Zapier))
+  )
 })
