@@ -1,0 +1,205 @@
+/**
+ * 4. The whole flow, and 5. the flow inside a rate budget.
+ *
+ * Every run is `EmbeddedActions.run` (stored connection re-validated by listing, fresh action id, create, poll) of
+ * an action scripted `RunScript.succeed(0)`: the run is finished when it is created, so the first poll (after the
+ * default policy's 500 ms ± 20 %) finds it done. `concurrency` workers each loop over runs for `millis`; the runs
+ * in flight then finish (flow) or are cut off (budget). The fake's ledger counts the requests.
+ *
+ * Flow: token and connection warmed (one run per user first), the fake's rate limit off, the client's rate
+ * limiting off. Budget: the fake enforces `limitPerMinute` on `/v2` requests with a 60 s cooldown after a 429, and
+ * both the fake and the client run on a clock `timeScale` times faster than real time (same origin), so the
+ * budget, the `Retry-After`, the polling schedule and the token lifetimes keep their shape while a minute passes
+ * in 60 / timeScale seconds.
+ */
+import { EmbeddedActions } from "@effect-zapier/core"
+import type { ZapierHttp } from "@effect-zapier/http"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Child from "./child.js"
+import * as Clients from "./clients.js"
+import * as ScaledClock from "./clock.js"
+import * as Seed from "./seed.js"
+
+export const runScript = "RunScript.succeed(0) (finished when created; the first poll finds it done)"
+
+interface Workload {
+  readonly concurrency: number
+  readonly users: number
+  readonly millis: number
+}
+
+interface Measured {
+  readonly completed: number
+  readonly failures: Readonly<Record<string, number>>
+  /** Real seconds from the start to the last run counted. */
+  readonly seconds: number
+}
+
+/** `concurrency` workers loop over `run` until `millis` have passed; in-flight runs finish (or are cut off). */
+const workers = (workload: Workload, drain: boolean) =>
+  Effect.gen(function* () {
+    const actions = yield* EmbeddedActions.EmbeddedActions
+    let completed = 0
+    const failures: Record<string, number> = {}
+    const start = performance.now()
+    const deadline = start + workload.millis
+    const worker = (w: number) =>
+      Effect.gen(function* () {
+        while (performance.now() < deadline) {
+          const outcome = yield* Effect.either(
+            actions.run({ user: Seed.user(w % workload.users), app: Seed.app, action: Seed.action, inputs: { w } })
+          )
+          if (performance.now() > deadline && !drain) return
+          if (outcome._tag === "Right") completed++
+          else failures[outcome.left._tag] = (failures[outcome.left._tag] ?? 0) + 1
+        }
+      })
+    const all = Effect.forEach(Array.from({ length: workload.concurrency }), (_, w) => worker(w), {
+      concurrency: "unbounded",
+      discard: true
+    })
+    yield* drain ? all : cutOff(all, workload)
+    const seconds = drain ? (performance.now() - start) / 1000 : workload.millis / 1000
+    return { completed, failures, seconds } satisfies Measured
+  })
+
+/**
+ * Runs `all` and interrupts it at the deadline (runs still in flight then are not counted). The deadline is real
+ * time, whatever clock the workers run on.
+ */
+const cutOff = <A, E, R>(all: Effect.Effect<A, E, R>, workload: Workload) =>
+  Effect.raceFirst(
+    Effect.asVoid(all),
+    Effect.async<void>((resume) => {
+      const timer = setTimeout(() => resume(Effect.void), workload.millis + 50)
+      return Effect.sync(() => clearTimeout(timer))
+    })
+  )
+
+/** One run per user: exchanges the tokens and stores the connections. */
+const warm = (users: number) =>
+  Effect.gen(function* () {
+    const actions = yield* EmbeddedActions.EmbeddedActions
+    yield* Effect.forEach(
+      Array.from({ length: users }),
+      (_, i) => actions.run({ user: Seed.user(i), app: Seed.app, action: Seed.action, inputs: { warm: true } }),
+      { concurrency: "unbounded", discard: true }
+    )
+  })
+
+export interface FlowOptions extends Workload {}
+
+export interface FlowResult {
+  readonly concurrency: number
+  readonly runsPerSec: number
+  readonly requestsPerRun: number
+  readonly runs: number
+  readonly failures: Readonly<Record<string, number>>
+  /** Requests per completed run, per endpoint. */
+  readonly perRun: Readonly<Record<string, number>>
+  readonly runScript: string
+}
+
+export const flow = (options: FlowOptions, keys: Clients.Keys) =>
+  Effect.gen(function* () {
+    const server = yield* Child.start({
+      users: options.users,
+      keys: Clients.publicKeys(keys),
+      timeScale: 1,
+      clockOrigin: 0,
+      accessTokenTtlSeconds: 3600
+    })
+    return yield* Effect.gen(function* () {
+      yield* warm(options.users)
+      yield* server.reset
+      const measured = yield* workers(options, true)
+      const summary = yield* server.summary
+      const perRun = Object.fromEntries(
+        Object.entries(summary.byEndpoint).map(([endpoint, n]) => [endpoint, n / measured.completed])
+      )
+      return {
+        concurrency: options.concurrency,
+        runsPerSec: measured.completed / measured.seconds,
+        requestsPerRun: summary.requests / measured.completed,
+        runs: measured.completed,
+        failures: measured.failures,
+        perRun,
+        runScript
+      } satisfies FlowResult
+    }).pipe(Effect.provide(Clients.embedded(server, keys.es256)))
+  }).pipe(Effect.scoped)
+
+/**
+ * The client's rate-limit options for a budget of `limitPerMinute` (the client runs on the same scaled clock as
+ * the fake, so these are the production settings), or `undefined` while `ZapierHttp` has no rate-limit option.
+ */
+export const clientRateLimiting = (_limitPerMinute: number): Partial<ZapierHttp.Options> | undefined => undefined
+
+export interface BudgetOptions extends Workload {
+  readonly limitPerMinute: number
+  readonly timeScale: number
+  /** The fewest requests a run needs (the flow's `requestsPerRun`): the budget's theoretical run rate is limit / it. */
+  readonly requestsPerRun: number
+}
+
+export interface BudgetResult {
+  readonly limitPerMinute: number
+  /** Runs completed per (fake) minute ÷ the theoretical maximum (limitPerMinute / requestsPerRun). */
+  readonly achievedFraction: number
+  /** 429s the fake answered during the measurement. */
+  readonly rateLimited: number
+  readonly runsPerMinute: number
+  readonly theoreticalRunsPerMinute: number
+  /** `/v2` requests the fake accepted per minute (what the budget allows is limitPerMinute). */
+  readonly acceptedPerMinute: number
+  readonly minutes: number
+  readonly timeScale: number
+  readonly concurrency: number
+  readonly clientRateLimiting: string
+  readonly failures: Readonly<Record<string, number>>
+}
+
+export const budget = (options: BudgetOptions, keys: Clients.Keys) =>
+  Effect.gen(function* () {
+    const origin = Date.now()
+    const server = yield* Child.start({
+      users: options.users,
+      keys: Clients.publicKeys(keys),
+      rateLimitPerMinute: options.limitPerMinute,
+      timeScale: options.timeScale,
+      clockOrigin: origin,
+      accessTokenTtlSeconds: 86_400
+    })
+    const clock = ScaledClock.scaled(options.timeScale, origin)
+    const limiter = clientRateLimiting(options.limitPerMinute)
+    return yield* Effect.gen(function* () {
+      yield* warm(options.users)
+      // A fake minute and a second with no traffic: the fake's window is empty and any cooldown over.
+      yield* Clock.sleep("61 seconds")
+      yield* server.reset
+      const measured = yield* workers(options, false)
+      const summary = yield* server.summary
+      const minutes = (measured.seconds * options.timeScale) / 60
+      const runsPerMinute = measured.completed / minutes
+      const theoreticalRunsPerMinute = options.limitPerMinute / options.requestsPerRun
+      const rateLimited = summary.statuses["429"] ?? 0
+      const v2 = Object.entries(summary.byEndpoint)
+        .filter(([endpoint]) => endpoint.includes(" /v2/"))
+        .reduce((n, [, count]) => n + count, 0)
+      return {
+        limitPerMinute: options.limitPerMinute,
+        achievedFraction: runsPerMinute / theoreticalRunsPerMinute,
+        rateLimited,
+        runsPerMinute,
+        theoreticalRunsPerMinute,
+        acceptedPerMinute: (v2 - rateLimited) / minutes,
+        minutes,
+        timeScale: options.timeScale,
+        concurrency: options.concurrency,
+        clientRateLimiting:
+          limiter === undefined ? "none (ZapierHttp has no rate-limit option yet)" : JSON.stringify(limiter),
+        failures: measured.failures
+      } satisfies BudgetResult
+    }).pipe(Effect.provide(Clients.embedded(server, keys.es256, limiter ?? {})), Effect.withClock(clock))
+  }).pipe(Effect.scoped)

@@ -1,0 +1,374 @@
+/**
+ * The results file's shape, the printed table (with ratios against the alternatives), the count assertions and
+ * the targets of issue 6 / RELIABILITY.md.
+ */
+import type * as Flow from "./flow.js"
+import type * as Memory from "./memory.js"
+import type * as Overhead from "./overhead.js"
+import * as Polling from "./polling.js"
+import type * as Tokens from "./tokens.js"
+
+export interface Environment {
+  readonly node: string
+  readonly cpu: string
+  readonly cores: number
+  readonly platform: string
+  readonly date: string
+  readonly mode: "full" | "quick"
+  readonly commit: string
+  readonly seconds: number
+}
+
+/** `bench/results.json`: exactly these top-level keys. */
+export interface Results {
+  readonly polling: ReadonlyArray<Polling.Row>
+  readonly overhead: ReadonlyArray<Overhead.Row>
+  readonly tokenExchange: {
+    readonly scenarios: ReadonlyArray<Tokens.Scenario>
+    readonly es256SignMicros: number
+    readonly rs256SignMicros: number
+    readonly es256ExchangeCpuMicros: number
+    readonly rs256ExchangeCpuMicros: number
+  }
+  readonly flow: Flow.FlowResult
+  readonly budget: Flow.BudgetResult
+  readonly memory: Memory.Result
+  readonly environment: Environment
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------------------------------------------
+
+const fmt = (x: number, digits = 0): string =>
+  Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–"
+const ratio = (a: number, b: number): string => (b === 0 || !Number.isFinite(a / b) ? "–" : `${fmt(a / b, 2)}×`)
+const seconds = (ms: number | "lognormal") =>
+  ms === "lognormal" ? "log-normal (median 2 s)" : `${fmt(ms / 1000, 1)} s`
+
+/** A Markdown table (also readable in a terminal). */
+const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`
+  const rule = `| ${widths.map((w, i) => (i === 0 ? "-".repeat(w) : `${"-".repeat(w - 1)}:`)).join(" | ")} |`
+  return [line(header), rule, ...rows.map(line)].join("\n")
+}
+
+const find = (r: Results, policy: Polling.Policy, d: number | "lognormal") =>
+  r.polling.find((x) => x.policy === policy && x.durationMs === d)
+
+export const render = (r: Results): string => {
+  const out: Array<string> = []
+  const e = r.environment
+  out.push(
+    `effect-zapier benchmark (${e.mode}) — node ${e.node}, ${e.cpu} × ${e.cores}, ${e.platform}, ${e.date}, ` +
+      `commit ${e.commit}, ${fmt(e.seconds, 0)} s`
+  )
+
+  out.push(
+    "\n**1. Polling** (TestClock; mean status GETs per run / mean detection lag; ratio = effect-zapier ÷ alternative)\n"
+  )
+  out.push(
+    table(
+      [
+        "run finishes after",
+        "effect-zapier",
+        "zapier-sdk",
+        "fixed-1s",
+        "GETs vs sdk",
+        "GETs vs fixed",
+        "lag vs sdk",
+        "max lag (ez)"
+      ],
+      [...Polling.durations, "lognormal" as const].map((d) => {
+        const ez = find(r, "effect-zapier", d)!
+        const sdk = find(r, "zapier-sdk", d)!
+        const fixed = find(r, "fixed-1s", d)!
+        const cell = (x: Polling.Row) => `${fmt(x.gets, 1)} / ${fmt(x.lagMs / 1000, 2)} s`
+        return [
+          seconds(d),
+          cell(ez),
+          cell(sdk),
+          cell(fixed),
+          ratio(ez.gets, sdk.gets),
+          ratio(ez.gets, fixed.gets),
+          ratio(ez.lagMs, sdk.lagMs),
+          `${fmt(ez.lagMaxMs / 1000, 2)} s`
+        ]
+      })
+    )
+  )
+
+  out.push(
+    "\n**2. Per-request overhead** (`ActionRuns.get`, real clock, loopback; medians of rounds; client CPU via " +
+      "`process.cpuUsage`, the fake server in another process)\n"
+  )
+  out.push(
+    table(
+      [
+        "concurrency",
+        "library req/s",
+        "undici req/s",
+        "lib ÷ undici",
+        "library CPU µs/req",
+        "undici CPU µs/req",
+        "lib ÷ undici",
+        "bare Effect HttpClient req/s · CPU µs",
+        "p50 library / undici"
+      ],
+      r.overhead.map((o) => [
+        String(o.concurrency),
+        fmt(o.libraryReqPerSec),
+        fmt(o.undiciReqPerSec),
+        ratio(o.libraryReqPerSec, o.undiciReqPerSec),
+        fmt(o.libraryCpuMicrosPerRequest),
+        fmt(o.undiciCpuMicrosPerRequest),
+        ratio(o.libraryCpuMicrosPerRequest, o.undiciCpuMicrosPerRequest),
+        `${fmt(o.effectHttpReqPerSec)} · ${fmt(o.effectHttpCpuMicrosPerRequest)}`,
+        `${fmt(o.libraryP50Ms, 2)} / ${fmt(o.undiciP50Ms, 2)} ms`
+      ])
+    )
+  )
+
+  const t = r.tokenExchange
+  out.push("\n**3. Token exchange** (exchanges counted by the fake's ledger; each exchange answered after 200 ms)\n")
+  out.push(
+    table(
+      ["callers", "users", "exchanges", "per user"],
+      t.scenarios.map((s) => [fmt(s.callers), fmt(s.users), fmt(s.exchanges), fmt(s.exchanges / s.users, 2)])
+    )
+  )
+  out.push("")
+  out.push(
+    table(
+      ["jose, key imported once", "ES256", "RS256", "RS256 ÷ ES256"],
+      [
+        [
+          "sign one partner JWT (CPU µs)",
+          fmt(t.es256SignMicros),
+          fmt(t.rs256SignMicros),
+          ratio(t.rs256SignMicros, t.es256SignMicros)
+        ],
+        [
+          "whole exchange, client CPU µs",
+          fmt(t.es256ExchangeCpuMicros),
+          fmt(t.rs256ExchangeCpuMicros),
+          ratio(t.rs256ExchangeCpuMicros, t.es256ExchangeCpuMicros)
+        ]
+      ]
+    )
+  )
+
+  const f = r.flow
+  out.push(
+    `\n**4. Whole flow** (\`EmbeddedActions.run\`, token and connection cached, rate limiting off; ${f.runScript})\n`
+  )
+  out.push(
+    table(
+      ["concurrency", "runs/s", "Zapier requests per run", "per endpoint"],
+      [
+        [
+          String(f.concurrency),
+          fmt(f.runsPerSec, 1),
+          fmt(f.requestsPerRun, 2),
+          Object.entries(f.perRun)
+            .map(([k, v]) => `${k} ×${fmt(v, 2)}`)
+            .join(", ")
+        ]
+      ]
+    )
+  )
+
+  const b = r.budget
+  out.push(
+    `\n**5. Inside the budget** (the fake allows ${b.limitPerMinute} /v2 requests per minute, 60 s cooldown after a ` +
+      `429; fake and client clocks ${b.timeScale}× real time; ${fmt(b.minutes, 1)} minutes; concurrency ` +
+      `${b.concurrency}; client rate limiting: ${b.clientRateLimiting})\n`
+  )
+  out.push(
+    table(
+      ["limit/min", "runs/min", "theoretical runs/min", "achieved", "429s", "accepted /v2 req/min"],
+      [
+        [
+          fmt(b.limitPerMinute),
+          fmt(b.runsPerMinute, 1),
+          fmt(b.theoreticalRunsPerMinute, 1),
+          `${fmt(b.achievedFraction * 100, 1)} %`,
+          fmt(b.rateLimited),
+          fmt(b.acceptedPerMinute, 1)
+        ]
+      ]
+    )
+  )
+
+  const m = r.memory
+  out.push(
+    "\n**6. Memory** (heap after GC across runs on `FakeZapier.layer`; library = with library − fake-only control)\n"
+  )
+  out.push(
+    table(
+      ["runs", "library growth", "with library", "fake only", "after dispose", "active handles after dispose"],
+      [
+        [
+          fmt(m.runs),
+          `${fmt(m.heapGrowthMB, 1)} MB`,
+          `${fmt(m.withLibraryMB, 1)} MB`,
+          `${fmt(m.fakeOnlyMB, 1)} MB`,
+          `${fmt(m.afterDisposeMB, 1)} MB`,
+          m.activeResourcesAfterDispose.length === 0 ? "none" : m.activeResourcesAfterDispose.join(", ")
+        ]
+      ]
+    )
+  )
+  return out.join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Count assertions (quick and full) and targets (reported, never failing the run)
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/** G8's lag bound on the TestClock (RTT 0): 1.2 · min(5 s, 0.5 s + 0.5 · T). */
+export const lagBound = (durationMs: number) => 1.2 * Math.min(5_000, 500 + 0.5 * durationMs)
+/** G8's GET caps. */
+export const getCaps: Record<number, number> = { 10000: 8, 60000: 20, 300000: 80 }
+
+/** Counts that hold on any machine: a failure means the library (or the benchmark) changed behaviour. */
+export const assertions = (r: Results, budgetLimited: boolean): ReadonlyArray<Check> => {
+  const checks: Array<Check> = []
+  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail })
+  for (const d of Polling.durations) {
+    const fixed = find(r, "fixed-1s", d)!
+    const expected = Math.ceil(d / 1000)
+    check(
+      `polling: fixed-1s makes ${expected} GETs for a ${d / 1000} s run`,
+      fixed.gets === expected && fixed.getsMax === expected,
+      `mean ${fixed.gets}, max ${fixed.getsMax}`
+    )
+    const ez = find(r, "effect-zapier", d)!
+    check(
+      `polling: effect-zapier max lag within G8 for ${d / 1000} s`,
+      ez.lagMaxMs >= 0 && ez.lagMaxMs <= lagBound(d),
+      `max ${fmt(ez.lagMaxMs)} ms, bound ${fmt(lagBound(d))} ms`
+    )
+    const cap = getCaps[d]
+    if (cap !== undefined) {
+      check(`polling: effect-zapier ≤ ${cap} GETs at ${d / 1000} s (G8)`, ez.getsMax <= cap, `max ${ez.getsMax}`)
+    }
+  }
+  for (const row of r.polling) {
+    check(
+      `polling: every ${row.policy} run at ${seconds(row.durationMs)} was detected after it finished`,
+      row.samples > 0 && Number.isFinite(row.lagMs) && row.lagMaxMs >= 0 && row.gets >= 1,
+      `${row.samples} runs`
+    )
+  }
+  for (const o of r.overhead) {
+    check(
+      `overhead: every request succeeded at concurrency ${o.concurrency}`,
+      o.errors === 0 && o.requests > 0,
+      `${o.requests} requests, ${o.errors} failed`
+    )
+  }
+  for (const s of r.tokenExchange.scenarios) {
+    check(
+      `token exchange: ${s.callers} callers for ${s.users} user(s) → ${s.users} exchange(s)`,
+      s.exchanges === s.users,
+      `${s.exchanges} exchanges`
+    )
+  }
+  check(
+    "flow: every run succeeded",
+    r.flow.runs > 0 && Object.keys(r.flow.failures).length === 0,
+    `${r.flow.runs} runs, failures ${JSON.stringify(r.flow.failures)}`
+  )
+  check(
+    "flow: every run made the same requests (a whole number per endpoint, no retries)",
+    Object.values(r.flow.perRun).every((v) => Number.isInteger(v)),
+    JSON.stringify(r.flow.perRun)
+  )
+  if (budgetLimited)
+    check("budget: 0 429s with the client's rate limiting", r.budget.rateLimited === 0, `${r.budget.rateLimited}`)
+  check("budget: some runs completed", r.budget.runsPerMinute > 0, `${fmt(r.budget.runsPerMinute, 1)} runs/min`)
+  check("memory: every run succeeded", r.memory.failures === 0, `${r.memory.failures} failed`)
+  return checks
+}
+
+/** The targets of issue 6 and RELIABILITY.md (G1, G7, G8, G10, G11), met or missed. */
+export const targets = (r: Results): ReadonlyArray<Check> => {
+  const out: Array<Check> = []
+  const target = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail })
+  for (const d of [2_000, 10_000, 60_000, 300_000, "lognormal"] as const) {
+    const ez = find(r, "effect-zapier", d)!
+    const sdk = find(r, "zapier-sdk", d)!
+    target(
+      `fewer GETs than the Zapier SDK schedule at ${seconds(d)}`,
+      ez.gets < sdk.gets,
+      `${fmt(ez.gets, 1)} vs ${fmt(sdk.gets, 1)}`
+    )
+  }
+  const c50 = r.overhead.find((o) => o.concurrency === 50)
+  if (c50 !== undefined) {
+    target(
+      "library CPU ≤ 300 µs per request at concurrency 50 (G10)",
+      c50.libraryCpuMicrosPerRequest <= 300,
+      `${fmt(c50.libraryCpuMicrosPerRequest)} µs`
+    )
+    target(
+      "≥ 4,000 req/s at concurrency 50, limiter off (G10)",
+      c50.libraryReqPerSec >= 4_000,
+      `${fmt(c50.libraryReqPerSec)} req/s`
+    )
+  }
+  const c1 = r.overhead.find((o) => o.concurrency === 1)
+  if (c1 !== undefined) {
+    target(
+      "≤ 0.3 ms p50 added over raw undici at concurrency 1 (G10)",
+      c1.libraryP50Ms - c1.undiciP50Ms <= 0.3,
+      `+${fmt(c1.libraryP50Ms - c1.undiciP50Ms, 2)} ms`
+    )
+  }
+  target(
+    "exactly 1 exchange per user under any concurrency (G1)",
+    r.tokenExchange.scenarios.every((s) => s.exchanges === s.users),
+    r.tokenExchange.scenarios.map((s) => `${s.exchanges}/${s.users}`).join(", ")
+  )
+  target(
+    "exchange CPU incl. signing ≤ 1 ms with ES256 (G10)",
+    r.tokenExchange.es256ExchangeCpuMicros <= 1_000,
+    `${fmt(r.tokenExchange.es256ExchangeCpuMicros)} µs`
+  )
+  target(
+    "exchange CPU incl. signing ≤ 1.5 ms with RS256 (G10)",
+    r.tokenExchange.rs256ExchangeCpuMicros <= 1_500,
+    `${fmt(r.tokenExchange.rs256ExchangeCpuMicros)} µs`
+  )
+  target(
+    "≥ 90 % of the budget used with 0 429s (G7)",
+    r.budget.achievedFraction >= 0.9 && r.budget.rateLimited === 0,
+    `${fmt(r.budget.achievedFraction * 100, 1)} %, ${r.budget.rateLimited} × 429`
+  )
+  const per100k = (r.memory.heapGrowthMB * 100_000) / r.memory.runs
+  target(
+    "heap growth < 20 MB per 100,000 runs (G11)",
+    per100k < 20,
+    `${fmt(r.memory.heapGrowthMB, 1)} MB over ${fmt(r.memory.runs)} runs`
+  )
+  target(
+    "no active handles after dispose (G11)",
+    r.memory.activeResourcesAfterDispose.length === 0,
+    r.memory.activeResourcesAfterDispose.join(", ") || "none"
+  )
+  const limit = r.environment.mode === "full" ? 300 : 60
+  target(`finishes in under ${limit} s`, r.environment.seconds < limit, `${fmt(r.environment.seconds)} s`)
+  return out
+}
+
+export const renderChecks = (title: string, checks: ReadonlyArray<Check>, miss: string): string =>
+  [`\n${title}`, ...checks.map((c) => `  ${c.ok ? "ok  " : miss} ${c.name} — ${c.detail}`)].join("\n")

@@ -1,0 +1,116 @@
+/**
+ * 3. Token exchange.
+ * - Single flight: with every exchange answered after 200 ms, 1,000 concurrent `accessToken` callers for one user,
+ *   then 100 users × 10 callers, each on a fresh client (empty cache); the fake's ledger counts the exchanges.
+ * - Signing CPU per partner JWT with jose, key imported once: ES256 and RS256 (the claims the library signs).
+ * - Client CPU per whole exchange (signing, the POST, decoding, caching), sequential, one new user each.
+ */
+import { TokenExchange } from "@effect-zapier/core"
+import type { PartnerKey } from "@effect-zapier/testing"
+import { FakeZapier } from "@effect-zapier/testing"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Jose from "jose"
+import * as Child from "./child.js"
+import * as Clients from "./clients.js"
+import * as Seed from "./seed.js"
+
+export interface Options {
+  /** JWTs signed per algorithm (RS256 signs a quarter as many). */
+  readonly signatures: number
+  /** Sequential exchanges per algorithm for the CPU figure. */
+  readonly exchanges: number
+}
+
+export interface Scenario {
+  readonly callers: number
+  readonly users: number
+  readonly exchanges: number
+}
+
+export interface Result {
+  readonly scenarios: ReadonlyArray<Scenario>
+  readonly es256SignMicros: number
+  readonly rs256SignMicros: number
+  readonly es256ExchangeCpuMicros: number
+  readonly rs256ExchangeCpuMicros: number
+}
+
+/** CPU µs per call of `once`, over `n` sequential calls (after `n / 10` warm-up calls). */
+const cpuPer = <E, R>(n: number, once: (i: number) => Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < Math.ceil(n / 10); i++) yield* once(-1 - i)
+    yield* Effect.sync(() => globalThis.gc?.())
+    const cpu = process.cpuUsage()
+    for (let i = 0; i < n; i++) yield* once(i)
+    const used = process.cpuUsage(cpu)
+    return (used.user + used.system) / n
+  })
+
+/** Signs the partner JWT the way the library does: header alg/kid/typ; iss, aud, sub, org_id, iat, nbf, exp, jti. */
+const signing = (key: PartnerKey.PartnerKey) =>
+  Effect.map(
+    Effect.promise(() => Jose.importPKCS8(Redacted.value(key.privateKeyPem), key.alg)),
+    (imported) => (i: number) =>
+      Effect.promise(() => {
+        const now = Math.floor(Date.now() / 1000)
+        return new Jose.SignJWT({ org_id: "bench" })
+          .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
+          .setIssuer(FakeZapier.sample.issuer)
+          .setAudience("connect.zapier.com")
+          .setSubject(`u-${i}`)
+          .setIssuedAt(now)
+          .setNotBefore(now)
+          .setExpirationTime(now + 300)
+          .setJti(globalThis.crypto.randomUUID())
+          .sign(imported)
+      })
+  )
+
+export const run = (options: Options, keys: Clients.Keys) =>
+  Effect.gen(function* () {
+    const server = yield* Child.start({
+      users: 0,
+      keys: Clients.publicKeys(keys),
+      timeScale: 1,
+      clockOrigin: 0,
+      accessTokenTtlSeconds: 3600
+    })
+
+    yield* server.tokenDelay(200)
+    const scenarios: Array<Scenario> = []
+    for (const { callers, users } of [
+      { callers: 1_000, users: 1 },
+      { callers: 1_000, users: 100 }
+    ]) {
+      yield* server.reset
+      yield* Effect.gen(function* () {
+        const tokens = yield* TokenExchange.TokenExchange
+        yield* Effect.forEach(Array.from({ length: callers }), (_, i) => tokens.accessToken(Seed.user(i % users)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      }).pipe(Effect.provide(Clients.zapier(server, keys.es256)))
+      scenarios.push({ callers, users, exchanges: (yield* server.summary).accessExchanges })
+    }
+    yield* server.clearFaults
+
+    const es256SignMicros = yield* cpuPer(options.signatures, yield* signing(keys.es256))
+    const rs256SignMicros = yield* cpuPer(Math.ceil(options.signatures / 4), yield* signing(keys.rs256))
+
+    const exchangeCpu = (key: PartnerKey.PartnerKey, firstUser: number) =>
+      Effect.gen(function* () {
+        const tokens = yield* TokenExchange.TokenExchange
+        return yield* cpuPer(options.exchanges, (i) => tokens.accessToken(Seed.user(firstUser + 10_000 + i)))
+      }).pipe(Effect.provide(Clients.zapier(server, key)))
+    const es256ExchangeCpuMicros = yield* exchangeCpu(keys.es256, 100_000)
+    const rs256ExchangeCpuMicros = yield* exchangeCpu(keys.rs256, 200_000)
+
+    return {
+      scenarios,
+      es256SignMicros,
+      rs256SignMicros,
+      es256ExchangeCpuMicros,
+      rs256ExchangeCpuMicros
+    } satisfies Result
+  }).pipe(Effect.scoped)
