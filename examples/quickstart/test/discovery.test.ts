@@ -224,7 +224,8 @@ const suite = (name: string, layer: Layer.Layer<Zapier, unknown>) =>
             app: sample.slack,
             action: sample.sendChannelMessage,
             inputs,
-            connection: connection.id
+            connection: connection.id,
+            validateChoices: true
           })
         const error = yield* Effect.flip(
           start({ channel: "#nope", send_as_bot: true, unfurl_links: "no", mentions: ["U1", 2] })

@@ -625,9 +625,12 @@ export const change = <E, R>(
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * What `EmbeddedActions.start` does before creating a run: fetches the action's input fields for these inputs,
- * loads the choices of the `SELECT` fields that have a value, and validates. Fails with `InvalidInputs` (or the
- * error of a request).
+ * What `EmbeddedActions.start` does before creating a run: fetches the action's input fields for these inputs (one
+ * request) and validates required fields, value types and lists. With `choices: true` it also loads every page
+ * of the choices of the `SELECT` fields that have a value (one request per page) and refuses values that are not
+ * among them. That is off before a run by default: it costs requests out of Zapier's per-minute budget on every
+ * run, and Zapier dropdowns often accept custom values anyway. Fails with `InvalidInputs` (or the error of a
+ * request).
  * @since 0.1.0
  * @category validation
  */
@@ -635,13 +638,14 @@ export const check = Effect.fn("ActionInputs.check")(function* (
   catalog: ActionCatalog.Service,
   user: EndUser,
   action: Action,
-  request: { readonly connection: ConnectionId | null; readonly inputs: Inputs }
+  request: { readonly connection: ConnectionId | null; readonly inputs: Inputs },
+  options?: { readonly choices?: boolean | undefined }
 ) {
   const fields = yield* catalog.inputFields(user, action.id, request)
-  const loaded = yield* withChoices(
-    fields,
-    (field, page) => catalog.choices(user, action.id, field, { ...request, page }),
-    { only: (f) => request.inputs[f.id] !== undefined }
-  )
+  const loaded = options?.choices
+    ? yield* withChoices(fields, (field, page) => catalog.choices(user, action.id, field, { ...request, page }), {
+        only: (f) => request.inputs[f.id] !== undefined
+      })
+    : fields
   return yield* validate(loaded, request.inputs, { action: action.key })
 })

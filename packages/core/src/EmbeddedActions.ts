@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import * as Array from "effect/Array"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -64,6 +65,7 @@ import {
   RunOutcomeUnknown,
   type StoreUnavailable
 } from "./Errors.js"
+import * as Metrics from "./Metrics.js"
 import * as Polling from "./Polling.js"
 
 /**
@@ -87,7 +89,12 @@ export const RunRequest = Schema.Struct({
    * Check the inputs against the action's input fields before creating the run (`ActionInputs.check`; fails
    * with `InvalidInputs`). Default: on for `WRITE` actions, off for the others.
    */
-  validateInputs: Schema.optional(Schema.Boolean)
+  validateInputs: Schema.optional(Schema.Boolean),
+  /**
+   * With the check on, also load every page of the choices of the dropdowns that have a value and refuse values
+   * not among them. Off by default: each page is a request out of Zapier's per-minute budget on every run.
+   */
+  validateChoices: Schema.optional(Schema.Boolean)
 })
 /** @since 0.1.0 */
 export type RunRequest = typeof RunRequest.Type
@@ -315,12 +322,22 @@ export const make = Effect.gen(function* () {
   })
 
   const start = Effect.fn("EmbeddedActions.start")(function* (request: RunRequest) {
-    yield* Effect.annotateCurrentSpan({ "zapier.app": request.app, "zapier.action": request.action })
+    yield* Effect.annotateCurrentSpan({
+      "zapier.app": request.app,
+      "zapier.action": request.action,
+      "zapier.action_type": request.actionType ?? "WRITE"
+    })
     const connection =
       request.connection !== undefined ? request.connection : (yield* ensureConnection(request.user, request.app)).id
     const action = yield* catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
     if (request.validateInputs ?? action.actionType === "WRITE") {
-      yield* ActionInputs.check(catalog, request.user, action, { connection, inputs: request.inputs })
+      yield* ActionInputs.check(
+        catalog,
+        request.user,
+        action,
+        { connection, inputs: request.inputs },
+        { choices: request.validateChoices ?? false }
+      )
     }
     const runId = yield* runs
       .create(request.user, {
@@ -352,7 +369,7 @@ export const make = Effect.gen(function* () {
       actionId: action.id,
       connection
     })
-  })
+  }, Metrics.trackStart)
 
   const awaitRun = Effect.fn("EmbeddedActions.await")(function* (
     user: EndUser,
@@ -364,12 +381,19 @@ export const make = Effect.gen(function* () {
     const deadline = Duration.decode(options?.timeout ?? policy.deadline)
     const startedAt = yield* DateTime.now
     let lastStatus: string | undefined
+    // For the metrics: polls made, when a poll last saw the run pending, when one saw it end.
+    const progress = {
+      polls: 0,
+      lastPendingAt: DateTime.toEpochMillis(startedAt),
+      endedAt: undefined as number | undefined
+    }
     const poll = Effect.gen(function* () {
       const driver = yield* Schedule.driver(Polling.schedule(policy))
       let input: Polling.PollInput
       let failures = 0
       while (true) {
         yield* Effect.orDie(driver.next(input))
+        progress.polls++
         const outcome = yield* Effect.either(runs.get(user, runId))
         if (outcome._tag === "Left") {
           const error = outcome.left
@@ -388,6 +412,8 @@ export const make = Effect.gen(function* () {
         failures = 0
         const state: RunState = outcome.right
         input = state
+        if (state._tag === "RunPending") progress.lastPendingAt = yield* Clock.currentTimeMillis
+        else progress.endedAt = yield* Clock.currentTimeMillis
         switch (state._tag) {
           case "RunPending":
             lastStatus = state.status
@@ -399,15 +425,43 @@ export const make = Effect.gen(function* () {
         }
       }
     })
-    const settled = yield* Effect.timeoutOption(poll, deadline)
+    const record = (error?: unknown) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const endedAt = progress.endedAt ?? now
+        return Effect.zipRight(
+          Effect.annotateCurrentSpan({
+            "zapier.polls": progress.polls,
+            "zapier.run_ended": progress.endedAt !== undefined
+          }),
+          Metrics.recordAwait(
+            {
+              polls: progress.polls,
+              ended: progress.endedAt !== undefined,
+              elapsed: Duration.millis(endedAt - DateTime.toEpochMillis(startedAt)),
+              lag: Duration.millis(endedAt - progress.lastPendingAt)
+            },
+            error
+          )
+        )
+      })
+    const settled = yield* Effect.timeoutOption(poll, deadline).pipe(Effect.tapError((error) => record(error)))
     if (Option.isNone(settled)) {
-      return yield* new PollTimeout({ runId, waited: deadline, ...(lastStatus ? { lastStatus } : {}) })
+      const timeout = new PollTimeout({ runId, waited: deadline, ...(lastStatus ? { lastStatus } : {}) })
+      yield* record(timeout)
+      return yield* timeout
     }
+    yield* record()
     return settled.value
   })
 
   const run = Effect.fn("EmbeddedActions.run")(function* (request: RunRequest) {
+    yield* Effect.annotateCurrentSpan({
+      "zapier.app": request.app,
+      "zapier.action": request.action,
+      "zapier.action_type": request.actionType ?? "WRITE"
+    })
     const handle = yield* start(request)
+    yield* Effect.annotateCurrentSpan("zapier.run_id", handle.runId)
     return yield* awaitRun(request.user, handle.runId, { timeout: request.timeout })
   })
 

@@ -296,7 +296,10 @@ describe("EmbeddedActions validates inputs first (FakeZapier.layer)", () => {
 
   it.effect("refuses bad inputs of a WRITE action before any run is created", () =>
     Effect.gen(function* () {
-      const { ledger, outcome } = yield* run({ channel: "#nope", send_as_bot: true, mentions: "U1" })
+      const { ledger, outcome } = yield* run(
+        { channel: "#nope", send_as_bot: true, mentions: "U1" },
+        { validateChoices: true }
+      )
       assert.isTrue(Either.isLeft(outcome))
       const error = Either.getLeft(outcome).pipe((o) => (o._tag === "Some" ? o.value : undefined))
       if (error?._tag !== "InvalidInputs") return assert.fail(`expected InvalidInputs, got ${error?._tag}`)
@@ -313,6 +316,26 @@ describe("EmbeddedActions validates inputs first (FakeZapier.layer)", () => {
       const counts = FakeZapier.requestsByEndpoint(ledger)
       assert.strictEqual(counts[FakeZapier.Endpoint.inputs], 1)
       assert.strictEqual(counts[FakeZapier.Endpoint.choices], 3, "the three pages of channels")
+    })
+  )
+
+  it.effect("by default checks fields with one request and leaves choices to Zapier", () =>
+    Effect.gen(function* () {
+      const { ledger, outcome } = yield* run({ channel: "#nope", send_as_bot: true, mentions: "U1" })
+      const error = Either.getLeft(outcome).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+      if (error?._tag !== "InvalidInputs") return assert.fail(`expected InvalidInputs, got ${error?._tag}`)
+      assert.deepStrictEqual(
+        error.problems.map((p) => [p.field, p.kind]),
+        [
+          ["text", "missing"],
+          ["bot_name", "missing"],
+          ["mentions", "not_a_list"]
+        ]
+      )
+      const counts = FakeZapier.requestsByEndpoint(ledger)
+      assert.strictEqual(counts[FakeZapier.Endpoint.inputs], 1)
+      assert.isUndefined(counts[FakeZapier.Endpoint.choices])
+      assert.strictEqual(ledger.runs.length, 0)
     })
   )
 
