@@ -25,6 +25,8 @@ export * as EmbeddedActions from "./EmbeddedActions.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
+/** @since 0.1.0 */
 export * as Polling from "./Polling.js"
 /** @since 0.1.0 */
 export * as TokenExchange from "./TokenExchange.js"
