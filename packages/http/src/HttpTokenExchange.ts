@@ -28,6 +28,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type { AccessToken as AccessTokenType, AppId, EndUser } from "@effect-zapier/core/Domain"
 import { AccessToken, ConnectToken } from "@effect-zapier/core/Domain"
 import type { TokenExchangeFailed } from "@effect-zapier/core/Errors"
+import * as Metrics from "@effect-zapier/core/Metrics"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
@@ -158,7 +159,8 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
             refreshAt: plan.refreshAt,
             staleAt: plan.staleAt
           }
-        })
+        }),
+        Metrics.trackExchange("access")
       )
 
     const keyOf = (user: EndUser) => `${user.key}\u0000${settings.scope}`
@@ -253,7 +255,8 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
             expiresAt: DateTime.unsafeMake(startedAt + lifetimeOf(response.expires_in, defaults.connectTokenLifetime)),
             app
           })
-        )
+        ),
+        Metrics.trackExchange("connect")
       )
 
     const connectToken = Effect.fn("TokenExchange.connectToken")(function* (user: EndUser, app: AppId) {
