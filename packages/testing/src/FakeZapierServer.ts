@@ -80,6 +80,11 @@ export interface Options {
   /** `/v2` requests per minute before a 429 with `Retry-After` and a 60 s cooldown (default: no limit). */
   readonly rateLimitPerMinute?: number | undefined
   /**
+   * The window of `rateLimitPerMinute` and the cooldown after its 429 (overrides the seed's; default 60 s).
+   * A shorter one scales a real-time test down.
+   */
+  readonly rateLimitWindow?: Duration.DurationInput | undefined
+  /**
    * Which create-run bodies are understood: both (default), only `{data: {action, authentication, inputs}}`, or
    * only the flat `{action, authentication, input}`. The other shape gets `400 parse_error`.
    */
@@ -138,10 +143,14 @@ export class FakeZapierServer extends Context.Tag("@effect-zapier/testing/FakeZa
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
 
+/** `Retry-After` in delta seconds, or as an HTTP-date relative to the model's `now`. */
+const retryAfterHeader = (seconds: number, format: "seconds" | "http-date" | undefined, now: number): string =>
+  format === "http-date" ? new Date(now + seconds * 1000).toUTCString() : String(seconds)
+
 const apiError = (failure: Model.ApiFailure, now: number): HttpServerResponse.HttpServerResponse => {
   const headers: Record<string, string> = {}
   if (failure.retryAfterSeconds !== undefined) {
-    headers["retry-after"] = String(failure.retryAfterSeconds)
+    headers["retry-after"] = retryAfterHeader(failure.retryAfterSeconds, failure.retryAfterFormat, now)
     headers["x-ratelimit-remaining"] = "0"
     headers["x-ratelimit-reset"] = String(Math.ceil(now / 1000) + failure.retryAfterSeconds)
   }
@@ -165,9 +174,11 @@ const apiError = (failure: Model.ApiFailure, now: number): HttpServerResponse.Ht
   )
 }
 
-const oauthError = (failure: Model.OAuthFailure, basic: boolean): HttpServerResponse.HttpServerResponse => {
+const oauthError = (failure: Model.OAuthFailure, basic: boolean, now = 0): HttpServerResponse.HttpServerResponse => {
   const headers: Record<string, string> = { "cache-control": "no-store" }
-  if (failure.retryAfterSeconds !== undefined) headers["retry-after"] = String(failure.retryAfterSeconds)
+  if (failure.retryAfterSeconds !== undefined) {
+    headers["retry-after"] = retryAfterHeader(failure.retryAfterSeconds, failure.retryAfterFormat, now)
+  }
   if (failure.status === 401 && basic) headers["www-authenticate"] = 'Basic realm="zapier"'
   return json({ error: failure.error, error_description: failure.description }, failure.status, headers)
 }
@@ -176,6 +187,14 @@ const malformed = HttpServerResponse.text('{"data": {"type": "run", "status": ',
   status: 200,
   contentType: "application/json"
 })
+
+/** The `Respond` fault's answer, byte for byte (an empty body is sent as an empty body). */
+const raw = (answer: Model.RawAnswer): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.text(answer.body, {
+    status: answer.status,
+    contentType: answer.contentType,
+    headers: answer.headers
+  })
 
 const escapeHtml = (s: string) =>
   s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;")
@@ -374,7 +393,8 @@ const make = (options: Options) =>
     const seed: FakeZapier.Seed = {
       ...options.seed,
       ...(options.accessTokenTtl !== undefined ? { accessTokenTtl: options.accessTokenTtl } : {}),
-      ...(options.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: options.rateLimitPerMinute } : {})
+      ...(options.rateLimitPerMinute !== undefined ? { rateLimitPerMinute: options.rateLimitPerMinute } : {}),
+      ...(options.rateLimitWindow !== undefined ? { rateLimitWindow: options.rateLimitWindow } : {})
     }
     const model = yield* Model.make(seed, { connectUrl: url })
     const types: TokenTypes = { ...defaultTokenTypes, ...options.tokenTypes }
@@ -423,12 +443,14 @@ const make = (options: Options) =>
         const gate = yield* model.gate(info)
         if (gate._tag === "Drop") return { _tag: "Drop", user: info.user } as const
         if (gate._tag === "Fail") return respond(onFailure(gate.failure, gate.code), info.user)
+        if (gate._tag === "Raw") return respond(raw(gate.answer), info.user)
         if (gate.delay !== undefined) yield* model.clock.sleep(gate.delay)
         const result = yield* Effect.either(body)
         const after = gate.after
         if (after?._tag === "Drop") return { _tag: "Drop", user: info.user } as const
         if (after?._tag === "Fail") return respond(onFailure(after.failure, after.code), info.user)
         if (after?._tag === "Malformed") return respond(malformedBody, info.user)
+        if (after?._tag === "Raw") return respond(raw(after.answer), info.user)
         return respond(Either.isRight(result) ? result.right : onError(result.left), info.user)
       })
 
@@ -532,6 +554,7 @@ const make = (options: Options) =>
         const req = yield* HttpServerRequest.HttpServerRequest
         const authorization = req.headers.authorization
         const basic = authorization?.toLowerCase().startsWith("basic ") ?? false
+        const now = yield* model.now
         const fail = (failure: Model.OAuthFailure, user?: Domain.EndUser) => respond(oauthError(failure, basic), user)
         const contentType = req.headers["content-type"] ?? ""
         if (!contentType.toLowerCase().startsWith("application/x-www-form-urlencoded")) {
@@ -606,7 +629,7 @@ const make = (options: Options) =>
               : Effect.map(model.connectFor(user.right, f.resource ?? "", f.scope), (i) =>
                   tokenResponse(i, types.connectToken)
                 ),
-            (failure, code) => oauthError(Model.oauthFromApi(failure, code), basic),
+            (failure, code) => oauthError(Model.oauthFromApi(failure, code), basic, now),
             (e) => oauthError(e, basic)
           )
         }
@@ -632,7 +655,7 @@ const make = (options: Options) =>
             Effect.map(model.exchangeConnect(f.subject_token, f.resource, f.scope), (i) =>
               tokenResponse(i, types.connectToken)
             ),
-            (failure, code) => oauthError(Model.oauthFromApi(failure, code), basic),
+            (failure, code) => oauthError(Model.oauthFromApi(failure, code), basic, now),
             (e) => oauthError(e, basic)
           )
         }

@@ -190,6 +190,8 @@ export interface ApiFailure {
   readonly title: string
   readonly detail: string
   readonly retryAfterSeconds?: number | undefined
+  /** How `Retry-After` is written (default: delta seconds). */
+  readonly retryAfterFormat?: "seconds" | "http-date" | undefined
   readonly parameter?: string | undefined
   readonly resource?: string | undefined
 }
@@ -247,7 +249,13 @@ export const ApiFailure = {
     detail: `Request was throttled. Expected available in ${seconds} seconds.`,
     retryAfterSeconds: seconds
   }),
-  fromStatus: (status: number, code?: string, detail?: string, retryAfter?: Duration.DurationInput): ApiFailure => {
+  fromStatus: (
+    status: number,
+    code?: string,
+    detail?: string,
+    retryAfter?: Duration.DurationInput,
+    retryAfterFormat?: "seconds" | "http-date"
+  ): ApiFailure => {
     const [defaultCode, title, defaultDetail] = statusTitles[status] ?? ["error", "APIException", `HTTP ${status}`]
     return {
       status,
@@ -255,7 +263,8 @@ export const ApiFailure = {
       title,
       detail: detail ?? defaultDetail,
       retryAfterSeconds:
-        retryAfter !== undefined ? Math.ceil(Duration.toMillis(Duration.decode(retryAfter)) / 1000) : undefined
+        retryAfter !== undefined ? Math.ceil(Duration.toMillis(Duration.decode(retryAfter)) / 1000) : undefined,
+      ...(retryAfterFormat !== undefined ? { retryAfterFormat } : {})
     }
   }
 }
@@ -266,6 +275,7 @@ export interface OAuthFailure {
   readonly error: string
   readonly description: string
   readonly retryAfterSeconds?: number | undefined
+  readonly retryAfterFormat?: "seconds" | "http-date" | undefined
 }
 
 const oauth = (status: number, error: string, description: string): OAuthFailure => ({ status, error, description })
@@ -283,7 +293,13 @@ export const oauthFromApi = (failure: ApiFailure, code?: string): OAuthFailure =
           : failure.status === 503
             ? "temporarily_unavailable"
             : "server_error")
-  return { status: failure.status, error, description: failure.detail, retryAfterSeconds: failure.retryAfterSeconds }
+  return {
+    status: failure.status,
+    error,
+    description: failure.detail,
+    retryAfterSeconds: failure.retryAfterSeconds,
+    ...(failure.retryAfterFormat !== undefined ? { retryAfterFormat: failure.retryAfterFormat } : {})
+  }
 }
 
 /** Connect UI refused the session: the spec's §3.4 error (redirected when `redirectUri` is set). */
@@ -348,16 +364,33 @@ export interface RequestInfo {
   readonly user?: Domain.EndUser | undefined
 }
 
+/** An answer given byte for byte (the `Respond` fault). */
+export interface RawAnswer {
+  readonly status: number
+  readonly body: string
+  readonly contentType: string
+  readonly headers: Readonly<Record<string, string>>
+}
+
 /** What to do after processing a request that was let through. */
 export type AfterFault =
   | { readonly _tag: "Fail"; readonly failure: ApiFailure; readonly code: string | undefined }
   | { readonly _tag: "Drop" }
   | { readonly _tag: "Malformed" }
+  | { readonly _tag: "Raw"; readonly answer: RawAnswer }
 
 export type Gate =
   | { readonly _tag: "Proceed"; readonly delay: Duration.Duration | undefined; readonly after: AfterFault | undefined }
   | { readonly _tag: "Fail"; readonly failure: ApiFailure; readonly code: string | undefined }
   | { readonly _tag: "Drop" }
+  | { readonly _tag: "Raw"; readonly answer: RawAnswer }
+
+const rawAnswer = (f: Extract<FZ.Fault, { readonly _tag: "Respond" }>): RawAnswer => ({
+  status: f.status,
+  body: f.body,
+  contentType: f.contentType ?? "application/json",
+  headers: f.headers ?? {}
+})
 
 const rateLimited = (endpoint: string) => endpoint.includes(" /v2/")
 
@@ -589,6 +622,8 @@ export interface Settings {
   readonly accessTokenTtlSeconds: number
   readonly connectTokenTtlMillis: number
   readonly scope: string
+  /** The rate limit's window and cooldown. */
+  readonly rateLimitWindowMillis: number
 }
 
 export interface Issued {
@@ -729,7 +764,11 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
       choicesPageSize: Math.max(1, seed.choicesPageSize ?? 10),
       accessTokenTtlSeconds: seconds(seed.accessTokenTtl ?? Duration.hours(1)),
       connectTokenTtlMillis: Duration.toMillis(Duration.decode(seed.connectTokenTtl ?? Duration.minutes(6))),
-      scope: seed.scope ?? "external action:run connection:read authentication zap zap:write"
+      scope: seed.scope ?? "external action:run connection:read authentication zap zap:write",
+      rateLimitWindowMillis: Math.max(
+        1,
+        Duration.toMillis(Duration.decode(seed.rateLimitWindow ?? Duration.minutes(1)))
+      )
     }
     const partner: Partner = {
       clientId: seed.partner?.clientId ?? "fake-client-id",
@@ -886,11 +925,16 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
           const f = fired as FZ.Fault | undefined
           if (f?._tag === "Status" && !f.afterCommit) {
             return [
-              { _tag: "Fail", failure: ApiFailure.fromStatus(f.status, f.code, f.detail, f.retryAfter), code: f.code },
+              {
+                _tag: "Fail",
+                failure: ApiFailure.fromStatus(f.status, f.code, f.detail, f.retryAfter, f.retryAfterFormat),
+                code: f.code
+              },
               next
             ]
           }
           if (f?._tag === "Disconnect" && !f.afterCommit) return [{ _tag: "Drop" }, next]
+          if (f?._tag === "Respond" && f.afterCommit === false) return [{ _tag: "Raw", answer: rawAnswer(f) }, next]
           let rate = next.rateLimit
           if (rateLimited(info.endpoint) && rate.perMinute !== undefined) {
             if (t < rate.cooldownUntil) {
@@ -903,23 +947,30 @@ export const make = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string |
                 next
               ]
             }
-            const window = Chunk.filter(rate.window, (at) => at > t - 60_000)
+            const windowMillis = settings.rateLimitWindowMillis
+            const window = Chunk.filter(rate.window, (at) => at > t - windowMillis)
             if (Chunk.size(window) >= rate.perMinute) {
               return [
-                { _tag: "Fail", failure: ApiFailure.throttled(60), code: undefined },
-                { ...next, rateLimit: { ...rate, window, cooldownUntil: t + 60_000 } }
+                { _tag: "Fail", failure: ApiFailure.throttled(Math.ceil(windowMillis / 1000)), code: undefined },
+                { ...next, rateLimit: { ...rate, window, cooldownUntil: t + windowMillis } }
               ]
             }
             rate = { ...rate, window: Chunk.append(window, t) }
           }
           const after: AfterFault | undefined =
             f?._tag === "Status"
-              ? { _tag: "Fail", failure: ApiFailure.fromStatus(f.status, f.code, f.detail, f.retryAfter), code: f.code }
+              ? {
+                  _tag: "Fail",
+                  failure: ApiFailure.fromStatus(f.status, f.code, f.detail, f.retryAfter, f.retryAfterFormat),
+                  code: f.code
+                }
               : f?._tag === "Disconnect"
                 ? { _tag: "Drop" }
                 : f?._tag === "MalformedBody"
                   ? { _tag: "Malformed" }
-                  : undefined
+                  : f?._tag === "Respond"
+                    ? { _tag: "Raw", answer: rawAnswer(f) }
+                    : undefined
           return [
             {
               _tag: "Proceed",

@@ -24,8 +24,8 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as SynchronizedRef from "effect/SynchronizedRef"
 import { Endpoint } from "../FakeZapier.js"
-import type { ApiFailure, AppRecord, FieldView, InputFieldView, Model, OAuthFailure } from "./model.js"
-import { connectResource, dateTime, oauthFromApi, userKey } from "./model.js"
+import type { AppRecord, FieldView, InputFieldView, Model, OAuthFailure, RawAnswer } from "./model.js"
+import { ApiFailure, connectResource, dateTime, oauthFromApi, userKey } from "./model.js"
 
 const isFormat = Schema.is(ActionInputs.InputFormat)
 const isValueType = Schema.is(ActionInputs.ValueType)
@@ -73,6 +73,28 @@ type Failure =
   | { readonly _tag: "Api"; readonly failure: ApiFailure }
   | { readonly _tag: "Drop" }
   | { readonly _tag: "Malformed" }
+
+/** The in-memory layer has no wire: a `Respond` fault counts by its status (a 2xx as a body that does not decode). */
+const fromRaw = (answer: RawAnswer, now: number): Failure => {
+  if (answer.status >= 200 && answer.status < 300) return { _tag: "Malformed" }
+  const header = answer.headers["retry-after"] ?? answer.headers["Retry-After"]
+  const date = header !== undefined && !/^\d+$/.test(header.trim()) ? Date.parse(header) : Number.NaN
+  const seconds =
+    header === undefined
+      ? undefined
+      : Number.isNaN(date)
+        ? Number(header.trim())
+        : Math.max(0, Math.ceil((date - now) / 1000))
+  return {
+    _tag: "Api",
+    failure: ApiFailure.fromStatus(
+      answer.status,
+      undefined,
+      undefined,
+      seconds !== undefined && Number.isFinite(seconds) ? Duration.seconds(seconds) : undefined
+    )
+  }
+}
 
 const toError = (
   endpoint: string,
@@ -151,12 +173,30 @@ const through = <A, E>(
       yield* record(gate.failure.status)
       return yield* Effect.fail<Failure>({ _tag: "Api", failure: gate.failure })
     }
+    if (gate._tag === "Raw") {
+      yield* record(gate.answer.status)
+      return yield* Effect.fail<Failure>(fromRaw(gate.answer, yield* model.now))
+    }
     if (gate.delay !== undefined) yield* model.clock.sleep(gate.delay)
     const result = yield* Effect.either(body)
     const after = gate.after
     if (after !== undefined) {
-      yield* record(after._tag === "Fail" ? after.failure.status : after._tag === "Drop" ? 0 : 200)
-      return yield* Effect.fail<Failure>(after._tag === "Fail" ? { _tag: "Api", failure: after.failure } : after)
+      yield* record(
+        after._tag === "Fail"
+          ? after.failure.status
+          : after._tag === "Drop"
+            ? 0
+            : after._tag === "Raw"
+              ? after.answer.status
+              : 200
+      )
+      return yield* Effect.fail<Failure>(
+        after._tag === "Fail"
+          ? { _tag: "Api", failure: after.failure }
+          : after._tag === "Raw"
+            ? fromRaw(after.answer, yield* model.now)
+            : after
+      )
     }
     if (result._tag === "Left") {
       yield* record(statusOf(result.left))
