@@ -27,10 +27,11 @@ import * as Apps from "@effect-zapier/core/Apps"
 import * as Connections from "@effect-zapier/core/Connections"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -43,6 +44,7 @@ import * as HttpTokenExchange from "./HttpTokenExchange.js"
 import * as Api from "./internal/api.js"
 import { makeBudget } from "./internal/retry.js"
 import * as Settings from "./internal/settings.js"
+import * as RateLimiter from "./RateLimiter.js"
 
 /**
  * The JWT signing algorithms Zapier accepts.
@@ -56,6 +58,20 @@ export type Algorithm = "ES256" | "ES384" | "ES512" | "RS256" | "RS384" | "RS512
  * @since 0.1.0
  */
 export type RunBodyShape = "flat" | "data"
+
+/**
+ * The client-side rate limit of the API requests (see {@link Options.rateLimit}); every field has a default.
+ * @since 0.1.0
+ * @category options
+ */
+export interface RateLimitOptions {
+  /** Requests per window; default 60 (Zapier's published limit per IP). */
+  readonly limit?: number | undefined
+  /** The sliding window; default 61 seconds (a minute, plus a 1 s guard). */
+  readonly window?: Duration.DurationInput | undefined
+  /** The longest a request waits for a slot before failing with `RateLimited`; default 2 minutes. */
+  readonly maxWait?: Duration.DurationInput | undefined
+}
 
 /**
  * Everything the live layers need. Only the partner credentials are required; every other option has the
@@ -126,6 +142,29 @@ export interface Options {
   /** `limit` of list requests; default 100 [ZAPIER_PAGE_SIZE]. */
   readonly pageSize?: number | undefined
   /**
+   * The client-side rate limit of API requests (`/v2`; the token endpoint is not metered): each attempt takes a
+   * slot of a strict sliding window first, waiters are served first come, first served (many pending polls share
+   * the budget fairly), and a 429 pauses the whole budget for its `Retry-After` (`rateLimitCooldown` when absent,
+   * at most `maxRetryAfter`).
+   *
+   * On by default at Zapier's published 60 requests/min per IP, counted over 61 s: staying under the limit costs
+   * at most a request's wait, while a 429 costs everyone a 60 s cooldown. `false` turns it off (for a limit
+   * enforced elsewhere). When the layer's context holds a {@link RateLimiter.RateLimiter} (e.g.
+   * `RateLimiter.layerRedis`, to share one partner budget across processes), that one is used instead of a new
+   * in-memory one, and these numbers are ignored [ZAPIER_RATE_LIMIT (a number, or `off`),
+   * ZAPIER_RATE_LIMIT_WINDOW, ZAPIER_RATE_LIMIT_MAX_WAIT].
+   *
+   * @example
+   * ```ts
+   * // One budget for the fleet: 150 requests/min per partner, shared through Redis.
+   * ZapierHttp.layer(options).pipe(
+   *   Layer.provide(RateLimiter.layerRedis({ redis: { url }, limit: 150, window: "61 seconds" })),
+   *   Layer.provide(NodeHttpClient.layerUndici)
+   * )
+   * ```
+   */
+  readonly rateLimit?: RateLimitOptions | false | undefined
+  /**
    * Test only: accept `http:` URLs for loopback hosts (127.0.0.1, localhost, ::1), e.g. a fake Zapier server.
    * Never needed against Zapier. Default false [ZAPIER_ALLOW_INSECURE_HTTP].
    */
@@ -147,8 +186,9 @@ export type Services =
   | Apps.Apps
 
 /**
- * Builds the four services from validated options; they share one HttpClient, one token cache and one retry
- * budget. The token exchanges run in the scope, so close it to stop them.
+ * Builds the four services from validated options; they share one HttpClient, one token cache, one retry
+ * budget and one rate limiter (the `RateLimiter` found in the context, else an in-memory one from
+ * `options.rateLimit`). The token exchanges run in the scope, so close it to stop them.
  * @since 0.1.0
  * @category constructors
  */
@@ -158,7 +198,8 @@ export const make = (
   Effect.gen(function* () {
     const settings = yield* Settings.resolve(options)
     const client = yield* HttpClient.HttpClient
-    const env = { settings, client, budget: makeBudget(settings.retryBudget) }
+    const limiter = yield* makeLimiter(settings.rateLimit, settings.rateLimitCooldown)
+    const env = { settings, client, budget: makeBudget(settings.retryBudget), limiter }
     const tokens = yield* HttpTokenExchange.make(env)
     const api = Api.make(env, tokens)
     return Context.make(TokenExchange.TokenExchange, tokens).pipe(
@@ -168,6 +209,18 @@ export const make = (
       Context.add(Apps.Apps, HttpApps.make(api))
     )
   })
+
+const makeLimiter = (
+  rateLimit: Settings.Settings["rateLimit"],
+  cooldown: Duration.Duration
+): Effect.Effect<RateLimiter.Service | undefined> =>
+  rateLimit === false
+    ? Effect.succeed(undefined)
+    : Effect.flatMap(Effect.serviceOption(RateLimiter.RateLimiter), (provided) =>
+        Option.isSome(provided)
+          ? Effect.succeed(provided.value)
+          : RateLimiter.makeMemory({ ...rateLimit, defaultPause: cooldown })
+      )
 
 /**
  * The live layers from options.
@@ -212,6 +265,33 @@ export const layerConfig = (
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
   Config.map(Config.option(config), Option.getOrUndefined)
 
+const rateLimitConfig: Config.Config<RateLimitOptions | false | undefined> = Config.map(
+  Config.all({
+    limit: optional(
+      Config.string("ZAPIER_RATE_LIMIT").pipe(
+        Config.mapOrFail((raw): Either.Either<number | false, ConfigError.ConfigError> => {
+          const value = raw.trim().toLowerCase()
+          if (value === "off" || value === "false") return Either.right(false as const)
+          const limit = Number(value)
+          return Number.isInteger(limit) && limit > 0
+            ? Either.right(limit)
+            : Either.left(
+                ConfigError.InvalidData([], "ZAPIER_RATE_LIMIT must be a positive integer (per window) or off")
+              )
+        })
+      )
+    ),
+    window: optional(Config.duration("ZAPIER_RATE_LIMIT_WINDOW")),
+    maxWait: optional(Config.duration("ZAPIER_RATE_LIMIT_MAX_WAIT"))
+  }),
+  ({ limit, window, maxWait }): RateLimitOptions | false | undefined =>
+    limit === false
+      ? false
+      : limit === undefined && window === undefined && maxWait === undefined
+        ? undefined
+        : { limit, window, maxWait }
+)
+
 /**
  * The `Config` of every option, read from `ZAPIER_*` variables (see {@link Options} for the names).
  * @since 0.1.0
@@ -246,7 +326,8 @@ export const config: Config.Config<Options> = Config.all({
   retryBudget: optional(Config.integer("ZAPIER_RETRY_BUDGET")),
   maxResponseBytes: optional(Config.integer("ZAPIER_MAX_RESPONSE_BYTES")),
   pageSize: optional(Config.integer("ZAPIER_PAGE_SIZE")),
-  allowInsecureHttp: optional(Config.boolean("ZAPIER_ALLOW_INSECURE_HTTP"))
+  allowInsecureHttp: optional(Config.boolean("ZAPIER_ALLOW_INSECURE_HTTP")),
+  rateLimit: rateLimitConfig
 })
 
 /**

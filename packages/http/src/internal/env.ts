@@ -1,15 +1,19 @@
 /**
- * What every service of one layer shares: the settings, the HttpClient, the retry budget; and the single helper
- * that sends a request under the retry policy of its kind.
+ * What every service of one layer shares: the settings, the HttpClient, the retry budget, the rate limiter; and
+ * the single helper that sends a request under the retry policy of its kind.
  * @internal
  */
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type * as RateLimiter from "../RateLimiter.js"
 import type { AttemptError, BadBody, Kind } from "./errors.js"
+import { retryAfterHint, Throttled } from "./errors.js"
 import type { Budget, Exhausted } from "./retry.js"
 import { withRetries } from "./retry.js"
 import type { Settings } from "./settings.js"
@@ -21,6 +25,8 @@ export interface Env {
   readonly settings: Settings
   readonly client: HttpClient.HttpClient
   readonly budget: Budget
+  /** Meters the API requests (not the token endpoint); `undefined` when rate limiting is off. */
+  readonly limiter?: RateLimiter.Service | undefined
 }
 
 /**
@@ -38,8 +44,34 @@ const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, 
   )
 
 /**
- * Builds (per attempt) and sends a request under the retry policy of `kind`. A 3xx is never followed by this
- * package: it is an error of the request's kind.
+ * One attempt of an API request under the shared rate limiter: a slot is taken before every attempt (the wait is
+ * not part of the attempt's timeout), and a 429 pauses the whole budget for its `Retry-After` (the
+ * `rateLimitCooldown` when there is none, at most `maxRetryAfter`), so everyone sharing it holds back.
+ */
+const metered = <A>(
+  limiter: RateLimiter.Service,
+  settings: Settings,
+  once: Effect.Effect<A, AttemptError>
+): Effect.Effect<A, AttemptError> =>
+  limiter.take().pipe(
+    Effect.catchTag("RateLimited", (e) => Effect.fail(new Throttled({ retryAfter: e.retryAfter }))),
+    Effect.zipRight(once),
+    Effect.tapError((error) =>
+      error._tag === "Status" && error.status === 429
+        ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            limiter.pause(
+              Duration.min(retryAfterHint(error.headers, now) ?? settings.rateLimitCooldown, settings.maxRetryAfter)
+            )
+          )
+        : Effect.void
+    )
+  )
+
+/**
+ * Builds (per attempt) and sends a request under the retry policy of `kind`. API requests (`safe`, `create`)
+ * take a slot of the rate limiter before each attempt; token exchanges do not (Zapier's published limits are the
+ * API's, and a refresh must not queue behind polls). A 3xx is never followed by this package: it is an error of
+ * the request's kind.
  * @internal
  */
 export const send = <A>(
@@ -56,6 +88,7 @@ export const send = <A>(
     env.budget,
     Effect.flatMap(build, (request) => {
       const once = attempt(env.client, env.settings, request, decode)
-      return kind === "token" ? noRedirects(once) : once
+      if (kind === "token") return noRedirects(once)
+      return env.limiter === undefined ? once : metered(env.limiter, env.settings, once)
     })
   )

@@ -47,9 +47,14 @@ export class BadBody extends Data.TaggedError("BadBody")<{
 }> {}
 /** The request could not even be built (an invalid URL, inputs that are not JSON): never sent, never retried. */
 export class Local extends Data.TaggedError("Local")<{ readonly reason: string; readonly code?: string }> {}
+/**
+ * The client-side rate limiter would have made the request wait longer than its `maxWait`: never sent, not
+ * retried here (the caller gets `RateLimited` with the wait that would have been needed).
+ */
+export class Throttled extends Data.TaggedError("Throttled")<{ readonly retryAfter: Duration.Duration }> {}
 
 /** @internal */
-export type AttemptError = Unsent | Transport | Timeout | Status | BadBody | Local
+export type AttemptError = Unsent | Transport | Timeout | Status | BadBody | Local | Throttled
 
 /**
  * Error codes that prove the request never reached a server: the connection was never established. Looked up
@@ -290,6 +295,10 @@ const outcomeUnknown = (ctx: Context, reason: string, status?: number) =>
 const rateLimited = (ctx: Context) =>
   new Errors.RateLimited({ endpoint: ctx.endpoint, retryAfter: ctx.retryAfter ?? ctx.rateLimitCooldown })
 
+/** The client-side budget was exhausted: nothing was sent. */
+const throttled = (ctx: Context, error: Throttled) =>
+  new Errors.RateLimited({ endpoint: `${ctx.endpoint} (client-side rate limit)`, retryAfter: error.retryAfter })
+
 /**
  * Maps the last failure of a token exchange: OAuth errors (`invalid_client`, `invalid_grant`, …) and any other
  * refusal become `TokenExchangeFailed`; 429 `RateLimited`; 5xx and transport failures `ZapierUnavailable`.
@@ -313,6 +322,8 @@ export const forToken = (error: AttemptError, ctx: Context): TokenError => {
         : new Errors.InvalidResponse({ endpoint, reason: error.reason, status: error.status })
     case "Local":
       return new Errors.TokenExchangeFailed({ error: error.code ?? "invalid_request", description: error.reason })
+    case "Throttled":
+      return throttled(ctx, error)
     case "Status": {
       const status = error.status
       if (status === 429) return rateLimited(ctx)
@@ -370,6 +381,8 @@ export const forSafe = (error: AttemptError, ctx: Context): Errors.RequestError 
             errors: [Errors.ApiError.make({ code: "invalid_inputs", title: error.reason })]
           })
         : new Errors.InvalidResponse({ endpoint, reason: error.reason })
+    case "Throttled":
+      return throttled(ctx, error)
     case "Status":
       return fromStatus(error, ctx)
   }

@@ -93,6 +93,8 @@ const decide = (
   switch (error._tag) {
     case "Local":
       return stop()
+    case "Throttled":
+      return stop(error.retryAfter)
     case "Unsent":
       return exhausted ? stop() : backoff()
     case "Transport":
@@ -117,7 +119,13 @@ const decide = (
 }
 
 const describe = (error: AttemptError): string =>
-  error._tag === "Status" ? `HTTP ${error.status}` : error._tag === "Timeout" ? "timeout" : error.reason
+  error._tag === "Status"
+    ? `HTTP ${error.status}`
+    : error._tag === "Timeout"
+      ? "timeout"
+      : error._tag === "Throttled"
+        ? "client-side rate limit"
+        : error.reason
 
 /**
  * Runs `attempt` under the policy of `kind`. Each attempt is expected to carry its own timeout.

@@ -39,6 +39,12 @@ export const defaults = {
   retryBudget: 500,
   maxResponseBytes: 1024 * 1024,
   pageSize: 100,
+  /**
+   * The API requests' rate limit: Zapier's published 60 requests/min per IP, counted over 61 s (a 1 s guard for
+   * the time between taking a slot and Zapier counting the request); a request waits at most 2 minutes for a
+   * slot (a full window and a full cooldown).
+   */
+  rateLimit: { limit: 60, window: Duration.seconds(61), maxWait: Duration.minutes(2) },
   /** Lifetime assumed when the token response has no `expires_in` (Zapier's SDK assumes one hour). */
   accessTokenLifetime: Duration.hours(1),
   /** Lifetime assumed for a connect token without `expires_in` (documented: 6 minutes). */
@@ -80,6 +86,10 @@ export interface Settings {
   readonly retryBudget: number
   readonly maxResponseBytes: number
   readonly pageSize: number
+  /** The client-side rate limit of API requests, or `false` when off. */
+  readonly rateLimit:
+    | { readonly limit: number; readonly window: Duration.Duration; readonly maxWait: Duration.Duration }
+    | false
 }
 
 const invalid = (path: string, message: string) => ConfigError.InvalidData([path], message)
@@ -139,6 +149,19 @@ const positiveDuration = (
   return Duration.greaterThan(decoded.value, Duration.zero)
     ? Effect.succeed(decoded.value)
     : Effect.fail(invalid(path, `${path} must be greater than zero`))
+}
+
+const nonNegativeDuration = (
+  path: string,
+  value: Duration.DurationInput | undefined,
+  fallback: Duration.Duration
+): Effect.Effect<Duration.Duration, ConfigError.ConfigError> => {
+  if (value === undefined) return Effect.succeed(fallback)
+  const decoded = Duration.decodeUnknown(value)
+  if (decoded._tag === "None") return Effect.fail(invalid(path, `${path} is not a duration`))
+  return Duration.greaterThanOrEqualTo(decoded.value, Duration.zero)
+    ? Effect.succeed(decoded.value)
+    : Effect.fail(invalid(path, `${path} must not be negative`))
 }
 
 const positiveInt = (
@@ -295,6 +318,7 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
     const retryBudget = yield* positiveInt("retryBudget", options.retryBudget, defaults.retryBudget, 0)
     const maxResponseBytes = yield* positiveInt("maxResponseBytes", options.maxResponseBytes, defaults.maxResponseBytes)
     const pageSize = yield* positiveInt("pageSize", options.pageSize, defaults.pageSize)
+    const rateLimit = yield* resolveRateLimit(options.rateLimit)
     const key = yield* importSigningKey(options.signingKey, algorithm)
     return {
       clientId,
@@ -326,6 +350,25 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
       rateLimitCooldown,
       retryBudget,
       maxResponseBytes,
-      pageSize
+      pageSize,
+      rateLimit
     }
+  })
+
+const resolveRateLimit = (
+  option: Options["rateLimit"]
+): Effect.Effect<Settings["rateLimit"], ConfigError.ConfigError> =>
+  Effect.gen(function* () {
+    if (option === false) return false
+    if (option === undefined) return defaults.rateLimit
+    if (typeof option !== "object" || option === null) {
+      return yield* Effect.fail(invalid("rateLimit", "rateLimit must be false or { limit, window, maxWait }"))
+    }
+    const limit = yield* positiveInt("rateLimit.limit", option.limit, defaults.rateLimit.limit)
+    if (limit === Number.POSITIVE_INFINITY) {
+      return yield* Effect.fail(invalid("rateLimit.limit", "rateLimit.limit must be finite (use rateLimit: false)"))
+    }
+    const window = yield* positiveDuration("rateLimit.window", option.window, defaults.rateLimit.window)
+    const maxWait = yield* nonNegativeDuration("rateLimit.maxWait", option.maxWait, defaults.rateLimit.maxWait)
+    return { limit, window, maxWait }
   })
