@@ -1,10 +1,10 @@
 /**
- * The metrics this package records (core's `Metrics`): token exchanges by token and outcome. Metrics are
- * process-wide, so each test compares before and after.
+ * The metrics this package records (core's `Metrics`): token exchanges by token and outcome, retries by kind and
+ * reason, 429 answers. Metrics are process-wide, so each test compares before and after.
  */
 
 import { assert, describe, it } from "@effect/vitest"
-import { Connections, Metrics, TokenExchange } from "@effect-zapier/core"
+import { ActionRuns, Connections, Domain, Metrics, TokenExchange } from "@effect-zapier/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -51,5 +51,57 @@ describe("token exchange metrics", () => {
       assert.strictEqual(after.accessFailed - before.accessFailed, 1)
       assert.strictEqual(after.accessOk - before.accessOk, 0)
     }).pipe(Effect.provide(ZapierHttp.layer(options(keys)).pipe(Layer.provide(refusing.layer))))
+  })
+})
+
+describe("retry and 429 metrics", () => {
+  const retries = Effect.all({
+    unavailable: count(Metrics.retriesFor("safe", "http_503")),
+    throttled: count(Metrics.retriesFor("safe", "http_429")),
+    createThrottled: count(Metrics.retriesFor("create", "http_429")),
+    rateLimitedSafe: count(Metrics.rateLimitedFor("safe")),
+    rateLimitedCreate: count(Metrics.rateLimitedFor("create"))
+  })
+
+  it.effect("counts each retried attempt by reason, and every 429 by kind of request", () => {
+    const answers = [
+      () => json({ errors: [] }, 503),
+      () => json({ errors: [] }, 429, { "retry-after": "1" }),
+      () => json({ links: { next: null }, data: [] })
+    ]
+    let n = 0
+    const zapier = fakeZapier(() => answers[Math.min(n++, answers.length - 1)]!())
+    return Effect.gen(function* () {
+      const connections = yield* Connections.Connections
+      const before = yield* retries
+      const exit = yield* driveClock(connections.list(user, app), Duration.millis(250))
+      const after = yield* retries
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(after.unavailable - before.unavailable, 1)
+      assert.strictEqual(after.throttled - before.throttled, 1)
+      assert.strictEqual(after.rateLimitedSafe - before.rateLimitedSafe, 1)
+      assert.strictEqual(after.rateLimitedCreate - before.rateLimitedCreate, 0)
+    }).pipe(Effect.provide(ZapierHttp.layer(options(keys)).pipe(Layer.provide(zapier.layer))))
+  })
+
+  it.effect("a 429 on the create POST is counted under create (and retried: it was refused unprocessed)", () => {
+    const answers = [
+      () => json({ errors: [] }, 429, { "retry-after": "1" }),
+      () => json({ data: { type: "run", id: "r1" } })
+    ]
+    let n = 0
+    const zapier = fakeZapier(() => answers[Math.min(n++, answers.length - 1)]!())
+    return Effect.gen(function* () {
+      const runs = yield* ActionRuns.ActionRuns
+      const before = yield* retries
+      const exit = yield* driveClock(
+        runs.create(user, { action: Domain.ActionId.make("a1"), connection: null, inputs: {} }),
+        Duration.millis(250)
+      )
+      const after = yield* retries
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.strictEqual(after.rateLimitedCreate - before.rateLimitedCreate, 1)
+      assert.strictEqual(after.createThrottled - before.createThrottled, 1)
+    }).pipe(Effect.provide(ZapierHttp.layer(options(keys)).pipe(Layer.provide(zapier.layer))))
   })
 })

@@ -18,10 +18,12 @@
  * retries refunds the last retry's cost; with the bucket empty, failures are not retried.
  * @internal
  */
+import * as Metrics from "@effect-zapier/core/Metrics"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
 import * as Random from "effect/Random"
 import type { AttemptError, Kind } from "./errors.js"
 import { isTransientStatus, retryAfterHint } from "./errors.js"
@@ -127,6 +129,26 @@ const describe = (error: AttemptError): string =>
         ? "client-side rate limit"
         : error.reason
 
+/** A bounded label for a retry's reason (metrics and span attributes). */
+const reasonOf = (error: AttemptError): string => {
+  switch (error._tag) {
+    case "Status":
+      return `http_${error.status}`
+    case "Timeout":
+      return "timeout"
+    case "Unsent":
+      return "connect_failed"
+    case "Transport":
+      return "transport"
+    case "BadBody":
+      return "bad_body"
+    case "Throttled":
+      return "client_rate_limit"
+    case "Local":
+      return "local"
+  }
+}
+
 /**
  * Runs `attempt` under the policy of `kind`. Each attempt is expected to carry its own timeout.
  * @internal
@@ -143,6 +165,7 @@ export const withRetries = <A>(
       Effect.tap(() => budget.deposit(lastCost > 0 ? lastCost : 1)),
       Effect.catchAll((error) =>
         Effect.gen(function* () {
+          if (error._tag === "Status" && error.status === 429) yield* Metric.increment(Metrics.rateLimitedFor(kind))
           const now = yield* Clock.currentTimeMillis
           const jitter = yield* Random.next
           const decision = decide(kind, error, attempts, decodeRetries, settings, now, jitter)
@@ -164,6 +187,10 @@ export const withRetries = <A>(
               delay: Duration.format(decision.delay)
             })
           )
+          const reason = reasonOf(error)
+          yield* Metric.increment(Metrics.retriesFor(kind, reason))
+          // On the span of the service method being retried (ActionRuns.get, Connections.list, …).
+          yield* Effect.annotateCurrentSpan({ "zapier.attempt": attempts + 1, "zapier.retry_reason": reason })
           yield* Effect.sleep(decision.delay)
           return yield* loop(attempts + 1, decodeRetries + (error._tag === "BadBody" ? 1 : 0), cost)
         })
