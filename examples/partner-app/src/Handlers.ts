@@ -1,0 +1,244 @@
+/**
+ * The API's handlers: each endpoint is a few lines over `EmbeddedActions`, `ActionCatalog` and `Runs`, with the
+ * library's typed errors mapped onto the API's (each with its HTTP status).
+ */
+import { HttpApiBuilder } from "@effect/platform"
+import { ActionCatalog, ActionInputs, Apps, type Domain, EmbeddedActions, type Errors } from "@effect-zapier/core"
+import { Context, Effect, Layer, Option } from "effect"
+import {
+  BackendFailed,
+  ConnectionNeeded,
+  ConnectRefused,
+  CurrentUser,
+  InvalidRunInputs,
+  NotFoundError,
+  PartnerApi,
+  sessionCookie
+} from "./Api.js"
+import { OfferedApps, Runs } from "./Runs.js"
+import { Sessions } from "./Session.js"
+
+/** The origin of Connect UI (`https://connect.zapier.com`, or the fake's): the page trusts popup messages from it only. */
+export class ConnectOrigin extends Context.Tag("partner-app/ConnectOrigin")<ConnectOrigin, string>() {}
+
+/** Whether cookies get `Secure` (when the app is served over HTTPS). */
+export class SecureCookies extends Context.Tag("partner-app/SecureCookies")<SecureCookies, boolean>() {}
+
+/** Any library error the API does not map specially: 502 with its tag and message. */
+const backend = (e: { readonly _tag: string; readonly message: string }) =>
+  new BackendFailed({ tag: e._tag, message: e.message })
+
+const connectionNeeded = (origin: string) => (e: Errors.ConnectionRequired) =>
+  e.link === undefined
+    ? Effect.fail(backend(e))
+    : Effect.fail(
+        new ConnectionNeeded({
+          app: e.app,
+          reason: e.reason,
+          connectUrl: e.link.url,
+          connectOrigin: origin,
+          message: e.message
+        })
+      )
+
+const toFieldInfo = (field: ActionInputs.InputField | ActionInputs.InfoField) =>
+  field._tag === "InfoField"
+    ? {
+        kind: "info" as const,
+        id: field.id,
+        title: "",
+        description: field.description,
+        required: false,
+        type: "any",
+        list: false,
+        multiline: false,
+        invalidates: false
+      }
+    : {
+        kind: "input" as const,
+        id: field.id,
+        title: field.title || field.id,
+        required: field.needsValue,
+        type: field.valueType?.toLowerCase() ?? "any",
+        list: field.list,
+        multiline: field.format === "MULTILINE" || field.format === "CODE",
+        invalidates: field.invalidates,
+        ...(field.description !== undefined ? { description: field.description } : {}),
+        ...(field.default !== undefined ? { default: field.default } : {}),
+        ...(field.placeholder !== undefined ? { placeholder: field.placeholder } : {}),
+        ...(field.choices !== undefined
+          ? { choices: field.choices.map((c) => ({ value: c.value, label: c.label ?? c.value })) }
+          : {})
+      }
+
+export const SessionLive = HttpApiBuilder.group(PartnerApi, "session", (handlers) =>
+  Effect.gen(function* () {
+    const sessions = yield* Sessions
+    const secure = yield* SecureCookies
+    const cookieOptions = { secure, httpOnly: true, sameSite: "lax", path: "/" } as const
+    return handlers
+      .handle("login", ({ payload }) =>
+        Effect.gen(function* () {
+          // The demo trusts what the form says. Your app: take the user and tenant from your own session here.
+          const user = { userId: payload.userId, tenantId: payload.tenantId }
+          const value = yield* sessions.sign(user as Domain.EndUser)
+          yield* HttpApiBuilder.securitySetCookie(sessionCookie, value, {
+            ...cookieOptions,
+            maxAge: sessions.lifetime
+          })
+          return user
+        })
+      )
+      .handle("me", () => Effect.map(CurrentUser, (u) => ({ userId: u.userId, tenantId: u.tenantId })))
+      .handle("logout", () => HttpApiBuilder.securitySetCookie(sessionCookie, "", { ...cookieOptions, maxAge: 0 }))
+  })
+)
+
+export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
+  Effect.gen(function* () {
+    const actions = yield* EmbeddedActions.EmbeddedActions
+    const catalog = yield* ActionCatalog.ActionCatalog
+    const apps = yield* Apps.Apps
+    const offered = yield* OfferedApps
+    const runs = yield* Runs
+    const origin = yield* ConnectOrigin
+    const isOffered = (app: Domain.AppId) =>
+      offered.some((a) => a.id === app)
+        ? Effect.void
+        : Effect.fail(new NotFoundError({ message: `This app does not offer ${app}.` }))
+
+    return handlers
+      .handle("list", () =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const page = yield* apps.list(user, { ids: offered.map((a) => a.id), limit: offered.length })
+          return offered.map((a) => ({
+            id: a.id,
+            title: page.apps.find((x) => x.id === a.id)?.title ?? a.id,
+            requiresAuth: a.requiresAuth
+          }))
+        }).pipe(Effect.mapError(backend))
+      )
+      .handle("connection", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const connection = yield* actions.ensureConnection(user, path.app)
+          return { id: connection.id, app: connection.app, ...(connection.title ? { title: connection.title } : {}) }
+        }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin) }), Effect.mapError(mapOther))
+      )
+      .handle("completeConnection", ({ path, payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const connection = yield* actions.completeConnection(user, path.app, payload)
+          return { id: connection.id, app: connection.app, ...(connection.title ? { title: connection.title } : {}) }
+        }).pipe(
+          Effect.catchTags({
+            ConnectFailed: (e) => Effect.fail(new ConnectRefused({ reason: e.reason, message: e.message }))
+          }),
+          Effect.mapError(mapOther)
+        )
+      )
+      .handle("actions", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          yield* isOffered(path.app)
+          const list = yield* catalog.list(user, path.app)
+          return list.map((a) => ({
+            key: a.key,
+            title: a.title,
+            actionType: a.actionType,
+            ...(a.description !== undefined ? { description: a.description } : {})
+          }))
+        }).pipe(Effect.mapError(mapOther))
+      )
+      .handle("fields", ({ path, payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          yield* isOffered(path.app)
+          const connection = yield* runs.connectionFor(user, path.app)
+          const action = yield* catalog.resolve(user, path.app, path.action, payload.actionType)
+          const request = { connection, inputs: payload.inputs }
+          const fields = yield* catalog.inputFields(user, action.id, request)
+          const loaded = yield* ActionInputs.withChoices(
+            fields,
+            (field, page) => catalog.choices(user, action.id, field, { ...request, page }),
+            { maxPages: 5 }
+          )
+          return loaded.flatMap((f) => (f._tag === "Fieldset" ? f.fields : [f])).map(toFieldInfo)
+        }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin) }), Effect.mapError(mapOther))
+      )
+  })
+)
+
+/** The library's remaining errors: not found (404), or a failed dependency (502). */
+const mapOther = <E extends { readonly _tag: string; readonly message: string }>(
+  e: E
+): NotFoundError | BackendFailed | Exclude<E, Errors.ZapierError> =>
+  e._tag === "NotFound" || e._tag === "ActionNotFound"
+    ? new NotFoundError({ message: e.message })
+    : isLibraryError(e)
+      ? backend(e)
+      : (e as Exclude<E, Errors.ZapierError>)
+
+const libraryTags = new Set([
+  "TokenExchangeFailed",
+  "Unauthorized",
+  "RateLimited",
+  "ZapierUnavailable",
+  "InvalidResponse",
+  "BadRequest",
+  "NotFound",
+  "ConnectionRequired",
+  "ConnectFailed",
+  "ActionNotFound",
+  "ActionRunFailed",
+  "PollTimeout",
+  "RunOutcomeUnknown",
+  "StoreUnavailable",
+  "InvalidInputs"
+])
+const isLibraryError = (e: { readonly _tag: string }): boolean => libraryTags.has(e._tag)
+
+export const RunsLive = HttpApiBuilder.group(PartnerApi, "runs", (handlers) =>
+  Effect.gen(function* () {
+    const runs = yield* Runs
+    const origin = yield* ConnectOrigin
+    const offered = yield* OfferedApps
+    return handlers
+      .handle("start", ({ payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          if (!offered.some((a) => a.id === payload.app)) {
+            return yield* new NotFoundError({ message: `This app does not offer ${payload.app}.` })
+          }
+          const run = yield* runs.start(user, payload)
+          return run.view
+        }).pipe(
+          Effect.catchTags({
+            ConnectionRequired: connectionNeeded(origin),
+            InvalidInputs: (e) =>
+              Effect.fail(
+                new InvalidRunInputs({
+                  message: e.message,
+                  problems: e.problems.map((p) => ({ field: p.field, message: p.text }))
+                })
+              )
+          }),
+          Effect.mapError(mapOther)
+        )
+      )
+      .handle("get", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const run = yield* runs.get(user, path.id)
+          return yield* Option.match(run, {
+            onNone: () => Effect.fail(new NotFoundError({ message: `No run ${path.id} of yours.` })),
+            onSome: (r) => Effect.succeed(r.view)
+          })
+        }).pipe(Effect.mapError(mapOther))
+      )
+  })
+)
+
+/** The three groups. */
+export const layer = Layer.mergeAll(SessionLive, AppsLive, RunsLive)

@@ -1,0 +1,168 @@
+/**
+ * The whole partner backend as one layer: the HTTP API and the page on `NodeHttpServer`, over the library's
+ * `EmbeddedActions` (connections stored in SQLite), given the Zapier services (live or fake).
+ *
+ * ```
+ * NodeHttpServer ─ HttpApiBuilder.serve
+ *                   ├─ PartnerApi: session · apps · runs   (Handlers, Authentication ← Sessions)
+ *                   └─ GET / and /app.js                   (Web)
+ * Runs ─ EmbeddedActions ─ ConnectionStore (SqliteStore: <dataDir>/zapier.db)
+ *      │                 └─ ActionRuns with status tracking ─ Zapier services (ZapierHttp: live or fake)
+ *      └─ RunStore (SQLite: <dataDir>/partner.db)
+ * ```
+ */
+import * as Fs from "node:fs"
+import { createServer } from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
+import type { ZapierHttp } from "@effect-zapier/http"
+import { SqliteStore } from "@effect-zapier/sql"
+import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
+import { PartnerApi } from "./Api.js"
+import * as Handlers from "./Handlers.js"
+import * as RunStore from "./RunStore.js"
+import * as Runs from "./Runs.js"
+import * as Session from "./Session.js"
+import * as Web from "./Web.js"
+
+export interface Options {
+  /** Port to listen on (0: any free port). */
+  readonly port: number
+  readonly host: string
+  /** Where the SQLite files live (created if missing). */
+  readonly dataDir: string
+  /** The session cookie's HMAC key. */
+  readonly sessionSecret: Redacted.Redacted<string>
+  readonly sessionLifetime: Duration.Duration
+  /** `Secure` cookies (serve over HTTPS then). */
+  readonly secureCookies: boolean
+  /** The apps offered to users. */
+  readonly apps: ReadonlyArray<Runs.OfferedApp>
+}
+
+/** `slack,google-sheets,formatter:noauth`: app ids, `:noauth` for apps that run without a connection. */
+export const parseApps = (value: string): ReadonlyArray<Runs.OfferedApp> =>
+  value.split(",").flatMap((entry) => {
+    const [id, flag] = entry.split(":")
+    return Option.match(decodeAppId(id ?? ""), {
+      onNone: () => [],
+      onSome: (app) => [{ id: app, requiresAuth: flag?.trim() !== "noauth" }]
+    })
+  })
+const decodeAppId = Schema.decodeUnknownOption(Domain.AppId)
+
+const randomSecret = () =>
+  Redacted.make(Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(32))).toString("base64url"))
+
+/**
+ * The options from `PARTNER_*` variables: `PARTNER_PORT` (3000), `PARTNER_HOST` (127.0.0.1), `PARTNER_DATA_DIR`
+ * (a folder under the system's temp dir), `PARTNER_SESSION_SECRET` (at least 32 characters; random per start
+ * when unset, so sessions end with the process), `PARTNER_SESSION_LIFETIME` (12 hours), `PARTNER_SECURE_COOKIES`
+ * (false), `PARTNER_APPS` (`slack,google-sheets,formatter:noauth`, the fake's sample apps).
+ */
+export const config: Config.Config<Options> = Config.all({
+  port: Config.integer("PARTNER_PORT").pipe(
+    Config.validate({
+      message: "PARTNER_PORT must be a port (0 for any free one)",
+      validation: (p) => p >= 0 && p < 65536
+    }),
+    Config.withDefault(3000)
+  ),
+  host: Config.string("PARTNER_HOST").pipe(Config.withDefault("127.0.0.1")),
+  dataDir: Config.string("PARTNER_DATA_DIR").pipe(
+    Config.withDefault(Path.join(Os.tmpdir(), "effect-zapier-partner-app"))
+  ),
+  sessionSecret: Config.option(Config.redacted("PARTNER_SESSION_SECRET")).pipe(
+    Config.mapOrFail((secret) =>
+      Option.match(secret, {
+        onNone: () => Either.right(randomSecret()),
+        onSome: (s) =>
+          Redacted.value(s).length >= 32
+            ? Either.right(s)
+            : Either.left(ConfigError.InvalidData(["PARTNER_SESSION_SECRET"], "use at least 32 random characters"))
+      })
+    )
+  ),
+  sessionLifetime: Config.duration("PARTNER_SESSION_LIFETIME").pipe(Config.withDefault(Duration.hours(12))),
+  secureCookies: Config.boolean("PARTNER_SECURE_COOKIES").pipe(Config.withDefault(false)),
+  apps: Config.string("PARTNER_APPS").pipe(
+    Config.withDefault("slack,google-sheets,formatter:noauth"),
+    Config.mapOrFail((value) => {
+      const apps = parseApps(value)
+      return apps.length > 0
+        ? Either.right(apps)
+        : Either.left(
+            ConfigError.InvalidData(["PARTNER_APPS"], "list at least one app id, e.g. slack,formatter:noauth")
+          )
+    })
+  )
+})
+
+/** The SQLite folder, created if missing. */
+const ensureDir = (dir: string) =>
+  Effect.try({
+    try: () => Fs.mkdirSync(dir, { recursive: true }),
+    catch: (e) =>
+      new Errors.StoreUnavailable({
+        operation: "open",
+        reason: `the data folder ${JSON.stringify(dir)} could not be created (${e instanceof Error ? e.message : String(e)})`
+      })
+  })
+
+/** The library's program and the partner's runs, over the Zapier services. */
+const services = (options: Options) => {
+  const ConnectionStoreLive = Layer.unwrapEffect(
+    Effect.as(ensureDir(options.dataDir), SqliteStore.layer({ filename: Path.join(options.dataDir, "zapier.db") }))
+  )
+  const RunStoreLive = RunStore.layer.pipe(
+    Layer.provide(
+      Layer.unwrapEffect(
+        Effect.as(
+          ensureDir(options.dataDir),
+          SqliteClient.layer({ filename: Path.join(options.dataDir, "partner.db") })
+        )
+      )
+    )
+  )
+  const Actions = EmbeddedActions.layer.pipe(
+    Layer.provide(Runs.layerStatusTracking),
+    Layer.provide(ConnectionStoreLive)
+  )
+  return Runs.layer.pipe(
+    Layer.provideMerge(Actions),
+    Layer.provideMerge(RunStoreLive),
+    Layer.provideMerge(Layer.succeed(Runs.OfferedApps, options.apps))
+  )
+}
+
+/**
+ * The partner backend, listening on `options.host:options.port`, given the Zapier services (`Zapier.layerFake`
+ * or `Zapier.layerLive`). Provides the `HttpServer` (for its address).
+ */
+export const layer = (options: Options) => {
+  const Api = HttpApiBuilder.api(PartnerApi).pipe(
+    Layer.provide(Handlers.layer),
+    Layer.provide(Session.layerAuthentication),
+    Layer.provide(Session.layer({ secret: options.sessionSecret, lifetime: options.sessionLifetime })),
+    Layer.provide(Layer.succeed(Handlers.SecureCookies, options.secureCookies))
+  )
+  return HttpApiBuilder.serve().pipe(
+    Layer.provide(Web.layer),
+    Layer.provide(Api),
+    Layer.provide(services(options)),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+  )
+}
+
+/** `http://host:port` of the running server. */
+export const url = Effect.map(HttpServer.HttpServer, (server) =>
+  server.address._tag === "TcpAddress"
+    ? `http://${server.address.hostname === "0.0.0.0" ? "127.0.0.1" : server.address.hostname}:${server.address.port}`
+    : `unix:${server.address.path}`
+)
+
+export type ZapierServices = ZapierHttp.Services

@@ -1,0 +1,167 @@
+/**
+ * The partner's own record of the runs it started (a table in its SQLite database): who started which run, its
+ * state, Zapier's last status, and the result or the error. Zapier keeps run data for 7 days only, and a run
+ * outlives the request that started it (and the process: `Runs` resumes pending runs from here after a restart).
+ * Inputs are not stored.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Domain, Errors } from "@effect-zapier/core"
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import type { RunView } from "./Api.js"
+
+/** One run as stored. */
+export class RunRecord extends Schema.Class<RunRecord>("partner-app/RunRecord")({
+  runId: Domain.ActionRunId,
+  user: Domain.EndUser,
+  app: Domain.AppId,
+  action: Domain.ActionKey,
+  state: Schema.Literal("pending", "succeeded", "failed"),
+  status: Schema.String,
+  results: Schema.optional(Schema.Array(Schema.Unknown)),
+  error: Schema.optional(Schema.Struct({ tag: Schema.String, message: Schema.String })),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number
+}) {
+  get view(): RunView {
+    return {
+      runId: this.runId,
+      app: this.app,
+      action: this.action,
+      state: this.state,
+      status: this.status,
+      createdAt: this.createdAt,
+      updatedAt: this.updatedAt,
+      ...(this.results !== undefined ? { results: this.results } : {}),
+      ...(this.error !== undefined ? { error: this.error } : {})
+    }
+  }
+}
+
+/** How a run ended. */
+export type Outcome =
+  | { readonly _tag: "Succeeded"; readonly results: ReadonlyArray<unknown> }
+  | { readonly _tag: "Failed"; readonly status: string; readonly tag: string; readonly message: string }
+
+export interface Service {
+  readonly insert: (record: RunRecord) => Effect.Effect<void, Errors.StoreUnavailable>
+  /** The run, if it is this user's. */
+  readonly find: (
+    user: Domain.EndUser,
+    runId: Domain.ActionRunId
+  ) => Effect.Effect<Option.Option<RunRecord>, Errors.StoreUnavailable>
+  /** Records Zapier's status of a pending run. */
+  readonly setStatus: (runId: Domain.ActionRunId, status: string) => Effect.Effect<void, Errors.StoreUnavailable>
+  /** Records the end of a run (once: an ended run is never changed again). */
+  readonly finish: (runId: Domain.ActionRunId, outcome: Outcome) => Effect.Effect<void, Errors.StoreUnavailable>
+}
+
+export class RunStore extends Context.Tag("partner-app/RunStore")<RunStore, Service>() {}
+
+/** A row as SQLite returns it (results as JSON text). */
+const Row = Schema.Struct({
+  run_id: Schema.String,
+  tenant_id: Schema.String,
+  user_id: Schema.String,
+  app: Schema.String,
+  action: Schema.String,
+  state: Schema.String,
+  status: Schema.String,
+  results: Schema.NullOr(Schema.parseJson(Schema.Array(Schema.Unknown))),
+  error_tag: Schema.NullOr(Schema.String),
+  error_message: Schema.NullOr(Schema.String),
+  created_at: Schema.Number,
+  updated_at: Schema.Number
+})
+
+/** A stored row, decoded (every column checked) into a record. */
+const decodeRow = (row: unknown) =>
+  Effect.flatMap(Schema.decodeUnknown(Row)(row), (r) =>
+    Schema.decodeUnknown(RunRecord)({
+      runId: r.run_id,
+      user: { userId: r.user_id, tenantId: r.tenant_id },
+      app: r.app,
+      action: r.action,
+      state: r.state,
+      status: r.status,
+      ...(r.results !== null ? { results: r.results } : {}),
+      ...(r.error_tag !== null ? { error: { tag: r.error_tag, message: r.error_message ?? "" } } : {}),
+      createdAt: r.created_at,
+      updatedAt: r.updated_at
+    })
+  )
+
+const unavailable = (operation: string) => (error: SqlError) =>
+  new Errors.StoreUnavailable({ operation, reason: `the partner database failed (${error.message.slice(0, 200)})` })
+
+export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.SqlClient> = Effect.gen(function* () {
+  const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+  yield* sql`CREATE TABLE IF NOT EXISTS partner_runs (
+    run_id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    app TEXT NOT NULL,
+    action TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL,
+    results TEXT,
+    error_tag TEXT,
+    error_message TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  )`.pipe(Effect.mapError(unavailable("migrate")))
+
+  return RunStore.of({
+    insert: (r) =>
+      sql`INSERT INTO partner_runs ${sql.insert({
+        run_id: r.runId,
+        tenant_id: r.user.tenantId,
+        user_id: r.user.userId,
+        app: r.app,
+        action: r.action,
+        state: r.state,
+        status: r.status,
+        results: null,
+        error_tag: null,
+        error_message: null,
+        created_at: r.createdAt,
+        updated_at: r.updatedAt
+      })}`.pipe(Effect.asVoid, Effect.mapError(unavailable("insert run"))),
+    find: (user, runId) =>
+      sql`SELECT * FROM partner_runs WHERE run_id = ${runId} AND tenant_id = ${user.tenantId} AND user_id = ${user.userId}`.pipe(
+        Effect.mapError(unavailable("find run")),
+        Effect.flatMap((rows) =>
+          rows.length === 0
+            ? Effect.succeed(Option.none())
+            : decodeRow(rows[0]).pipe(
+                Effect.map(Option.some),
+                Effect.mapError(
+                  (e) =>
+                    new Errors.StoreUnavailable({
+                      operation: "find run",
+                      reason: `a stored run is invalid: ${e.message}`
+                    })
+                )
+              )
+        )
+      ),
+    setStatus: (runId, status) =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) =>
+          sql`UPDATE partner_runs SET status = ${status.slice(0, 40)}, updated_at = ${now}
+              WHERE run_id = ${runId} AND state = 'pending' AND status <> ${status.slice(0, 40)}`
+      ).pipe(Effect.asVoid, Effect.mapError(unavailable("update run status"))),
+    finish: (runId, outcome) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        outcome._tag === "Succeeded"
+          ? sql`UPDATE partner_runs SET state = 'succeeded', status = 'success', results = ${JSON.stringify(outcome.results)},
+                updated_at = ${now} WHERE run_id = ${runId} AND state = 'pending'`
+          : sql`UPDATE partner_runs SET state = 'failed', status = ${outcome.status}, error_tag = ${outcome.tag},
+                error_message = ${outcome.message.slice(0, 2000)}, updated_at = ${now}
+                WHERE run_id = ${runId} AND state = 'pending'`
+      ).pipe(Effect.asVoid, Effect.mapError(unavailable("finish run")))
+  })
+})
+
+export const layer: Layer.Layer<RunStore, Errors.StoreUnavailable, SqlClient.SqlClient> = Layer.effect(RunStore, make)

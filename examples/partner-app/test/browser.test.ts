@@ -1,0 +1,183 @@
+/**
+ * The partner page in a real browser: headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
+ * against the partner app and a fake Zapier, both started in this process on 127.0.0.1 (two origins, so the
+ * popup's origin check is real; Chromium's popup blocker stays on).
+ *
+ * One journey, in order: log in, run with no connection (Connect opens in a popup, the user approves, the run
+ * goes on and its result shows); expire the connection in the fake and run again (the reconnect path); run an
+ * action that fails and see its error. The page after the first successful run is saved as the README's
+ * screenshot (docs/screenshot.png).
+ */
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { FakeZapier } from "@effect-zapier/testing"
+import { Context, Effect, Exit, Scope } from "effect"
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import { dataDir, fakeZapier, options, partnerApp } from "./fixtures.js"
+
+// Debian's chromium package; CHROMIUM_PATH overrides it (e.g. to check the missing-browser path).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
+const hasChromium = Fs.existsSync(CHROMIUM)
+const inCI = (process.env.CI ?? "") !== "" && process.env.CI !== "false"
+const TIMEOUT = 60_000
+const SCREENSHOT = Path.resolve(__dirname, "../docs/screenshot.png")
+
+if (!hasChromium) {
+  const reason = `${CHROMIUM} is missing (install Debian's chromium: apt-get install -y chromium)`
+  if (inCI) {
+    it("headless Chromium is installed for the browser tests", () => {
+      assert.fail(`${reason}; .ci/run installs it, so CI must have it`)
+    })
+  } else {
+    console.warn(`[partner-app] skipping the browser test: ${reason}`)
+  }
+}
+
+describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
+  const scope = Effect.runSync(Scope.make())
+  let browser: Browser
+  let context: BrowserContext
+  let page: Page
+  let url: string
+  let zapier: FakeZapier.Control
+
+  beforeAll(async () => {
+    const started = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fake = yield* fakeZapier()
+        const app = yield* partnerApp(fake, options(yield* dataDir))
+        return { url: app.url, zapier: Context.get(fake, FakeZapier.FakeZapier) }
+      }).pipe(Scope.extend(scope))
+    )
+    url = started.url
+    zapier = started.zapier
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        // Headless Chromium's default screen is 800×600, which would clamp a 980×700 popup.
+        "--screen-info={1600x1200}"
+      ],
+      // Keep Chromium's popup blocker on: the page must open Connect within the Run click's user activation.
+      ignoreDefaultArgs: ["--disable-popup-blocking"]
+    })
+    context = await browser.newContext({ viewport: { width: 1000, height: 1100 } })
+    page = await context.newPage()
+    page.on("pageerror", (error) => console.error(`[partner-app page] ${error.message}`))
+  }, TIMEOUT)
+
+  afterAll(async () => {
+    await browser?.close()
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }, TIMEOUT)
+
+  const text = async (selector: string) => (await page.locator(selector).textContent()) ?? ""
+  const timeline = async () => (await page.locator("#timeline li").allInnerTexts()).map((s) => s.trim())
+
+  /** Clicks Run, expects Connect in a popup (with `heading`), approves there, and waits for the popup to close. */
+  const runThroughConnect = async (heading: RegExp) => {
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#run")])
+    await popup.waitForLoadState("load")
+    assert.match((await popup.locator("h1").textContent()) ?? "", heading)
+    await popup.click("#approve")
+    if (!popup.isClosed()) await popup.waitForEvent("close")
+  }
+
+  it(
+    "logs in, runs without a connection, connects in the popup, and shows the result",
+    async () => {
+      await page.goto(url)
+      await page.locator("#login").waitFor({ state: "visible" })
+      await page.fill("#login-user", "u-42")
+      await page.fill("#login-tenant", "acme")
+      await page.click("#login-submit")
+      await page.locator("#app-ui").waitFor({ state: "visible" })
+      assert.strictEqual(await text("#whoami"), "u-42 @ acme")
+      assert.deepStrictEqual(await page.locator("#app option").allInnerTexts(), ["Slack", "Google Sheets", "Formatter"])
+
+      await page.selectOption("#app", "slack")
+      await page.selectOption("#action", "send_channel_message")
+      await page.locator("#connection[data-state='missing']").waitFor()
+      assert.match(await text("#connection-text"), /Not connected to Slack/)
+      // Without a connection the fields are unknown: the inputs are typed as JSON.
+      await page.locator("#json-inputs").waitFor({ state: "visible" })
+      await page.fill("#inputs-json", JSON.stringify({ channel: "#general", text: "Hello from the partner app" }))
+
+      await runThroughConnect(/^Connect Slack$/)
+
+      await page.locator("#result").waitFor({ state: "visible", timeout: 20_000 })
+      const result = JSON.parse(await text("#result")) as ReadonlyArray<Record<string, unknown>>
+      assert.deepStrictEqual(result, [
+        { ok: true, channel: "#general", text: "Hello from the partner app", ts: "1711900000.000100" }
+      ])
+      const steps = await timeline()
+      assert.deepStrictEqual(steps.slice(0, 3), ["starting", "connecting", "connected"])
+      assert.include(steps, "created")
+      assert.include(steps, "waiting") // Zapier's status while the 2 s run was pending
+      assert.strictEqual(steps.at(-1), "success")
+      assert.isTrue(await page.locator("#error").isHidden())
+
+      // Connected now: the real form replaces the JSON, filled with what was run.
+      await page.locator("#connection[data-state='connected']").waitFor()
+      await page.locator("#field-channel").waitFor({ state: "visible" })
+      assert.strictEqual(await page.locator("#field-channel").inputValue(), "#general")
+      assert.strictEqual(await page.locator("#field-text").inputValue(), "Hello from the partner app")
+
+      const connections = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      assert.strictEqual(connections.length, 1)
+      assert.isFalse(connections[0]!.isExpired)
+
+      Fs.mkdirSync(Path.dirname(SCREENSHOT), { recursive: true })
+      const png = await page.screenshot({ path: SCREENSHOT, fullPage: true })
+      assert.strictEqual(png.subarray(1, 4).toString("latin1"), "PNG")
+    },
+    TIMEOUT
+  )
+
+  it(
+    "an expired connection: Run opens the reconnect flow, the same connection is re-validated, the run succeeds",
+    async () => {
+      const [connection] = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      await Effect.runPromise(zapier.expireConnection(connection!.id))
+
+      await page.fill("#field-text", "Hello again")
+      await runThroughConnect(/^Reconnect Slack$/)
+
+      await page.locator("#timeline li", { hasText: "success" }).waitFor({ timeout: 20_000 })
+      const steps = await timeline()
+      assert.deepStrictEqual(steps.slice(0, 3), ["starting", "reconnecting", "connected"])
+      const result = JSON.parse(await text("#result")) as ReadonlyArray<Record<string, unknown>>
+      assert.strictEqual(result[0]!.text, "Hello again")
+      const after = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      assert.deepStrictEqual(
+        after.map((c) => [c.id, c.isExpired]),
+        [[connection!.id, false]]
+      )
+    },
+    TIMEOUT
+  )
+
+  it(
+    "a run that fails shows the failure",
+    async () => {
+      await page.selectOption("#action", "send_direct_message")
+      await page.locator("#field-user").waitFor({ state: "visible" })
+      await page.fill("#field-text", "Are you there?")
+      await page.click("#run")
+      await page.locator("#error").waitFor({ state: "visible", timeout: 20_000 })
+      assert.match(await text("#error"), /^ActionRunFailed: Action run .+ failed \(user: No Slack user matches/)
+      assert.strictEqual((await timeline()).at(-1), "error")
+      assert.isTrue(await page.locator("#result").isHidden())
+    },
+    TIMEOUT
+  )
+})

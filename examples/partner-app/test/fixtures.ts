@@ -1,0 +1,106 @@
+/**
+ * Test fixtures: a fake Zapier (built once per test, outliving the partner apps started on it), partner apps on
+ * 127.0.0.1 with a fresh data folder, and a tiny HTTP client with a cookie jar.
+ */
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { NodeHttpClient } from "@effect/platform-node"
+import { type Context, Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import * as PartnerApp from "../src/PartnerApp.js"
+import * as Zapier from "../src/Zapier.js"
+
+/** A fresh data folder, removed when the scope closes. */
+export const dataDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "partner-app-test-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+export const SESSION_SECRET = "canary-session-secret-0123456789abcdef"
+
+export const options = (dir: string, overrides: Partial<PartnerApp.Options> = {}): PartnerApp.Options => ({
+  port: 0,
+  host: "127.0.0.1",
+  dataDir: dir,
+  sessionSecret: Redacted.make(SESSION_SECRET),
+  sessionLifetime: Duration.hours(1),
+  secureCookies: false,
+  apps: PartnerApp.parseApps("slack,google-sheets,formatter:noauth"),
+  ...overrides
+})
+
+/** The fake Zapier (server, control tag, and the library's services pointed at it), in the current scope. */
+export const fakeZapier = (fakeOptions: Parameters<typeof Zapier.layerFake>[0] = {}) =>
+  Layer.build(Zapier.layerFake(fakeOptions).pipe(Layer.provide(NodeHttpClient.layerUndici)))
+
+export type FakeContext = Effect.Effect.Success<ReturnType<typeof fakeZapier>>
+
+/** A partner app on the fake, in a scope of its own; `close` stops it (its background fibers too). */
+export const partnerApp = (zapier: FakeContext, appOptions: PartnerApp.Options) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      PartnerApp.layer(appOptions).pipe(Layer.provide(Layer.succeedContext(zapier))),
+      scope
+    ).pipe(Effect.tapErrorCause(() => Scope.close(scope, Exit.void)))
+    const url = yield* Effect.provide(PartnerApp.url, context)
+    const close = Scope.close(scope, Exit.void)
+    yield* Effect.addFinalizer(() => close)
+    return { url, close, context: context as Context.Context<unknown> }
+  })
+
+export interface Answer {
+  readonly status: number
+  readonly body: unknown
+  readonly headers: Headers
+}
+
+/** A client with one cookie jar (the session cookie), like one browser. */
+export const client = (base: string) => {
+  let cookie: string | undefined
+  const call = (method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}) =>
+    Effect.promise(async (): Promise<Answer> => {
+      const response = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...(cookie !== undefined ? { cookie } : {}),
+          ...extraHeaders
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        redirect: "manual"
+      })
+      const setCookie = response.headers.get("set-cookie")
+      if (setCookie !== null) cookie = setCookie.split(";")[0]
+      const text = await response.text()
+      let parsed: unknown = text
+      try {
+        parsed = text.length > 0 ? JSON.parse(text) : undefined
+      } catch {
+        parsed = text
+      }
+      return { status: response.status, body: parsed, headers: response.headers }
+    })
+  return {
+    call,
+    login: (userId: string, tenantId: string) => call("POST", "/api/session", { userId, tenantId }),
+    get cookie() {
+      return cookie
+    },
+    setCookie: (value: string | undefined) => {
+      cookie = value
+    }
+  }
+}
+
+/** Polls `GET /api/runs/:id` until the run is no longer pending (real time; the fake's runs take ≤ 2 s). */
+export const settled = (c: ReturnType<typeof client>, runId: string) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 200; i++) {
+      const answer = yield* c.call("GET", `/api/runs/${runId}`)
+      const body = answer.body as { state?: string }
+      if (answer.status !== 200 || body.state !== "pending") return answer
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.dieMessage(`run ${runId} still pending after 10 s`)
+  })

@@ -1,0 +1,448 @@
+/**
+ * The partner's page: plain TypeScript over the DOM, bundled by esbuild when the server starts.
+ *
+ * Choose an app and action, fill the inputs (the form comes from the action's input fields once the user is
+ * connected; before that, the inputs are typed as JSON), press Run. When the backend answers 409 (no valid
+ * connection), the page opens Zapier Connect in a popup with `openConnect`, posts the popup's payload to the
+ * backend, and runs again. Then it polls the run and shows each status, and the result or the error's message.
+ */
+import { ConnectError, openConnect, redirectToConnect } from "@effect-zapier/connect"
+
+interface AppInfo {
+  readonly id: string
+  readonly title: string
+  readonly requiresAuth: boolean
+}
+interface ActionInfo {
+  readonly key: string
+  readonly title: string
+  readonly actionType: string
+  readonly description?: string
+}
+interface FieldInfo {
+  readonly kind: "input" | "info"
+  readonly id: string
+  readonly title: string
+  readonly description?: string
+  readonly required: boolean
+  readonly type: string
+  readonly list: boolean
+  readonly multiline: boolean
+  readonly default?: string
+  readonly placeholder?: string
+  readonly invalidates: boolean
+  readonly choices?: ReadonlyArray<{ readonly value: string; readonly label: string }>
+}
+interface ConnectionNeeded {
+  readonly _tag: "ConnectionNeeded"
+  readonly reason: "missing" | "expired"
+  readonly connectUrl: string
+  readonly connectOrigin: string
+  readonly message: string
+}
+interface RunView {
+  readonly runId: string
+  readonly state: "pending" | "succeeded" | "failed"
+  readonly status: string
+  readonly results?: ReadonlyArray<unknown>
+  readonly error?: { readonly tag: string; readonly message: string }
+}
+interface ApiError {
+  readonly _tag?: string
+  readonly message?: string
+  readonly problems?: ReadonlyArray<{ readonly field: string; readonly message: string }>
+}
+interface Answer<A> {
+  readonly status: number
+  readonly body: A
+}
+
+const $ = <E extends HTMLElement>(id: string): E => {
+  const element = document.getElementById(id)
+  if (!element) throw new Error(`#${id} is missing from the page`)
+  return element as E
+}
+
+const api = async <A>(method: string, path: string, body?: unknown): Promise<Answer<A>> => {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  const text = await response.text()
+  return { status: response.status, body: (text.length > 0 ? JSON.parse(text) : undefined) as A }
+}
+
+const messageOf = (answer: Answer<unknown>): string => {
+  const body = answer.body as ApiError | undefined
+  return body?.message ?? `The server answered ${answer.status}.`
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------------------------
+
+let apps: ReadonlyArray<AppInfo> = []
+let actions: ReadonlyArray<ActionInfo> = []
+let fields: ReadonlyArray<FieldInfo> | undefined
+let runToken = 0
+
+const currentApp = (): AppInfo | undefined => apps.find((a) => a.id === $<HTMLSelectElement>("app").value)
+const currentAction = (): ActionInfo | undefined => actions.find((a) => a.key === $<HTMLSelectElement>("action").value)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Login
+// ---------------------------------------------------------------------------------------------------------------
+
+const showLogin = () => {
+  $("login").hidden = false
+  $("app-ui").hidden = true
+  $("who").hidden = true
+}
+
+const showApp = async (user: { readonly userId: string; readonly tenantId: string }) => {
+  $("login").hidden = true
+  $("app-ui").hidden = false
+  $("who").hidden = false
+  $("whoami").textContent = `${user.userId} @ ${user.tenantId}`
+  const answer = await api<ReadonlyArray<AppInfo>>("GET", "/api/apps")
+  if (answer.status !== 200) return showError(messageOf(answer))
+  apps = answer.body
+  const select = $<HTMLSelectElement>("app")
+  select.replaceChildren(...apps.map((a) => new Option(a.title, a.id)))
+  await loadApp()
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault()
+  const answer = await api<{ userId: string; tenantId: string }>("POST", "/api/session", {
+    userId: $<HTMLInputElement>("login-user").value,
+    tenantId: $<HTMLInputElement>("login-tenant").value
+  })
+  if (answer.status === 200) await showApp(answer.body)
+  else alert(messageOf(answer))
+})
+
+$("logout").addEventListener("click", async () => {
+  await api("DELETE", "/api/session")
+  showLogin()
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// App, action, connection, fields
+// ---------------------------------------------------------------------------------------------------------------
+
+const loadApp = async () => {
+  const app = currentApp()
+  if (!app) return
+  const answer = await api<ReadonlyArray<ActionInfo>>("GET", `/api/apps/${encodeURIComponent(app.id)}/actions`)
+  if (answer.status !== 200) return showError(messageOf(answer))
+  actions = answer.body
+  $<HTMLSelectElement>("action").replaceChildren(
+    ...actions.map((a) => new Option(`${a.title} (${a.actionType.toLowerCase()})`, a.key))
+  )
+  await Promise.all([refreshConnection(), loadAction()])
+}
+
+const loadAction = async (inputs: Record<string, unknown> = {}) => {
+  $("action-description").textContent = currentAction()?.description ?? ""
+  await loadFields(inputs)
+}
+
+const setConnection = (state: string, text: string, button?: string) => {
+  $("connection").dataset.state = state
+  $("connection-text").innerHTML = text
+  const connect = $<HTMLButtonElement>("connect")
+  connect.hidden = button === undefined
+  connect.textContent = button ?? ""
+}
+
+const escape = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
+
+const refreshConnection = async () => {
+  const app = currentApp()
+  if (!app) return
+  if (!app.requiresAuth) return setConnection("none", `${escape(app.title)} needs no connection.`)
+  const answer = await api<{ id: string; title?: string } | ConnectionNeeded>(
+    "GET",
+    `/api/apps/${encodeURIComponent(app.id)}/connection`
+  )
+  if (answer.status === 200 && !("_tag" in answer.body)) {
+    const title = answer.body.title ? ` (${escape(answer.body.title)})` : ""
+    return setConnection("connected", `<strong>Connected</strong> to ${escape(app.title)}${title}`)
+  }
+  if (answer.status === 409 && "_tag" in answer.body) {
+    return answer.body.reason === "expired"
+      ? setConnection("expired", `<strong>Connection expired</strong>: reconnect ${escape(app.title)}`, "Reconnect")
+      : setConnection("missing", `<strong>Not connected</strong> to ${escape(app.title)}`, "Connect")
+  }
+  setConnection("unknown", escape(messageOf(answer)))
+}
+
+/** The form's inputs (or the JSON textarea's, before the fields are known). */
+const collectInputs = (): Record<string, unknown> => {
+  if (fields === undefined) {
+    const text = $<HTMLTextAreaElement>("inputs-json").value.trim()
+    const parsed: unknown = text.length === 0 ? {} : JSON.parse(text)
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new Error('The inputs must be a JSON object, like {"text": "Hello"}.')
+    }
+    return parsed as Record<string, unknown>
+  }
+  const inputs: Record<string, unknown> = {}
+  for (const field of fields) {
+    if (field.kind !== "input") continue
+    const element = document.getElementById(`field-${field.id}`) as HTMLInputElement | HTMLSelectElement | null
+    if (!element) continue
+    if (field.type === "boolean") {
+      if (element instanceof HTMLInputElement) inputs[field.id] = element.checked
+      continue
+    }
+    const raw = element.value.trim()
+    if (raw.length === 0) continue
+    if (field.list) {
+      inputs[field.id] = raw
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+    } else if (field.type === "number" || field.type === "integer") {
+      inputs[field.id] = Number(raw)
+    } else if (field.type === "object") {
+      inputs[field.id] = JSON.parse(raw)
+    } else {
+      inputs[field.id] = raw
+    }
+  }
+  return inputs
+}
+
+const renderField = (field: FieldInfo, value: unknown): HTMLElement => {
+  const wrapper = document.createElement("div")
+  if (field.kind === "info") {
+    wrapper.className = "info"
+    wrapper.textContent = field.description ?? ""
+    return wrapper
+  }
+  const id = `field-${field.id}`
+  const label = document.createElement("label")
+  label.htmlFor = id
+  label.innerHTML = `${escape(field.title)}${field.required ? " *" : ""}${
+    field.description ? ` <small>${escape(field.description)}</small>` : ""
+  }`
+  let control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement
+  if (field.type === "boolean") {
+    const box = document.createElement("input")
+    box.type = "checkbox"
+    box.checked = value === true || (value === undefined && field.default === "true")
+    control = box
+  } else if (field.choices !== undefined) {
+    const select = document.createElement("select")
+    select.append(new Option("Choose…", ""), ...field.choices.map((c) => new Option(c.label, c.value)))
+    select.value = typeof value === "string" ? value : ""
+    control = select
+  } else if (field.multiline) {
+    const area = document.createElement("textarea")
+    area.value = typeof value === "string" ? value : ""
+    control = area
+  } else {
+    const input = document.createElement("input")
+    input.type = field.type === "number" || field.type === "integer" ? "number" : "text"
+    input.value = value === undefined ? "" : Array.isArray(value) ? value.join(", ") : String(value)
+    control = input
+  }
+  control.id = id
+  if ("placeholder" in control && field.placeholder) control.placeholder = field.placeholder
+  if (field.invalidates) control.addEventListener("change", () => void loadFields(collectInputs()))
+  wrapper.append(label, control)
+  return wrapper
+}
+
+/** Asks the backend for the action's fields for these inputs; without a connection, falls back to JSON. */
+const loadFields = async (inputs: Record<string, unknown>) => {
+  const app = currentApp()
+  const action = currentAction()
+  const form = $("fields")
+  if (!app || !action) return
+  const answer = await api<ReadonlyArray<FieldInfo> | ConnectionNeeded>(
+    "POST",
+    `/api/apps/${encodeURIComponent(app.id)}/actions/${encodeURIComponent(action.key)}/fields`,
+    { actionType: action.actionType, inputs }
+  )
+  if (answer.status === 200 && Array.isArray(answer.body)) {
+    fields = answer.body
+    form.replaceChildren(...fields.map((f) => renderField(f, inputs[f.id])))
+    form.hidden = false
+    $("json-inputs").hidden = true
+    return
+  }
+  fields = undefined
+  form.replaceChildren()
+  form.hidden = true
+  $("json-inputs").hidden = false
+  $<HTMLTextAreaElement>("inputs-json").value = JSON.stringify(inputs, null, 2)
+  $("json-note").textContent =
+    answer.status === 409
+      ? "Connect the app to see this action's fields; until then, type the inputs as JSON."
+      : `The fields could not be loaded (${messageOf(answer)}); type the inputs as JSON.`
+}
+
+$("app").addEventListener("change", () => void loadApp())
+$("action").addEventListener("change", () => void loadAction())
+
+// ---------------------------------------------------------------------------------------------------------------
+// Connect
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Opens Connect in a popup and completes the connection on the backend. Resolves true when connected. */
+const connect = async (needed: ConnectionNeeded): Promise<boolean> => {
+  const app = currentApp()
+  if (!app) return false
+  addStatus(needed.reason === "expired" ? "reconnecting" : "connecting")
+  try {
+    const payload = await openConnect(needed.connectUrl, { origin: needed.connectOrigin })
+    const answer = await api<unknown>("POST", `/api/apps/${encodeURIComponent(app.id)}/connection`, payload)
+    if (answer.status !== 200) {
+      showError(messageOf(answer))
+      return false
+    }
+    addStatus("connected")
+    await refreshConnection()
+    return true
+  } catch (e) {
+    if (e instanceof ConnectError && e.reason === "blocked") {
+      // No popup allowed: go the redirect way; /zapier/callback completes the connection and comes back here.
+      redirectToConnect(needed.connectUrl, `${location.origin}/zapier/callback`)
+      return false
+    }
+    showError(e instanceof Error ? e.message : String(e))
+    await refreshConnection()
+    return false
+  }
+}
+
+$("connect").addEventListener("click", async () => {
+  const app = currentApp()
+  if (!app) return
+  const answer = await api<ConnectionNeeded>("GET", `/api/apps/${encodeURIComponent(app.id)}/connection`)
+  if (answer.status === 409) {
+    showOutcome()
+    if (await connect(answer.body)) await loadFields(fields === undefined ? safeInputs() : collectInputs())
+  } else await refreshConnection()
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Run
+// ---------------------------------------------------------------------------------------------------------------
+
+const showOutcome = () => {
+  $("outcome").hidden = false
+}
+
+const addStatus = (status: string) => {
+  const item = document.createElement("li")
+  item.textContent = status
+  if (status === "success" || status === "connected") item.className = "success"
+  if (status === "error" || status === "failed") item.className = "error"
+  $("timeline").append(item)
+}
+
+const showError = (message: string) => {
+  showOutcome()
+  const error = $("error")
+  error.textContent = message
+  error.hidden = false
+}
+
+const safeInputs = (): Record<string, unknown> => {
+  try {
+    return collectInputs()
+  } catch {
+    return {}
+  }
+}
+
+const follow = async (run: RunView, token: number) => {
+  let last = run.status
+  addStatus(last)
+  let current = run
+  while (current.state === "pending") {
+    await sleep(300)
+    if (token !== runToken) return
+    const answer = await api<RunView>("GET", `/api/runs/${encodeURIComponent(run.runId)}`)
+    if (answer.status !== 200) return showError(messageOf(answer))
+    current = answer.body
+    if (current.status !== last) {
+      last = current.status
+      addStatus(last)
+    }
+  }
+  if (current.state === "succeeded") {
+    const result = $("result")
+    result.textContent = JSON.stringify(current.results ?? [], null, 2)
+    result.hidden = false
+  } else {
+    showError(`${current.error?.tag ?? "Error"}: ${current.error?.message ?? "the run failed"}`)
+  }
+}
+
+$("run").addEventListener("click", async () => {
+  const app = currentApp()
+  const action = currentAction()
+  if (!app || !action) return
+  const token = ++runToken
+  const button = $<HTMLButtonElement>("run")
+  button.disabled = true
+  $("timeline").replaceChildren()
+  $("error").hidden = true
+  $("result").hidden = true
+  showOutcome()
+  try {
+    const inputs = collectInputs()
+    const start = () =>
+      api<RunView | ConnectionNeeded | ApiError>("POST", "/api/runs", {
+        app: app.id,
+        action: action.key,
+        actionType: action.actionType,
+        inputs
+      })
+    addStatus("starting")
+    let answer = await start()
+    if (answer.status === 409) {
+      if (!(await connect(answer.body as ConnectionNeeded))) return
+      answer = await start()
+      void loadFields(inputs)
+    }
+    if (answer.status === 202) return await follow(answer.body as RunView, token)
+    const body = answer.body as ApiError
+    const problems = body.problems?.map((p) => `· ${p.field}: ${p.message}`).join("\n")
+    addStatus("failed")
+    showError(problems ? `${body.message ?? "Invalid inputs"}\n${problems}` : messageOf(answer))
+  } catch (e) {
+    showError(e instanceof Error ? e.message : String(e))
+  } finally {
+    button.disabled = false
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Start
+// ---------------------------------------------------------------------------------------------------------------
+
+const start = async () => {
+  const answer = await api<{ userId: string; tenantId: string }>("GET", "/api/session")
+  if (answer.status === 200) await showApp(answer.body)
+  else showLogin()
+  const back = new URLSearchParams(location.search)
+  if (back.has("connect")) {
+    // Back from the redirect pattern (/zapier/callback).
+    showOutcome()
+    if (back.get("connect") === "ok") addStatus("connected")
+    else showError(back.get("message") ?? "Connecting failed.")
+    history.replaceState(null, "", "/")
+  }
+}
+
+void start()
