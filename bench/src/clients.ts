@@ -25,7 +25,7 @@ export const generateKeys: Effect.Effect<Keys> = Effect.all({
 export const publicKeys = (keys: Keys): ReadonlyArray<Protocol.PublicKey> =>
   [keys.es256, keys.rs256].map((k) => ({ kid: k.kid, alg: k.alg, publicKeyPem: k.publicKeyPem }))
 
-/** The four live services against `server`, signing with `key`. */
+/** The four live services against `server`, signing with `key`; the client's rate limiting off unless `extra` sets it. */
 export const zapier = (server: Child.FakeServer, key: PartnerKey.PartnerKey, extra: Partial<ZapierHttp.Options> = {}) =>
   ZapierHttp.layer({
     clientId: FakeZapier.sample.clientId,
@@ -38,6 +38,7 @@ export const zapier = (server: Child.FakeServer, key: PartnerKey.PartnerKey, ext
     tokenUrl: server.tokenUrl,
     connectUrl: server.connectUrl,
     allowInsecureHttp: true,
+    rateLimit: false,
     ...extra
   }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 

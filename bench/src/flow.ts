@@ -12,16 +12,17 @@
  * budget, the `Retry-After`, the polling schedule and the token lifetimes keep their shape while a minute passes
  * in 60 / timeScale seconds.
  */
-import { EmbeddedActions } from "@effect-zapier/core"
-import type { ZapierHttp } from "@effect-zapier/http"
-import * as Clock from "effect/Clock"
+import { EmbeddedActions, TokenExchange } from "@effect-zapier/core"
+import { ZapierHttp } from "@effect-zapier/http"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Child from "./child.js"
 import * as Clients from "./clients.js"
 import * as ScaledClock from "./clock.js"
+import type * as Protocol from "./protocol.js"
 import * as Seed from "./seed.js"
 
-export const runScript = "RunScript.succeed(0) (finished when created; the first poll finds it done)"
+export const runScript = "RunScript.succeed(0): finished when created, the first poll finds it done"
 
 interface Workload {
   readonly concurrency: number
@@ -31,6 +32,8 @@ interface Workload {
 
 interface Measured {
   readonly completed: number
+  /** When each run completed, in real ms from the start. */
+  readonly completions: ReadonlyArray<number>
   readonly failures: Readonly<Record<string, number>>
   /** Real seconds from the start to the last run counted. */
   readonly seconds: number
@@ -41,6 +44,7 @@ const workers = (workload: Workload, drain: boolean) =>
   Effect.gen(function* () {
     const actions = yield* EmbeddedActions.EmbeddedActions
     let completed = 0
+    const completions: Array<number> = []
     const failures: Record<string, number> = {}
     const start = performance.now()
     const deadline = start + workload.millis
@@ -51,8 +55,10 @@ const workers = (workload: Workload, drain: boolean) =>
             actions.run({ user: Seed.user(w % workload.users), app: Seed.app, action: Seed.action, inputs: { w } })
           )
           if (performance.now() > deadline && !drain) return
-          if (outcome._tag === "Right") completed++
-          else failures[outcome.left._tag] = (failures[outcome.left._tag] ?? 0) + 1
+          if (outcome._tag === "Right") {
+            completed++
+            completions.push(performance.now() - start)
+          } else failures[outcome.left._tag] = (failures[outcome.left._tag] ?? 0) + 1
         }
       })
     const all = Effect.forEach(Array.from({ length: workload.concurrency }), (_, w) => worker(w), {
@@ -61,7 +67,7 @@ const workers = (workload: Workload, drain: boolean) =>
     })
     yield* drain ? all : cutOff(all, workload)
     const seconds = drain ? (performance.now() - start) / 1000 : workload.millis / 1000
-    return { completed, failures, seconds } satisfies Measured
+    return { completed, completions, failures, seconds } satisfies Measured
   })
 
 /**
@@ -131,27 +137,45 @@ export const flow = (options: FlowOptions, keys: Clients.Keys) =>
   }).pipe(Effect.scoped)
 
 /**
- * The client's rate-limit options for a budget of `limitPerMinute` (the client runs on the same scaled clock as
- * the fake, so these are the production settings), or `undefined` while `ZapierHttp` has no rate-limit option.
+ * The client's rate limiting in the budget scenario: the library's default (`rateLimit` not set), which matches
+ * Zapier's published 60 requests/min. The client runs on the same scaled clock as the fake, so these are the
+ * production settings. (`undefined` would mean none: the 429s are then reported, not asserted.)
  */
-export const clientRateLimiting = (_limitPerMinute: number): Partial<ZapierHttp.Options> | undefined => undefined
+export const clientRateLimiting = (limitPerMinute: number): Partial<ZapierHttp.Options> | undefined =>
+  limitPerMinute === ZapierHttp.defaults.rateLimit.limit
+    ? { rateLimit: undefined }
+    : { rateLimit: { limit: limitPerMinute } }
 
-export interface BudgetOptions extends Workload {
+const describeLimiter = (limiter: Partial<ZapierHttp.Options> | undefined): string => {
+  if (limiter === undefined || limiter.rateLimit === false) return "none"
+  const limit = limiter.rateLimit?.limit ?? ZapierHttp.defaults.rateLimit.limit
+  const window = Duration.decode(limiter.rateLimit?.window ?? ZapierHttp.defaults.rateLimit.window)
+  return `${limiter.rateLimit === undefined ? "the default, " : ""}${limit} requests per ${Duration.format(window)}`
+}
+
+export interface BudgetOptions {
+  readonly concurrency: number
+  readonly users: number
   readonly limitPerMinute: number
   readonly timeScale: number
+  /** Whole minutes (of the scaled clock) over which the runs are counted. */
+  readonly minutes: number
   /** The fewest requests a run needs (the flow's `requestsPerRun`): the budget's theoretical run rate is limit / it. */
   readonly requestsPerRun: number
 }
 
 export interface BudgetResult {
   readonly limitPerMinute: number
-  /** Runs completed per (fake) minute ÷ the theoretical maximum (limitPerMinute / requestsPerRun). */
+  /**
+   * Runs completed per minute ÷ the theoretical maximum (limitPerMinute / requestsPerRun), in minutes of the scaled
+   * clock; runs still in flight at the end are not counted.
+   */
   readonly achievedFraction: number
-  /** 429s the fake answered during the measurement. */
+  /** 429s the fake answered, warm-up included. */
   readonly rateLimited: number
   readonly runsPerMinute: number
   readonly theoreticalRunsPerMinute: number
-  /** `/v2` requests the fake accepted per minute (what the budget allows is limitPerMinute). */
+  /** `/v2` requests the fake accepted per minute (the budget allows limitPerMinute). */
   readonly acceptedPerMinute: number
   readonly minutes: number
   readonly timeScale: number
@@ -159,6 +183,12 @@ export interface BudgetResult {
   readonly clientRateLimiting: string
   readonly failures: Readonly<Record<string, number>>
 }
+
+/** The requests the fake's rate limit counts (`/v2`; not the token endpoint). */
+const v2Requests = (summary: Protocol.Summary) =>
+  Object.entries(summary.byEndpoint)
+    .filter(([endpoint]) => endpoint.includes(" /v2/"))
+    .reduce((n, [, count]) => n + count, 0)
 
 export const budget = (options: BudgetOptions, keys: Clients.Keys) =>
   Effect.gen(function* () {
@@ -174,31 +204,30 @@ export const budget = (options: BudgetOptions, keys: Clients.Keys) =>
     const clock = ScaledClock.scaled(options.timeScale, origin)
     const limiter = clientRateLimiting(options.limitPerMinute)
     return yield* Effect.gen(function* () {
-      yield* warm(options.users)
-      // A fake minute and a second with no traffic: the fake's window is empty and any cooldown over.
-      yield* Clock.sleep("61 seconds")
-      yield* server.reset
-      const measured = yield* workers(options, false)
+      // Warm up without spending the budget: tokens (not metered) and the stored connections (one list per user).
+      const tokens = yield* TokenExchange.TokenExchange
+      const actions = yield* EmbeddedActions.EmbeddedActions
+      yield* Effect.forEach(Array.from({ length: options.users }), (_, i) =>
+        Effect.zipRight(tokens.accessToken(Seed.user(i)), actions.ensureConnection(Seed.user(i), Seed.app))
+      )
+      const warmup = v2Requests(yield* server.summary)
+      const measured = yield* workers({ ...options, millis: (options.minutes * 60_000) / options.timeScale }, false)
       const summary = yield* server.summary
-      const minutes = (measured.seconds * options.timeScale) / 60
-      const runsPerMinute = measured.completed / minutes
+      const runsPerMinute = measured.completed / options.minutes
       const theoreticalRunsPerMinute = options.limitPerMinute / options.requestsPerRun
       const rateLimited = summary.statuses["429"] ?? 0
-      const v2 = Object.entries(summary.byEndpoint)
-        .filter(([endpoint]) => endpoint.includes(" /v2/"))
-        .reduce((n, [, count]) => n + count, 0)
+      const v2 = v2Requests(summary)
       return {
         limitPerMinute: options.limitPerMinute,
         achievedFraction: runsPerMinute / theoreticalRunsPerMinute,
         rateLimited,
         runsPerMinute,
         theoreticalRunsPerMinute,
-        acceptedPerMinute: (v2 - rateLimited) / minutes,
-        minutes,
+        acceptedPerMinute: (v2 - rateLimited - warmup) / options.minutes,
+        minutes: options.minutes,
         timeScale: options.timeScale,
         concurrency: options.concurrency,
-        clientRateLimiting:
-          limiter === undefined ? "none (ZapierHttp has no rate-limit option yet)" : JSON.stringify(limiter),
+        clientRateLimiting: describeLimiter(limiter),
         failures: measured.failures
       } satisfies BudgetResult
     }).pipe(Effect.provide(Clients.embedded(server, keys.es256, limiter ?? {})), Effect.withClock(clock))

@@ -108,6 +108,8 @@ export const run = (options: Options) =>
       Effect.provideService(Polling.Policy, policy),
       Effect.provide(Seed.inMemory(users))
     )
+    // Let the closed layers' last interrupted fibers and timers finish before the heap is read.
+    yield* Effect.sleep(Duration.millis(200))
     const afterDispose = (yield* heapMB) - start
     const activeResourcesAfterDispose = [...process.getActiveResourcesInfo()]
     for (const r of resourcesBefore) {

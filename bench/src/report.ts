@@ -184,7 +184,7 @@ export const render = (r: Results): string => {
   out.push(
     `\n**5. Inside the budget** (the fake allows ${b.limitPerMinute} /v2 requests per minute, 60 s cooldown after a ` +
       `429; fake and client clocks ${b.timeScale}× real time; ${fmt(b.minutes, 1)} minutes; concurrency ` +
-      `${b.concurrency}; client rate limiting: ${b.clientRateLimiting})\n`
+      `${b.concurrency}; client rate limiting: ${b.clientRateLimiting}; runs still in flight at the end not counted)\n`
   )
   out.push(
     table(
