@@ -25,8 +25,8 @@ import * as Tokens from "./tokens.js"
 const settings = {
   full: {
     file: "results.json",
-    polling: { samples: 40, lognormalSamples: 400, seed: 6 },
-    overhead: { rounds: 5, roundMillis: 1_000, concurrencies: [1, 50] },
+    polling: { samples: 30, lognormalSamples: 300, seed: 6 },
+    overhead: { rounds: 5, roundMillis: 800, concurrencies: [1, 50] },
     tokens: { signatures: 2_000, exchanges: 300 },
     flow: { concurrency: 64, users: 8, millis: 8_000 },
     budget: { concurrency: 4, users: 4, limitPerMinute: 60, timeScale: 10, minutes: 5 },

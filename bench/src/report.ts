@@ -101,6 +101,12 @@ export const render = (r: Results): string => {
   )
 
   out.push(
+    "\nzapier-sdk is Zapier's SDK `pollUntilComplete` schedule re-implemented from its published figures (50 ms, then " +
+      "125 ms → 250 ms → 500 ms → 1 s → 2.5 s → 5 s → 10 s → 60 s by elapsed time, + 0–50 % jitter); both it and " +
+      "effect-zapier poll without their 180 s default deadline here, so the 300 s run is measured (the SDK would " +
+      "give up at 180 s). effect-zapier is the library's own `EmbeddedActions.await` with the default policy."
+  )
+  out.push(
     "\n**2. Per-request overhead** (`ActionRuns.get`, real clock, loopback; medians of rounds; client CPU via " +
       "`process.cpuUsage`, the fake server in another process)\n"
   )
@@ -132,7 +138,10 @@ export const render = (r: Results): string => {
   )
 
   const t = r.tokenExchange
-  out.push("\n**3. Token exchange** (exchanges counted by the fake's ledger; each exchange answered after 200 ms)\n")
+  out.push(
+    "\n**3. Token exchange** (exchanges counted by the fake's ledger, each answered after 200 ms; signing and " +
+      "exchange CPU sequential, client side: sign, POST, decode, cache)\n"
+  )
   out.push(
     table(
       ["callers", "users", "exchanges", "per user"],
