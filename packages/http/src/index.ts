@@ -13,6 +13,8 @@
  */
 
 /** @since 0.1.0 */
+export * as ConnectCallback from "./ConnectCallback.js"
+/** @since 0.1.0 */
 export * as HttpActionCatalog from "./HttpActionCatalog.js"
 /** @since 0.1.0 */
 export * as HttpActionRuns from "./HttpActionRuns.js"
