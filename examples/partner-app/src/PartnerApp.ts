@@ -5,7 +5,8 @@
  * ```
  * NodeHttpServer ─ HttpApiBuilder.serve
  *                   ├─ PartnerApi: session · apps · runs   (Handlers, Authentication ← Sessions)
- *                   └─ GET / and /app.js                   (Web)
+ *                   ├─ GET / and /app.js                   (Web)
+ *                   └─ GET /zapier/callback                (Callback: ConnectCallback.handler)
  * Runs ─ EmbeddedActions ─ ConnectionStore (SqliteStore: <dataDir>/zapier.db)
  *      │                 └─ ActionRuns with status tracking ─ Zapier services (ZapierHttp: live or fake)
  *      └─ RunStore (SQLite: <dataDir>/partner.db)
@@ -23,6 +24,7 @@ import type { ZapierHttp } from "@effect-zapier/http"
 import { SqliteStore } from "@effect-zapier/sql"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { PartnerApi } from "./Api.js"
+import * as Callback from "./Callback.js"
 import * as Handlers from "./Handlers.js"
 import * as RunStore from "./RunStore.js"
 import * as Runs from "./Runs.js"
@@ -130,7 +132,7 @@ const services = (options: Options) => {
   )
   const Actions = EmbeddedActions.layer.pipe(
     Layer.provide(Runs.layerStatusTracking),
-    Layer.provide(ConnectionStoreLive)
+    Layer.provideMerge(ConnectionStoreLive)
   )
   return Runs.layer.pipe(
     Layer.provideMerge(Actions),
@@ -147,13 +149,14 @@ export const layer = (options: Options) => {
   const Api = HttpApiBuilder.api(PartnerApi).pipe(
     Layer.provide(Handlers.layer),
     Layer.provide(Session.layerAuthentication),
-    Layer.provide(Session.layer({ secret: options.sessionSecret, lifetime: options.sessionLifetime })),
     Layer.provide(Layer.succeed(Handlers.SecureCookies, options.secureCookies))
   )
   return HttpApiBuilder.serve().pipe(
     Layer.provide(Web.layer),
+    Layer.provide(Callback.layer),
     Layer.provide(Api),
     Layer.provide(services(options)),
+    Layer.provide(Session.layer({ secret: options.sessionSecret, lifetime: options.sessionLifetime })),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
   )
 }

@@ -224,4 +224,44 @@ describe("connect and run", () => {
       assert.strictEqual((yield* control.connections(FakeZapier.sample.user, "slack")).length, 1)
     })
   )
+
+  it.scopedLive(
+    "the redirect pattern: /zapier/callback completes for the session's user, once, and never without one",
+    () =>
+      Effect.gen(function* () {
+        const zapier = yield* fakeZapier()
+        const control = Context.get(zapier, FakeZapier.FakeZapier)
+        const app = yield* partnerApp(zapier, options(yield* dataDir))
+        const c = client(app.url)
+        yield* c.login("u-42", "acme")
+        const needed = yield* c.call("GET", "/api/apps/slack/connection")
+        const link = new URL(String(body(needed).connectUrl))
+        link.searchParams.set("redirect_uri", `${app.url}/zapier/callback?app=slack`)
+        const callback = (yield* control.approveConnect(link.toString())) as Record<string, string>
+        const query = new URLSearchParams({ app: "slack", ...callback }).toString()
+
+        const anonymous = client(app.url)
+        const refused = yield* anonymous.call("GET", `/zapier/callback?${query}`)
+        assert.strictEqual(refused.status, 303)
+        const refusedAt = new URL(refused.headers.get("location")!, app.url)
+        assert.strictEqual(refusedAt.searchParams.get("connect"), "failed")
+        assert.match(refusedAt.searchParams.get("message")!, /Log in first/)
+
+        const completed = yield* c.call("GET", `/zapier/callback?${query}`)
+        assert.strictEqual(completed.status, 303)
+        assert.strictEqual(completed.headers.get("cache-control"), "no-store")
+        const back = new URL(completed.headers.get("location")!, app.url)
+        assert.strictEqual(back.pathname, "/")
+        assert.strictEqual(back.searchParams.get("connect"), "ok")
+        assert.strictEqual(back.searchParams.get("app"), "slack")
+        const connection = yield* c.call("GET", "/api/apps/slack/connection")
+        assert.strictEqual(connection.status, 200)
+        assert.strictEqual(body(connection).id, callback.authentication_id)
+
+        const replayed = yield* c.call("GET", `/zapier/callback?${query}`)
+        const replayedAt = new URL(replayed.headers.get("location")!, app.url)
+        assert.strictEqual(replayedAt.searchParams.get("connect"), "failed")
+        assert.match(replayedAt.searchParams.get("message")!, /already used/)
+      })
+  )
 })

@@ -180,4 +180,34 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
     },
     TIMEOUT
   )
+
+  it(
+    "a blocked popup: the page falls back to the redirect pattern and comes back connected through /zapier/callback",
+    async () => {
+      const [connection] = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      await Effect.runPromise(zapier.expireConnection(connection!.id))
+      // Re-select the app: the page checks the connection again and offers to reconnect.
+      await page.selectOption("#app", "formatter")
+      await page.locator("#connection[data-state='none']").waitFor()
+      await page.selectOption("#app", "slack")
+      await page.locator("#connection[data-state='expired']").waitFor()
+      assert.strictEqual(await text("#connect"), "Reconnect")
+      // As a browser that refuses every popup does.
+      await page.evaluate(() => {
+        window.open = () => null
+      })
+      await Promise.all([page.waitForURL(/\/to\/slack\?/), page.click("#connect")])
+      assert.strictEqual(new URL(page.url()).searchParams.get("reconnect_id"), connection!.id)
+      await Promise.all([page.waitForURL(`${url}/`), page.click("#approve")])
+      await page.locator("#app-ui").waitFor({ state: "visible" })
+      await page.locator("#connection[data-state='connected']").waitFor()
+      assert.include(await timeline(), "connected")
+      const after = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      assert.deepStrictEqual(
+        after.map((c) => [c.id, c.isExpired]),
+        [[connection!.id, false]]
+      )
+    },
+    TIMEOUT
+  )
 })

@@ -314,7 +314,7 @@ const connect = async (needed: ConnectionNeeded): Promise<boolean> => {
   } catch (e) {
     if (e instanceof ConnectError && e.reason === "blocked") {
       // No popup allowed: go the redirect way; /zapier/callback completes the connection and comes back here.
-      redirectToConnect(needed.connectUrl, `${location.origin}/zapier/callback`)
+      redirectToConnect(needed.connectUrl, `${location.origin}/zapier/callback?app=${encodeURIComponent(app.id)}`)
       return false
     }
     showError(e instanceof Error ? e.message : String(e))
