@@ -7,7 +7,7 @@
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import type { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
 import { ConnectCallback } from "@effect-zapier/http"
-import { Effect, Layer, Option } from "effect"
+import { Effect, type Layer, Option } from "effect"
 import { NotLoggedIn, SESSION_COOKIE } from "./Api.js"
 import { Sessions } from "./Session.js"
 
