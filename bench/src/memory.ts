@@ -8,14 +8,19 @@
  * batch (it records every request by design).
  *
  * The fake itself keeps every run and every issued action id for good, which is not the library's memory. So the
- * same calls are also made straight on the fake's services (list, resolve, create, get) as a control, and the
+ * same calls are also made straight on the fake's services (list, resolve, create, get) as a control (in a child
+ * process, at the same time: the machine has two cores), and the
  * library's growth is the difference: `heapGrowthMB = (library run) − (control run)`. After the library's layers
  * are closed, the heap is compared with the start again, and the active handles are listed.
  */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import { ActionCatalog, ActionRuns, Connections, EmbeddedActions, Polling } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
 import * as Seed from "./seed.js"
 
 export interface Options {
@@ -97,8 +102,29 @@ const viaFake = (i: number) =>
     return yield* runs.get(user, runId)
   })
 
+/** The control: the same calls on the fake alone (run in a child process, `memoryControl.ts`). */
+export const control = (options: Options) =>
+  growth(options.runs, options.concurrency, viaFake).pipe(Effect.provide(Seed.inMemory(users)))
+
+export const ControlResult = Schema.parseJson(Schema.Struct({ growth: Schema.Number, failures: Schema.Number }))
+
+const controlModule = fileURLToPath(new URL("./memoryControl.ts", import.meta.url))
+
+/** Runs the control in a child process (in parallel with the library's run: the machine has two cores). */
+const controlInChild = (options: Options) =>
+  Effect.async<string, Error>((resume) => {
+    const child = execFile(
+      process.execPath,
+      [...process.execArgv, controlModule, JSON.stringify(options)],
+      { maxBuffer: 1024 * 1024 },
+      (error, stdout) => resume(error ? Effect.fail(error) : Effect.succeed(stdout))
+    )
+    return Effect.sync(() => child.kill())
+  }).pipe(Effect.flatMap(Schema.decodeUnknown(ControlResult)))
+
 export const run = (options: Options) =>
   Effect.gen(function* () {
+    const controlled = yield* Effect.fork(controlInChild(options))
     // After an async boundary, so handles the caller opens right after starting this fiber (NodeRuntime.runMain's
     // keep-alive timer) are in the "before" list.
     yield* Effect.sleep(Duration.millis(1))
@@ -116,7 +142,7 @@ export const run = (options: Options) =>
       const i = activeResourcesAfterDispose.indexOf(r)
       if (i >= 0) activeResourcesAfterDispose.splice(i, 1)
     }
-    const control = yield* growth(options.runs, options.concurrency, viaFake).pipe(Effect.provide(Seed.inMemory(users)))
+    const control = yield* Fiber.join(controlled)
     return {
       runs: options.runs,
       heapGrowthMB: library.growth - control.growth,
