@@ -212,17 +212,22 @@ const fitsType = (value: unknown, type: ValueType): boolean => {
   }
 }
 
-/** A short, safe description of a value for a message (strings are truncated). */
+/**
+ * What kind of value it is, never the value itself: inputs may hold personal data, and messages end up in logs and
+ * span events.
+ */
 const describe = (value: unknown): string => {
   if (value === null) return "null"
   if (Array.isArray(value)) return `a list of ${value.length}`
   switch (typeof value) {
     case "string":
-      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+      return value.length === 0 ? "an empty string" : `a string of ${value.length} characters`
     case "number":
+      return Number.isInteger(value) ? "an integer" : "a number"
     case "boolean":
+      return "a boolean"
     case "bigint":
-      return String(value)
+      return "a bigint"
     case "object":
       return "an object"
     default:

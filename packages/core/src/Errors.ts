@@ -323,7 +323,7 @@ export class InputProblem extends Schema.Class<InputProblem>("@effect-zapier/cor
     }
     const allowed = this.allowed ?? []
     const hint = allowed.length > 0 ? `; choose one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}` : ""
-    return `${this.actual ?? "the value"}${at} is not one of the choices${hint}`
+    return `the value${at} is not one of the choices${hint}`
   }
 }
 

@@ -80,14 +80,14 @@ describe("ActionInputs.validate", () => {
       )
       assert.deepStrictEqual(error.problems[0]!.allowed, ["#general", "#random"])
       assert.strictEqual(error.problems[2]!.expected, "an integer")
-      assert.strictEqual(error.problems[2]!.actual, '"3"')
+      assert.strictEqual(error.problems[2]!.actual, "a string of 1 characters", "the kind of value, never the value")
       for (const field of ["channel", "text", "count", "ratio", "notify", "tags", "meta"]) {
         assert.include(error.message, `${field}: `)
       }
       assert.include(error.message, "send_channel_message")
       assert.include(error.message, "text: is required")
-      assert.include(error.message, 'count: expected an integer, got "3"')
-      assert.include(error.message, 'channel: "#nope" is not one of the choices; choose one of "#general", "#random"')
+      assert.include(error.message, "count: expected an integer, got a string of 1 characters")
+      assert.include(error.message, 'channel: the value is not one of the choices; choose one of "#general", "#random"')
       assert.isTrue(Errors.isZapierError(error))
     })
   )
@@ -107,7 +107,7 @@ describe("ActionInputs.validate", () => {
           ["channels", "not_a_choice", 2]
         ]
       )
-      assert.include(error.message, "channels: expected a string (item 1), got 7")
+      assert.include(error.message, "channels: expected a string (item 1), got an integer")
       // null is a value, not an absence: it has the wrong type.
       const nulls = ActionInputs.problems([count], { count: null })
       assert.deepStrictEqual(
