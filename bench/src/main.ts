@@ -35,7 +35,7 @@ const settings = {
   quick: {
     file: "results.quick.json",
     polling: { samples: 3, lognormalSamples: 30, seed: 6 },
-    overhead: { rounds: 2, roundMillis: 300, concurrencies: [1, 50] },
+    overhead: { rounds: 2, roundMillis: 200, concurrencies: [1, 50] },
     tokens: { signatures: 200, exchanges: 30 },
     flow: { concurrency: 64, users: 8, millis: 1_500 },
     budget: { concurrency: 4, users: 4, limitPerMinute: 60, timeScale: 10, minutes: 1 },

@@ -75,10 +75,10 @@ const batches = <E, R>(n: number, concurrency: number, one: (i: number) => Effec
     return failures
   })
 
-/** Growth of the heap across `n` runs made by `one`, after `warm` runs. */
+/** Growth of the heap across `n` runs made by `one`, after n / 10 (at most 2,000) warm-up runs. */
 const growth = <E, R>(n: number, concurrency: number, one: (i: number) => Effect.Effect<unknown, E, R>) =>
   Effect.gen(function* () {
-    yield* batches(Math.min(2_000, n), concurrency, one)
+    yield* batches(Math.min(2_000, Math.ceil(n / 10)), concurrency, one)
     const before = yield* heapMB
     const failures = yield* batches(n, concurrency, one)
     return { growth: (yield* heapMB) - before, failures }
