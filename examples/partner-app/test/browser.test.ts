@@ -102,6 +102,8 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       await page.click("#login-submit")
       await page.locator("#app-ui").waitFor({ state: "visible" })
       assert.strictEqual(await text("#whoami"), "u-42 @ acme")
+      // The apps list arrives after the UI shows: wait for it rather than race it.
+      await page.locator("#app option", { hasText: "Formatter" }).waitFor({ state: "attached" })
       assert.deepStrictEqual(await page.locator("#app option").allInnerTexts(), ["Slack", "Google Sheets", "Formatter"])
 
       await page.selectOption("#app", "slack")
