@@ -15,7 +15,7 @@ import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { ConnectionStore, Domain, EmbeddedActions, type Errors } from "@effect-zapier/core"
 import { ZapierHttp } from "@effect-zapier/http"
 import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
-import { Cause, Console, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Schema } from "effect"
 import { ConnectStep, logPolls, maskToken, program } from "./Quickstart.js"
 
 const { sample } = FakeZapier
@@ -115,17 +115,7 @@ const fake = Effect.gen(function* () {
   const Server = FakeZapierServer.layer({ seed: PartnerKey.register(FakeZapier.sampleSeed, key) })
   const Zapier = Layer.unwrapEffect(
     Effect.map(FakeZapierServer.FakeZapierServer, (server) =>
-      ZapierHttp.layer({
-        clientId: sample.clientId,
-        clientSecret: Redacted.make(sample.clientSecret),
-        signingKey: key.privateKeyPem,
-        keyId: key.kid,
-        issuer: sample.issuer,
-        apiUrl: server.apiUrl,
-        tokenUrl: server.tokenUrl,
-        connectUrl: server.connectUrl,
-        allowInsecureHttp: true
-      })
+      ZapierHttp.layer(FakeZapierServer.clientOptions(server, key))
     )
   )
   return Program(Zapier, false).pipe(Layer.provideMerge(Server))

@@ -11,7 +11,7 @@ import { ActionCatalog, ActionInputs, Apps, ConnectionStore, Domain, EmbeddedAct
 import { ZapierHttp } from "@effect-zapier/http"
 import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
 import { Ajv2020 } from "ajv/dist/2020.js"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 
 const { sample } = FakeZapier
 const user = sample.user
@@ -29,17 +29,7 @@ const overHttp: Layer.Layer<Zapier, unknown> = withProgram(
       const Server = FakeZapierServer.layer({ seed: PartnerKey.register(FakeZapier.sampleSeed, key) })
       const Client = Layer.unwrapEffect(
         Effect.map(FakeZapierServer.FakeZapierServer, (server) =>
-          ZapierHttp.layer({
-            clientId: sample.clientId,
-            clientSecret: Redacted.make(sample.clientSecret),
-            signingKey: key.privateKeyPem,
-            keyId: key.kid,
-            issuer: sample.issuer,
-            apiUrl: server.apiUrl,
-            tokenUrl: server.tokenUrl,
-            connectUrl: server.connectUrl,
-            allowInsecureHttp: true
-          })
+          ZapierHttp.layer(FakeZapierServer.clientOptions(server, key))
         )
       )
       return Client.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provideMerge(Server))

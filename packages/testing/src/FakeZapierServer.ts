@@ -42,11 +42,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Jose from "jose"
 import * as FakeZapier from "./FakeZapier.js"
 import * as Model from "./internal/model.js"
+import type { PartnerKey } from "./PartnerKey.js"
 
 /**
  * The token-type URNs and grant type the token endpoint accepts (spec §1.3; Zapier has not published them).
@@ -1074,3 +1076,32 @@ const make = (options: Options) =>
  */
 export const layer = (options: Options = {}): Layer.Layer<FakeZapierServer | FakeZapier.FakeZapier, ServeError> =>
   Layer.scopedContext(make(options))
+
+/**
+ * What a live client needs to reach this server as the sample partner ({@link FakeZapier.sample}) signing with
+ * `key`: plain values shaped like `ZapierHttp.Options` (this package does not depend on the http package), with
+ * `allowInsecureHttp` since the server is plain HTTP on loopback.
+ *
+ * @example
+ * ```ts
+ * const key = yield* PartnerKey.generate()
+ * const Server = FakeZapierServer.layer({ seed: PartnerKey.register(FakeZapier.sampleSeed, key) })
+ * const Client = Layer.unwrapEffect(
+ *   Effect.map(FakeZapierServer.FakeZapierServer, (server) => ZapierHttp.layer(FakeZapierServer.clientOptions(server, key)))
+ * )
+ * ```
+ * @since 0.1.0
+ * @category clients
+ */
+export const clientOptions = (server: Service, key: PartnerKey) => ({
+  clientId: FakeZapier.sample.clientId,
+  clientSecret: Redacted.make(FakeZapier.sample.clientSecret),
+  signingKey: key.privateKeyPem,
+  keyId: key.kid,
+  algorithm: key.alg,
+  issuer: FakeZapier.sample.issuer,
+  apiUrl: server.apiUrl,
+  tokenUrl: server.tokenUrl,
+  connectUrl: server.connectUrl,
+  allowInsecureHttp: true
+})
