@@ -83,9 +83,15 @@ export const refreshPlan = (
 const sameToken = (a: AccessTokenType, b: AccessTokenType): boolean =>
   a === b || Redacted.value(a.value) === Redacted.value(b.value)
 
+/**
+ * The longest a token is trusted, whatever its `expires_in` says: an absurd lifetime (years; a value past the end
+ * of dates) is refreshed daily instead of breaking the date arithmetic.
+ */
+const maxLifetime = 24 * 3_600_000
+
 const lifetimeOf = (expiresIn: number | null | undefined, fallback: Duration.Duration): number =>
   typeof expiresIn === "number" && Number.isFinite(expiresIn) && expiresIn > 0
-    ? expiresIn * 1000
+    ? Math.min(expiresIn * 1000, maxLifetime)
     : Duration.toMillis(fallback)
 
 /**
