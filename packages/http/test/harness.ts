@@ -15,6 +15,7 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -162,12 +163,12 @@ const remember = (sent: Set<string>, request: HttpClientRequest.HttpClientReques
  * its last byte arrived.
  */
 export const instrumented = (
-  count: boolean
+  count: boolean,
+  state: { count: number } = { count: 0 }
 ): Layer.Layer<HttpClient.HttpClient | InFlight | Sent | Attempts, never, HttpClient.HttpClient> =>
   Layer.effectContext(
     Effect.gen(function* () {
       const inner = yield* HttpClient.HttpClient
-      const state = { count: 0 }
       const sent = new Set<string>()
       const attempts = new Map<string, number>()
       const buffered = (request: HttpClientRequest.HttpClientRequest) =>
@@ -330,6 +331,8 @@ export interface StackOptions {
   readonly agent?: Undici.Agent.Options | undefined
   /** Count the requests in flight (for {@link virtual}); bodies are then read whole before answering. */
   readonly counting?: boolean | undefined
+  /** Where to count them (for {@link runVirtual}, which starts before the stack is built). */
+  readonly inFlight?: { count: number } | undefined
 }
 
 /**
@@ -349,7 +352,9 @@ export const stack = (options: StackOptions = {}) =>
       const client = NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
         Layer.provide(agentLayer({ connect: connector.connect, ...options.agent }))
       )
-      const http = instrumented(options.counting === true).pipe(Layer.provide(client))
+      const http = instrumented(options.counting === true || options.inFlight !== undefined, options.inFlight).pipe(
+        Layer.provide(client)
+      )
       const live = ZapierHttp.layer(
         liveOptions(
           { api: url(apiHost, through === "api"), token: url(tokenHost, through === "token") },
@@ -395,3 +400,99 @@ export const leaks = (sinks: ReadonlyArray<string>, canaries: ReadonlyArray<stri
   const text = sinks.join("\n")
   return canaries.filter((c) => c.length >= 8 && text.includes(c)).map((c) => `${c.slice(0, 10)}…`)
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// A fast virtual clock for large simulations
+// ---------------------------------------------------------------------------------------------------------------
+
+interface Timer {
+  readonly at: number
+  readonly resume: () => void
+  cancelled: boolean
+}
+
+/**
+ * Runs `effect` on a virtual clock starting at `start`: sleeps are timers that fire when the clock reaches them;
+ * between two jumps the real event loop settles (so real promises, e.g. JWT signing, complete). Unlike the
+ * TestClock, which yields on the live clock for every wake-up, a jump wakes every timer due at once, so tens of
+ * thousands of sleeps cost milliseconds. With `quantum` > 0, timers due within `quantum` ms of the next one wake
+ * together (at their own times as far as `Clock` tells them, the clock reading the latest); keep it 0 where exact
+ * timings are asserted.
+ */
+export const runVirtual = <A, E, R>(
+  effect: Effect.Effect<A, E, R>,
+  options: {
+    readonly start?: number
+    readonly quantum?: number
+    readonly maxIdleTurns?: number
+    /** Requests in flight over real sockets: while there are some, the clock waits (up to `patience` ms). */
+    readonly inFlight?: { readonly count: number }
+    readonly patience?: number
+  } = {}
+): Effect.Effect<{ readonly exit: Exit.Exit<A, E>; readonly now: number }, never, R> =>
+  Effect.gen(function* () {
+    let now = options.start ?? 0
+    const timers: Array<Timer> = []
+    const insert = (timer: Timer) => {
+      // Sorted by time (stable for equal times): binary search for the insertion point.
+      let lo = 0
+      let hi = timers.length
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if (timers[mid]!.at <= timer.at) lo = mid + 1
+        else hi = mid
+      }
+      timers.splice(lo, 0, timer)
+    }
+    const clock: Clock.Clock = {
+      [Clock.ClockTypeId]: Clock.ClockTypeId,
+      unsafeCurrentTimeMillis: () => now,
+      currentTimeMillis: Effect.sync(() => now),
+      unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
+      currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
+      sleep: (duration) =>
+        Effect.async<void>((resume) => {
+          const millis = Duration.toMillis(duration)
+          if (millis <= 0) return resume(Effect.void)
+          // Whole milliseconds, as a real clock reads (jittered delays are fractional).
+          const timer: Timer = { at: now + Math.ceil(millis), resume: () => resume(Effect.void), cancelled: false }
+          insert(timer)
+          return Effect.sync(() => {
+            timer.cancelled = true
+          })
+        })
+    }
+    const fiber = yield* Effect.fork(Effect.exit(Effect.withClock(effect, clock)))
+    const quantum = options.quantum ?? 0
+    let idle = 0
+    let waited = 0
+    for (;;) {
+      yield* turn
+      yield* turn
+      const done = yield* Fiber.poll(fiber)
+      if (Option.isSome(done) && Exit.isSuccess(done.value)) return { exit: done.value.value, now }
+      if (options.inFlight !== undefined && options.inFlight.count > 0 && waited++ < (options.patience ?? 1_000)) {
+        yield* tick
+        continue
+      }
+      waited = 0
+      while (timers.length > 0 && timers[0]!.cancelled) timers.shift()
+      if (timers.length === 0) {
+        // Waiting on something real (a signature, a socket): give it real time.
+        if (++idle > (options.maxIdleTurns ?? 20_000)) {
+          return yield* Effect.die(new Error("runVirtual: nothing scheduled and the effect did not finish"))
+        }
+        yield* tick
+        continue
+      }
+      idle = 0
+      const until = timers[0]!.at + quantum
+      const due: Array<Timer> = []
+      while (timers.length > 0 && timers[0]!.at <= until) due.push(timers.shift()!)
+      for (const timer of due) {
+        if (timer.cancelled) continue
+        now = Math.max(now, timer.at)
+        timer.resume()
+      }
+    }
+  })
