@@ -615,6 +615,32 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
     )
   }
 
+  it.effect("token: a redirect from the token endpoint is never followed over the wire (G14)", () =>
+    row(appStack(), () =>
+      Effect.gen(function* () {
+        const st = yield* Stack
+        const user = userOf("token-redirect")
+        const act = yield* prepare("token", user)
+        yield* inject({
+          endpoint: Endpoint.token,
+          user,
+          fault: Fault.respond("", {
+            status: 307,
+            headers: { location: `${st.server.url}/oauth/token?followed=1` },
+            afterCommit: false
+          })
+        })
+        const exit = yield* virtual(act)
+        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+        assert.strictEqual(error?._tag, "TokenExchangeFailed")
+        if (error?._tag === "TokenExchangeFailed") assert.strictEqual(error.error, "redirect")
+        // One token request: the client secret never went to the Location.
+        assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
+        return [exit]
+      })
+    )
+  )
+
   it.effect("GET run: schema drift (an unknown status, extra fields) is pending, logged once", () =>
     row(appStack(), (logs) =>
       Effect.gen(function* () {
