@@ -4,11 +4,13 @@
 
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, it } from "@effect/vitest"
-import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
+import { ActionRuns, ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ZapierHttp } from "../src/index.js"
+import * as Redacted from "effect/Redacted"
+import { Agent } from "undici"
+import { RateLimiter, ZapierHttp } from "../src/index.js"
 import { CLIENT_SECRET, generateKeys } from "./support.js"
 
 const keys = await generateKeys("ES256")
@@ -37,3 +39,42 @@ it.effect("the README setup builds from ZAPIER_* variables", () =>
     )
   )
 )
+
+it.effect("the README's rate-budget and dispatcher snippets build", () => {
+  const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+  // As in the README (Redis unreachable: the limiter falls back to memory and says so).
+  const Http = NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
+    Layer.provide(
+      Layer.scoped(
+        NodeHttpClient.Dispatcher,
+        Effect.acquireRelease(
+          Effect.sync(() => new Agent({ keepAliveTimeout: 4_000, connectTimeout: 10_000 })),
+          (agent) => Effect.promise(() => agent.destroy())
+        )
+      )
+    )
+  )
+  const ZapierShared = ZapierHttp.layerFromEnv.pipe(
+    Layer.provide(
+      RateLimiter.layerRedis({ redis: { url: Redacted.make(redisUrl) }, limit: 150, window: "61 seconds" })
+    ),
+    Layer.provide(Http)
+  )
+  return Effect.gen(function* () {
+    const runs = yield* ActionRuns.ActionRuns
+    assert.isFunction(runs.create)
+  }).pipe(
+    Effect.provide(ZapierShared),
+    Effect.withConfigProvider(
+      ConfigProvider.fromMap(
+        new Map([
+          ["ZAPIER_CLIENT_ID", "partner-client"],
+          ["ZAPIER_CLIENT_SECRET", CLIENT_SECRET],
+          ["ZAPIER_SIGNING_KEY", keys.pem],
+          ["ZAPIER_KEY_ID", "key-2026-03"],
+          ["ZAPIER_JWT_ISSUER", "https://partner.example"]
+        ])
+      )
+    )
+  )
+})
