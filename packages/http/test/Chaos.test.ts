@@ -29,7 +29,7 @@ import * as Option from "effect/Option"
 import fc from "fast-check"
 import * as Jose from "jose"
 import { ZapierHttp } from "../src/index.js"
-import { keyCanaries, leaks, maxInAnyWindow, runVirtual } from "./harness.js"
+import { leaks, maxInAnyWindow, runVirtual } from "./harness.js"
 import {
   type Answer,
   CLIENT_SECRET,
@@ -49,7 +49,6 @@ const pemCanaries = (() => {
     .join("")
   return [body.slice(0, 40), body.slice(-40)]
 })()
-void keyCanaries
 
 const NOW = Date.parse("2026-03-01T12:00:00Z")
 const USERS = 20
