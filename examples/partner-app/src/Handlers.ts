@@ -3,7 +3,7 @@
  * library's typed errors mapped onto the API's (each with its HTTP status).
  */
 import { HttpApiBuilder } from "@effect/platform"
-import { ActionCatalog, ActionInputs, Apps, type Domain, EmbeddedActions, type Errors } from "@effect-zapier/core"
+import { ActionCatalog, ActionInputs, Apps, type Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
 import { Context, Effect, Layer, Option } from "effect"
 import {
   BackendFailed,
@@ -176,28 +176,9 @@ const mapOther = <E extends { readonly _tag: string; readonly message: string }>
 ): NotFoundError | BackendFailed | Exclude<E, Errors.ZapierError> =>
   e._tag === "NotFound" || e._tag === "ActionNotFound"
     ? new NotFoundError({ message: e.message })
-    : isLibraryError(e)
+    : Errors.isZapierError(e)
       ? backend(e)
       : (e as Exclude<E, Errors.ZapierError>)
-
-const libraryTags = new Set([
-  "TokenExchangeFailed",
-  "Unauthorized",
-  "RateLimited",
-  "ZapierUnavailable",
-  "InvalidResponse",
-  "BadRequest",
-  "NotFound",
-  "ConnectionRequired",
-  "ConnectFailed",
-  "ActionNotFound",
-  "ActionRunFailed",
-  "PollTimeout",
-  "RunOutcomeUnknown",
-  "StoreUnavailable",
-  "InvalidInputs"
-])
-const isLibraryError = (e: { readonly _tag: string }): boolean => libraryTags.has(e._tag)
 
 export const RunsLive = HttpApiBuilder.group(PartnerApi, "runs", (handlers) =>
   Effect.gen(function* () {

@@ -385,30 +385,11 @@ export const ZapierError = Schema.Union(
 /** @since 0.1.0 */
 export type ZapierError = typeof ZapierError.Type
 
-const tags = new Set<string>([
-  "TokenExchangeFailed",
-  "Unauthorized",
-  "RateLimited",
-  "ZapierUnavailable",
-  "InvalidResponse",
-  "BadRequest",
-  "NotFound",
-  "ConnectionRequired",
-  "ConnectFailed",
-  "ActionNotFound",
-  "ActionRunFailed",
-  "PollTimeout",
-  "RunOutcomeUnknown",
-  "StoreUnavailable",
-  "InvalidInputs"
-])
-
 /**
  * True for any error of this library.
  * @since 0.1.0
  */
-export const isZapierError = (u: unknown): u is ZapierError =>
-  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string" && tags.has(u._tag)
+export const isZapierError: (u: unknown) => u is ZapierError = Schema.is(ZapierError)
 
 /**
  * The errors any request to Zapier can end with: the common failure set of every service method.

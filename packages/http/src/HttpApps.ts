@@ -48,29 +48,12 @@ export const WireApp = Schema.Struct({
 /** @since 0.1.0 @category wire */
 export type WireApp = typeof WireApp.Type
 
-const Envelope = Schema.Struct({
-  links: Schema.optional(Schema.NullOr(Wire.Links)),
-  meta: Schema.optional(Schema.NullOr(Wire.Meta)),
-  data: Schema.Array(WireApp)
-})
-
 /**
  * A page of `GET /v2/apps`: one envelope, or an array of envelopes (merged).
  * @since 0.1.0
  * @category wire
  */
-export const WireAppsPage = Schema.Union(
-  Envelope,
-  Schema.transform(Schema.Array(Envelope), Schema.typeSchema(Envelope), {
-    strict: true,
-    decode: (pages) => ({
-      links: pages.at(-1)?.links ?? null,
-      meta: pages.at(-1)?.meta ?? null,
-      data: pages.flatMap((page) => page.data)
-    }),
-    encode: (page) => [page]
-  })
-)
+export const WireAppsPage = Wire.OneOrManyPages(WireApp)
 /** @since 0.1.0 @category wire */
 export type WireAppsPage = typeof WireAppsPage.Type
 

@@ -176,29 +176,40 @@ export const Action = Schema.Struct({
 /** @since 0.1.0 */
 export type Action = typeof Action.Type
 
-const ActionsEnvelope = Schema.Struct({
-  links: Schema.optional(Schema.NullOr(Links)),
-  meta: Schema.optional(Schema.NullOr(Meta)),
-  data: Schema.Array(Action)
-})
-
 /**
- * A page of `GET /v2/actions`: one envelope, or (as Zapier's OpenAPI declares it) an array of envelopes, which
- * are merged.
+ * A list response: one envelope `{links, meta, data}`, or (as Zapier's OpenAPI declares its list responses) an
+ * array of envelopes, which are merged (the last one's links and meta, every item). `meta` defaults to
+ * {@link Meta}; endpoints whose meta differs (choices: `{page}`) pass their own.
  * @since 0.1.0
  */
-export const ActionsPage = Schema.Union(
-  ActionsEnvelope,
-  Schema.transform(Schema.Array(ActionsEnvelope), Schema.typeSchema(ActionsEnvelope), {
-    strict: true,
-    decode: (pages) => ({
-      links: pages.at(-1)?.links ?? null,
-      meta: pages.at(-1)?.meta ?? null,
-      data: pages.flatMap((page) => page.data)
-    }),
-    encode: (page) => [page]
+export const OneOrManyPages = <A, I, M = typeof Meta.Type, MI = typeof Meta.Encoded>(
+  item: Schema.Schema<A, I>,
+  meta: Schema.Schema<M, MI> = Meta as unknown as Schema.Schema<M, MI>
+) => {
+  const one = Schema.Struct({
+    links: Schema.optional(Schema.NullOr(Links)),
+    meta: Schema.optional(Schema.NullOr(meta)),
+    data: Schema.Array(item)
   })
-)
+  return Schema.Union(
+    one,
+    Schema.transform(Schema.Array(one), Schema.typeSchema(one), {
+      strict: true,
+      decode: (pages) => ({
+        links: pages.at(-1)?.links ?? null,
+        meta: pages.at(-1)?.meta ?? null,
+        data: pages.flatMap((page) => page.data)
+      }),
+      encode: (page) => [page]
+    })
+  )
+}
+
+/**
+ * A page of `GET /v2/actions`.
+ * @since 0.1.0
+ */
+export const ActionsPage = OneOrManyPages(Action)
 /** @since 0.1.0 */
 export type ActionsPage = typeof ActionsPage.Type
 

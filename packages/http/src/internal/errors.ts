@@ -300,13 +300,13 @@ const throttled = (ctx: Context, error: Throttled) =>
   new Errors.RateLimited({ endpoint: `${ctx.endpoint} (client-side rate limit)`, retryAfter: error.retryAfter })
 
 /**
- * Maps the last failure of a token exchange: OAuth errors (`invalid_client`, `invalid_grant`, …) and any other
- * refusal become `TokenExchangeFailed`; 429 `RateLimited`; 5xx and transport failures `ZapierUnavailable`.
- * @internal
+ * A safe request's failure that never reached an answer it could use: unavailable, or an unreadable answer
+ * (`InvalidResponse` unless the body failure looked transient). Shared by the token endpoint and the GETs.
  */
-export const forToken = (error: AttemptError, ctx: Context): TokenError => {
-  const { endpoint } = ctx
-  const secrets = ctx.secrets ?? []
+const safeFailure = (
+  error: Extract<AttemptError, { readonly _tag: "Unsent" | "Transport" | "Timeout" | "BadBody" }>,
+  endpoint: string
+): Errors.ZapierUnavailable | Errors.InvalidResponse => {
   switch (error._tag) {
     case "Unsent":
     case "Transport":
@@ -320,6 +320,23 @@ export const forToken = (error: AttemptError, ctx: Context): TokenError => {
       return error.transient
         ? new Errors.ZapierUnavailable({ endpoint, reason: error.reason, status: error.status })
         : new Errors.InvalidResponse({ endpoint, reason: error.reason, status: error.status })
+  }
+}
+
+/**
+ * Maps the last failure of a token exchange: OAuth errors (`invalid_client`, `invalid_grant`, …) and any other
+ * refusal become `TokenExchangeFailed`; 429 `RateLimited`; 5xx and transport failures `ZapierUnavailable`.
+ * @internal
+ */
+export const forToken = (error: AttemptError, ctx: Context): TokenError => {
+  const { endpoint } = ctx
+  const secrets = ctx.secrets ?? []
+  switch (error._tag) {
+    case "Unsent":
+    case "Transport":
+    case "Timeout":
+    case "BadBody":
+      return safeFailure(error, endpoint)
     case "Local":
       return new Errors.TokenExchangeFailed({ error: error.code ?? "invalid_request", description: error.reason })
     case "Throttled":
@@ -364,16 +381,9 @@ export const forSafe = (error: AttemptError, ctx: Context): Errors.RequestError 
   switch (error._tag) {
     case "Unsent":
     case "Transport":
-      return new Errors.ZapierUnavailable({ endpoint, reason: error.reason })
     case "Timeout":
-      return new Errors.ZapierUnavailable({
-        endpoint,
-        reason: `no complete answer within ${Duration.format(error.after)}`
-      })
     case "BadBody":
-      return error.transient
-        ? new Errors.ZapierUnavailable({ endpoint, reason: error.reason, status: error.status })
-        : new Errors.InvalidResponse({ endpoint, reason: error.reason, status: error.status })
+      return safeFailure(error, endpoint)
     case "Local":
       return error.code === "invalid_inputs"
         ? new Errors.BadRequest({

@@ -52,29 +52,10 @@ export const Fieldset = Schema.Struct({
   fields: Schema.Array(Schema.Unknown)
 })
 
-const Envelope = <A, I>(item: Schema.Schema<A, I>) =>
-  Schema.Struct({
-    links: Schema.optional(Schema.NullOr(Wire.Links)),
-    meta: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
-    data: Schema.Array(item)
-  })
+const AnyMeta = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /** One envelope, or (as the OpenAPI declares the list responses) an array of envelopes, merged. @internal */
-export const OneOrManyEnvelopes = <A, I>(item: Schema.Schema<A, I>) => {
-  const one = Envelope(item)
-  return Schema.Union(
-    one,
-    Schema.transform(Schema.Array(one), Schema.typeSchema(one), {
-      strict: true,
-      decode: (pages) => ({
-        links: pages.at(-1)?.links ?? null,
-        meta: pages.at(-1)?.meta ?? null,
-        data: pages.flatMap((page) => page.data)
-      }),
-      encode: (page) => [page]
-    })
-  )
-}
+export const OneOrManyEnvelopes = <A, I>(item: Schema.Schema<A, I>) => Wire.OneOrManyPages(item, AnyMeta)
 
 /** `{id, type: "choice", label, value}` @internal */
 export const Choice = Schema.Struct({

@@ -138,31 +138,26 @@ const checkUrl = (
   return Effect.fail(invalid(path, `${path} must be an https: URL`))
 }
 
-const positiveDuration = (
+const duration = (
   path: string,
   value: Duration.DurationInput | undefined,
-  fallback: Duration.Duration
+  fallback: Duration.Duration,
+  allowZero: boolean
 ): Effect.Effect<Duration.Duration, ConfigError.ConfigError> => {
   if (value === undefined) return Effect.succeed(fallback)
   const decoded = Duration.decodeUnknown(value)
   if (decoded._tag === "None") return Effect.fail(invalid(path, `${path} is not a duration`))
-  return Duration.greaterThan(decoded.value, Duration.zero)
+  const ok = allowZero
+    ? Duration.greaterThanOrEqualTo(decoded.value, Duration.zero)
+    : Duration.greaterThan(decoded.value, Duration.zero)
+  return ok
     ? Effect.succeed(decoded.value)
-    : Effect.fail(invalid(path, `${path} must be greater than zero`))
+    : Effect.fail(invalid(path, `${path} must ${allowZero ? "not be negative" : "be greater than zero"}`))
 }
-
-const nonNegativeDuration = (
-  path: string,
-  value: Duration.DurationInput | undefined,
-  fallback: Duration.Duration
-): Effect.Effect<Duration.Duration, ConfigError.ConfigError> => {
-  if (value === undefined) return Effect.succeed(fallback)
-  const decoded = Duration.decodeUnknown(value)
-  if (decoded._tag === "None") return Effect.fail(invalid(path, `${path} is not a duration`))
-  return Duration.greaterThanOrEqualTo(decoded.value, Duration.zero)
-    ? Effect.succeed(decoded.value)
-    : Effect.fail(invalid(path, `${path} must not be negative`))
-}
+const positiveDuration = (path: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+  duration(path, value, fallback, false)
+const nonNegativeDuration = (path: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
+  duration(path, value, fallback, true)
 
 const positiveInt = (
   path: string,
