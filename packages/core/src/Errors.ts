@@ -17,7 +17,22 @@
  */
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
-import { ActionKey, ActionRunId, ActionType, AppId, ConnectionId, ConnectLink, RunError } from "./Domain.js"
+import {
+  ActionKey,
+  ActionRunId,
+  ActionType,
+  AppId,
+  ConnectionId,
+  ConnectLink,
+  InboxId,
+  InboxKey,
+  InboxStatus,
+  isAuthenticationReason,
+  LeaseId,
+  MessageId,
+  PausedReason,
+  RunError
+} from "./Domain.js"
 
 /**
  * One entry of Zapier's `errors[]` envelope (`status`, `code`, `title`, `detail`).
@@ -346,6 +361,111 @@ export class InvalidInputs extends Schema.TaggedError<InvalidInputs>("@effect-za
 }
 
 /**
+ * Ensuring an inbox failed: an inbox with this key already exists for the user with a different subscription
+ * (a key is immutable). Use another key, or delete the old inbox first.
+ * @since 0.1.0
+ */
+export class InboxKeyConflict extends Schema.TaggedError<InboxKeyConflict>("@effect-zapier/core/InboxKeyConflict")(
+  "InboxKeyConflict",
+  {
+    key: InboxKey,
+    detail: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    return `An inbox with key "${this.key}" already exists for this user with a different subscription${this.detail ? ` (${this.detail})` : ""}; an inbox key is immutable: use another key or delete that inbox first.`
+  }
+}
+
+/**
+ * The inbox is paused and has nothing left to lease. `reason` says why; for an authentication reason
+ * (`authentication`, `authentication_access_revoked`) `needsReconnect` is true and `app`/`connection` say which
+ * connection the user must re-authorize (`link` holds a Connect UI reconnect link when one was minted); once
+ * reconnected, resume the inbox.
+ * @since 0.1.0
+ */
+export class InboxPaused extends Schema.TaggedError<InboxPaused>("@effect-zapier/core/InboxPaused")("InboxPaused", {
+  inbox: InboxId,
+  reason: PausedReason,
+  app: Schema.optional(AppId),
+  connection: Schema.optional(Schema.NullOr(ConnectionId)),
+  link: Schema.optional(ConnectLink)
+}) {
+  /** True when the user must reconnect through Connect UI before the inbox is resumed. */
+  get needsReconnect(): boolean {
+    return isAuthenticationReason(this.reason)
+  }
+  override get message(): string {
+    const advice = this.needsReconnect
+      ? `the user's connection${this.connection ? ` ${this.connection}` : ""} must be re-authorized through Connect UI${this.link ? " (a reconnect link is attached)" : ""}, then resume the inbox`
+      : this.reason === "user"
+        ? "it was paused on purpose; resume it to receive events again"
+        : "Zapier paused it; check the subscription (trigger, inputs, connection), then resume it"
+    return `Inbox ${this.inbox} is paused (${this.reason}): ${advice}.`
+  }
+}
+
+/**
+ * The inbox cannot be leased from yet (or any more): `initializing` (Zapier is still subscribing; wait for
+ * `active`), `initialization_failure` (the subscription failed: check the trigger and its inputs) or `deleting`.
+ * @since 0.1.0
+ */
+export class InboxNotActive extends Schema.TaggedError<InboxNotActive>("@effect-zapier/core/InboxNotActive")(
+  "InboxNotActive",
+  {
+    inbox: InboxId,
+    status: InboxStatus,
+    waited: Schema.optional(Schema.DurationFromMillis)
+  }
+) {
+  override get message(): string {
+    const waited = this.waited ? ` after waiting ${Duration.format(this.waited)}` : ""
+    switch (this.status) {
+      case "initializing":
+        return `Inbox ${this.inbox} is still initializing${waited}; Zapier has not finished subscribing to the trigger. Wait longer before leasing.`
+      case "initialization_failure":
+        return `Inbox ${this.inbox} failed to initialize: Zapier could not subscribe to the trigger. Check the trigger, its inputs and the connection, then ensure a new inbox.`
+      case "deleting":
+        return `Inbox ${this.inbox} is being deleted; ensure a new one to receive events.`
+      default:
+        return `Inbox ${this.inbox} is ${this.status}${waited}, not active.`
+    }
+  }
+}
+
+/**
+ * An ack or release named a lease that has already expired: Zapier has made those messages available again, and
+ * they will be delivered (and handled) once more. Handle messages faster than the lease, or lease for longer.
+ * @since 0.1.0
+ */
+export class LeaseExpired extends Schema.TaggedError<LeaseExpired>("@effect-zapier/core/LeaseExpired")("LeaseExpired", {
+  inbox: InboxId,
+  lease: LeaseId,
+  messages: Schema.Array(MessageId)
+}) {
+  override get message(): string {
+    return `Lease ${this.lease} of inbox ${this.inbox} expired before it was acknowledged (${this.messages.length} message${this.messages.length === 1 ? "" : "s"}); they will be delivered again. Lease for longer than the handler takes.`
+  }
+}
+
+/**
+ * A message's payload did not match the Schema the consumer gave. The message is released (not acked), so it
+ * comes back and ends quarantined if it never decodes; `reason` says where it did not match, never the value.
+ * @since 0.1.0
+ */
+export class PayloadDecodeFailed extends Schema.TaggedError<PayloadDecodeFailed>(
+  "@effect-zapier/core/PayloadDecodeFailed"
+)("PayloadDecodeFailed", {
+  inbox: InboxId,
+  messageId: MessageId,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The payload of message ${this.messageId} of inbox ${this.inbox} does not match the expected schema (${this.reason}); fix the schema or the trigger's inputs.`
+  }
+}
+
+/**
  * A connection store (memory, SQL, …) failed.
  * @since 0.1.0
  */
@@ -380,7 +500,12 @@ export const ZapierError = Schema.Union(
   PollTimeout,
   RunOutcomeUnknown,
   StoreUnavailable,
-  InvalidInputs
+  InvalidInputs,
+  InboxKeyConflict,
+  InboxPaused,
+  InboxNotActive,
+  LeaseExpired,
+  PayloadDecodeFailed
 )
 /** @since 0.1.0 */
 export type ZapierError = typeof ZapierError.Type

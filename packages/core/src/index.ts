@@ -30,3 +30,7 @@ export * as Metrics from "./Metrics.js"
 export * as Polling from "./Polling.js"
 /** @since 0.1.0 */
 export * as TokenExchange from "./TokenExchange.js"
+/** @since 0.1.0 */
+export * as TriggerInboxes from "./TriggerInboxes.js"
+/** @since 0.1.0 */
+export * as Triggers from "./Triggers.js"
