@@ -5,7 +5,8 @@
  *   access token. Tokens are cached per end user and scope; concurrent callers share one exchange; a token is
  *   refreshed in the background once less than `min(300 s, 50 % of expires_in)` is left, and callers keep getting
  *   the still-valid token meanwhile; expiry is measured from when the exchange request started; an exchange is
- *   never cancelled by one caller's interruption.
+ *   never cancelled by one caller's interruption. A token is trusted for its `expires_in` (at most a day); an
+ *   answer whose `expires_in` is zero or negative is refused as `InvalidResponse` and nothing is cached.
  * - Connect tokens: the access token is exchanged for a single-use connect token whose `resource` is the Connect
  *   UI URL of the app; never cached.
  *
@@ -89,10 +90,12 @@ const sameToken = (a: AccessTokenType, b: AccessTokenType): boolean =>
  */
 const maxLifetime = 24 * 3_600_000
 
+/**
+ * The lifetime to plan with. `expires_in` was decoded as positive (zero or negative is refused as
+ * `InvalidResponse` by `Wire.TokenResponse`, never cached); absent, the documented default applies.
+ */
 const lifetimeOf = (expiresIn: number | null | undefined, fallback: Duration.Duration): number =>
-  typeof expiresIn === "number" && Number.isFinite(expiresIn) && expiresIn > 0
-    ? Math.min(expiresIn * 1000, maxLifetime)
-    : Duration.toMillis(fallback)
+  typeof expiresIn === "number" && expiresIn > 0 ? Math.min(expiresIn * 1000, maxLifetime) : Duration.toMillis(fallback)
 
 /**
  * The token exchange of one layer.

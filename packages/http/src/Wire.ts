@@ -22,14 +22,24 @@
  */
 import * as Schema from "effect/Schema"
 
-const NumberToString = Schema.transform(Schema.Number, Schema.String, {
+/**
+ * A number accepted as an id only when it is a safe integer: JSON numbers are doubles, so anything beyond 2^53,
+ * fractional or infinite (`1e400`) would print as another id (`12345678901234567891` as `12345678901234567000`).
+ * The failure says the value is not a safe integer without quoting it.
+ */
+const SafeIntegerId = Schema.Number.pipe(
+  Schema.filter((n) => Number.isSafeInteger(n) || "a numeric id must be a safe integer (send larger ids as strings)")
+)
+
+const NumberToString = Schema.transform(SafeIntegerId, Schema.String, {
   strict: true,
   decode: (n) => String(n),
   encode: (s) => Number(s)
 })
 
 /**
- * An id that Zapier may send as a string or a number; always a string once decoded.
+ * An id that Zapier may send as a string or a number; always a string once decoded. A number must be a safe
+ * integer, else the id is refused (it could not be told apart from another id).
  * @since 0.1.0
  */
 export const Id = Schema.Union(Schema.String, NumberToString)
@@ -74,14 +84,23 @@ export const Meta = Schema.Struct({
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
+ * A token's lifetime in seconds, as a number or a numeric string: it must be positive. Zero or negative (a token
+ * that is already expired, or a broken answer) is refused rather than cached under a default lifetime.
+ */
+const ExpiresIn = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(
+  Schema.filter((n) => n > 0 || "expires_in must be a positive number of seconds")
+)
+
+/**
  * The token endpoint's success response. The token is `Redacted` as soon as it is decoded; `expires_in` is in
- * seconds (absent: one hour for an access token, six minutes for a connect token).
+ * seconds and must be positive (absent: one hour for an access token, six minutes for a connect token; zero,
+ * negative or not a number: the answer is refused as `InvalidResponse`, and nothing is cached).
  * @since 0.1.0
  */
 export const TokenResponse = Schema.Struct({
   access_token: Schema.Redacted(Schema.NonEmptyString),
   token_type: OptionalString,
-  expires_in: Schema.optional(Schema.NullOr(Schema.Union(Schema.Number, Schema.NumberFromString))),
+  expires_in: Schema.optional(Schema.NullOr(ExpiresIn)),
   scope: OptionalString,
   issued_token_type: OptionalString
 })

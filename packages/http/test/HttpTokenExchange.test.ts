@@ -1,6 +1,7 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Connections, Domain, TokenExchange } from "@effect-zapier/core"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -8,9 +9,12 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
+import fc from "fast-check"
 import * as Jose from "jose"
 import { ZapierHttp } from "../src/index.js"
 import {
@@ -456,5 +460,67 @@ describe("HttpTokenExchange", () => {
       assert.strictEqual(token![1]?.keepalive, true)
       assert.strictEqual(api![1]?.keepalive, true)
     })
+  )
+})
+
+describe("expires_in", () => {
+  /** Exchanges one access token and one connect token against a token endpoint answering `expires_in: text`. */
+  const exchangeWith = (text: string) => {
+    const zapier = scriptedClient(
+      (request) =>
+        new Response(
+          `{"access_token":"${request.form.get("requested_token_type")?.endsWith("connect-token") ? "connect" : "access"}-token-canary","expires_in":${text}}`,
+          { status: 200, headers: { "content-type": "application/json" } }
+        )
+    )
+    const program = Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const tokens = yield* TokenExchange.TokenExchange
+      const access = yield* driveClock(tokens.accessToken(user))
+      const again = yield* driveClock(tokens.accessToken(user))
+      return { access, again, requests: zapier.requests.length }
+    }).pipe(Effect.provide(live(zapier.layer)))
+    return Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(TestContext.TestContext)))
+  }
+
+  // The whole integer range: 32-bit, every safe integer, and far beyond (as JSON writes them), plus strings.
+  const anyInteger = fc.oneof(
+    fc.integer().map(String),
+    fc.maxSafeInteger().map(String),
+    fc.bigInt({ min: -(10n ** 40n), max: 10n ** 40n }).map(String),
+    fc.constantFrom("0", "-0", "-1", "1", "-9007199254740991", "9007199254740991"),
+    fc.integer().map((n) => JSON.stringify(String(n)))
+  )
+
+  it.effect("zero or negative is refused as InvalidResponse and never cached; positive is cached at most a day", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(anyInteger, async (text) => {
+          const { access, again, requests } = await exchangeWith(text)
+          const seconds = Number(JSON.parse(text))
+          if (seconds <= 0) {
+            const error = Exit.isFailure(access) ? Cause.failureOption(access.cause) : Option.none()
+            assert.isTrue(Option.isSome(error), `expires_in ${text}: expected a failure`)
+            const tag = Option.getOrUndefined(error)?._tag
+            assert.strictEqual(tag, "InvalidResponse", `expires_in ${text}`)
+            // Nothing was cached: the next caller exchanges again (and is refused again).
+            assert.isTrue(Exit.isFailure(again))
+            assert.isAbove(requests, 1)
+            const message = JSON.stringify(Option.getOrUndefined(error)) + String(Option.getOrUndefined(error))
+            assert.include(message, "expires_in")
+            assert.notInclude(message, "access-token-canary")
+          } else {
+            assert.isTrue(Exit.isSuccess(access), `expires_in ${text}`)
+            assert.isTrue(Exit.isSuccess(again))
+            assert.strictEqual(requests, 1, "cached")
+            if (Exit.isSuccess(access)) {
+              const lifetime = DateTime.toEpochMillis(access.value.expiresAt) - NOW
+              assert.strictEqual(lifetime, Math.min(seconds * 1000, 24 * 3_600_000))
+            }
+          }
+        }),
+        { numRuns: 100 }
+      )
+    )
   )
 })
