@@ -267,7 +267,13 @@ export class RunHandle extends Schema.Class<RunHandle>("@effect-zapier/core/RunH
   app: AppId,
   action: ActionKey,
   actionId: ActionId,
-  connection: Schema.NullOr(ConnectionId)
+  connection: Schema.NullOr(ConnectionId),
+  /**
+   * Set when the run was created with a run callback (see `RunCallbacks`): the routing token its callback URL
+   * carries, recorded on the run-event bus. Pass `{ callback: true }` to `await` for such a run. `Redacted`; it
+   * encodes to a plain string, so a stored handle must be kept as private as the token.
+   */
+  callbackToken: Schema.optional(Schema.Redacted(Schema.String))
 }) {}
 
 // ---------------------------------------------------------------------------------------------------------------

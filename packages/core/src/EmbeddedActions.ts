@@ -30,6 +30,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { ActionCatalog } from "./ActionCatalog.js"
@@ -67,6 +68,8 @@ import {
 } from "./Errors.js"
 import * as Metrics from "./Metrics.js"
 import * as Polling from "./Polling.js"
+import { RunCallbacks } from "./RunCallbacks.js"
+import type { RunEvent } from "./RunEvents.js"
 
 /**
  * A request to run one action for one end user. Decode untrusted input with `Schema.decodeUnknown(RunRequest)`.
@@ -83,8 +86,22 @@ export const RunRequest = Schema.Struct({
   connection: Schema.optional(Schema.NullOr(ConnectionId)),
   /** Overall deadline of the polling (defaults to the policy's). */
   timeout: Schema.optional(Schema.DurationFromSelf),
-  /** An HTTPS URL Zapier posts the finished run to. */
+  /**
+   * An HTTPS URL Zapier posts the finished run to, used as given (nothing awaits it: `run` polls). Leave it out to
+   * use the configured run callbacks (`RunCallbacks`), if any.
+   */
   callbackUrl: Schema.optional(Schema.String),
+  /**
+   * With run callbacks configured (`RunCallbacks` in the program's context): `false` creates this run without a
+   * callback (it is polled on the plain schedule). Default true.
+   */
+  callback: Schema.optional(Schema.Boolean),
+  /**
+   * The routing token of this run's callback URL, instead of a fresh random one: for a caller that routes the
+   * bus's event by it (e.g. a durable-run engine naming its own wait). It must be unguessable: anyone who knows it
+   * and holds a valid Zapier signature for the run could complete the run's await.
+   */
+  callbackToken: Schema.optional(Schema.Redacted(Schema.String)),
   /**
    * Check the inputs against the action's input fields before creating the run (`ActionInputs.check`; fails
    * with `InvalidInputs`). Default: on for `WRITE` actions, off for the others.
@@ -109,6 +126,12 @@ export interface EnsureOptions {
 export interface AwaitOptions {
   /** Overall deadline (defaults to the polling policy's, 180 s). */
   readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * The run was created with a run callback (its `RunHandle.callbackToken` is set): wait for the callback on the
+   * run-event bus and poll only on the safety-net schedule (`RunCallbacks.safetyNetDefaults`). Ignored without
+   * `RunCallbacks` in the program's context. Default false.
+   */
+  readonly callback?: boolean | undefined
 }
 
 /** @since 0.1.0 */
@@ -149,7 +172,11 @@ export interface Service {
     RunHandle,
     RequestError | ConnectionRequired | ActionNotFound | InvalidInputs | RunOutcomeUnknown | StoreUnavailable
   >
-  /** Polls a run to its end. A `PollTimeout` can be resumed by calling `await` again. */
+  /**
+   * Polls a run to its end. A `PollTimeout` can be resumed by calling `await` again. With `callback: true` (a run
+   * started with a run callback, see `RunCallbacks`) the end comes from the run-event bus and polling is only the
+   * safety net, on its stretched schedule.
+   */
   readonly await: (
     user: EndUser,
     runId: Domain.ActionRunId,
@@ -198,6 +225,8 @@ export const make = Effect.gen(function* () {
   const catalog = yield* ActionCatalog
   const runs = yield* ActionRuns
   const store = yield* ConnectionStore
+  // Optional: without it (no callback URL configured) every run is polled on the plain schedule.
+  const callbacks = yield* Effect.serviceOption(RunCallbacks)
 
   const validFor = (app: AppId) => (c: Connection) => c.app === app && !c.isExpired
 
@@ -339,12 +368,16 @@ export const make = Effect.gen(function* () {
         { choices: request.validateChoices ?? false }
       )
     }
+    const target =
+      request.callbackUrl === undefined && request.callback !== false && Option.isSome(callbacks)
+        ? yield* callbacks.value.target(request.callbackToken)
+        : undefined
     const runId = yield* runs
       .create(request.user, {
         action: action.id,
         connection,
         inputs: request.inputs,
-        callbackUrl: request.callbackUrl
+        callbackUrl: target !== undefined ? Redacted.value(target.url) : request.callbackUrl
       })
       .pipe(
         Effect.catchTag("RunOutcomeUnknown", (e) =>
@@ -361,13 +394,31 @@ export const make = Effect.gen(function* () {
         )
       )
     yield* Effect.annotateCurrentSpan({ "zapier.run_id": runId })
+    // The receiver binds a callback to its run by this record; without it the callback would be refused, so a
+    // failed write means this run is polled on the plain schedule.
+    const expected =
+      target !== undefined && Option.isSome(callbacks)
+        ? yield* callbacks.value.events.expect(runId, target.token).pipe(
+            Effect.as(true),
+            Effect.catchAll((error) =>
+              Effect.as(
+                Effect.logWarning("The run-event bus failed; this run will be polled without its callback").pipe(
+                  Effect.annotateLogs({ run_id: runId, reason: error.reason })
+                ),
+                false
+              )
+            )
+          )
+        : false
+    yield* Effect.annotateCurrentSpan({ "zapier.run_callback": expected })
     return Domain.RunHandle.make({
       runId,
       user: request.user,
       app: request.app,
       action: request.action,
       actionId: action.id,
-      connection
+      connection,
+      ...(expected && target !== undefined ? { callbackToken: target.token } : {})
     })
   }, Metrics.trackStart)
 
@@ -381,57 +432,97 @@ export const make = Effect.gen(function* () {
     const deadline = Duration.decode(options?.timeout ?? policy.deadline)
     const startedAt = yield* DateTime.now
     let lastStatus: string | undefined
-    // For the metrics: polls made, when a poll last saw the run pending, when one saw it end.
+    // For the metrics: polls made, when a poll last saw the run pending, when one saw it end. For reconciling a
+    // callback with the polls: when the last poll that answered pending was sent.
     const progress = {
       polls: 0,
       lastPendingAt: DateTime.toEpochMillis(startedAt),
-      endedAt: undefined as number | undefined
+      lastPendingSentAt: undefined as number | undefined,
+      endedAt: undefined as number | undefined,
+      via: "poll" as "poll" | "callback"
     }
-    const poll = Effect.gen(function* () {
-      const driver = yield* Schedule.driver(Polling.schedule(policy))
-      let input: Polling.PollInput
-      let failures = 0
-      while (true) {
-        yield* Effect.orDie(driver.next(input))
-        progress.polls++
-        const outcome = yield* Effect.either(runs.get(user, runId))
-        if (outcome._tag === "Left") {
-          const error = outcome.left
-          const retryable =
-            error._tag === "RateLimited" || error._tag === "ZapierUnavailable"
-              ? ++failures <= policy.maxConsecutiveErrors
-              : error._tag === "NotFound" &&
-                Duration.lessThanOrEqualTo(
-                  DateTime.distanceDuration(startedAt, yield* DateTime.now),
-                  policy.notFoundGrace
-                )
-          if (!retryable) return yield* Effect.fail(error)
-          input = { _tag: "Retry", retryAfter: error._tag === "RateLimited" ? error.retryAfter : undefined }
-          continue
-        }
-        failures = 0
-        const state: RunState = outcome.right
-        input = state
-        if (state._tag === "RunPending") progress.lastPendingAt = yield* Clock.currentTimeMillis
-        else progress.endedAt = yield* Clock.currentTimeMillis
-        switch (state._tag) {
-          case "RunPending":
-            lastStatus = state.status
+    const poll = (schedulePolicy: Polling.PolicyShape) =>
+      Effect.gen(function* () {
+        const driver = yield* Schedule.driver(Polling.schedule(schedulePolicy))
+        let input: Polling.PollInput
+        let failures = 0
+        while (true) {
+          yield* Effect.orDie(driver.next(input))
+          progress.polls++
+          const sentAt = yield* Clock.currentTimeMillis
+          const outcome = yield* Effect.either(runs.get(user, runId))
+          if (outcome._tag === "Left") {
+            const error = outcome.left
+            const retryable =
+              error._tag === "RateLimited" || error._tag === "ZapierUnavailable"
+                ? ++failures <= policy.maxConsecutiveErrors
+                : error._tag === "NotFound" &&
+                  Duration.lessThanOrEqualTo(
+                    DateTime.distanceDuration(startedAt, yield* DateTime.now),
+                    policy.notFoundGrace
+                  )
+            if (!retryable) return yield* Effect.fail(error)
+            input = { _tag: "Retry", retryAfter: error._tag === "RateLimited" ? error.retryAfter : undefined }
             continue
-          case "RunSucceeded":
-            return RunResult.make({ runId, results: state.results })
-          case "RunFailed":
-            return yield* new ActionRunFailed({ runId, errors: state.errors })
+          }
+          failures = 0
+          const state: RunState = outcome.right
+          input = state
+          if (state._tag === "RunPending") {
+            progress.lastPendingAt = yield* Clock.currentTimeMillis
+            progress.lastPendingSentAt = sentAt
+          } else progress.endedAt = yield* Clock.currentTimeMillis
+          switch (state._tag) {
+            case "RunPending":
+              lastStatus = state.status
+              continue
+            case "RunSucceeded":
+              return RunResult.make({ runId, results: state.results })
+            case "RunFailed":
+              return yield* new ActionRunFailed({ runId, errors: state.errors })
+          }
         }
-      }
-    })
+      })
+    // With a callback expected: the bus's event, raced against polls on the safety-net schedule. A callback is
+    // discarded when a poll sent after it was received still said pending (the run itself has the last word); a
+    // failing bus falls back to the plain schedule.
+    const fromCallback = (events: RunCallbacks["Type"]["events"]) =>
+      Effect.gen(function* () {
+        const event: RunEvent = yield* events.await(runId)
+        const receivedAt = DateTime.toEpochMillis(event.receivedAt)
+        if (progress.lastPendingSentAt !== undefined && progress.lastPendingSentAt > receivedAt) {
+          yield* Effect.logWarning(
+            "A run callback was contradicted by a later poll that still saw the run pending; polling goes on"
+          ).pipe(Effect.annotateLogs({ run_id: runId }))
+          return yield* Effect.never
+        }
+        progress.endedAt = yield* Clock.currentTimeMillis
+        progress.via = "callback"
+        const state = event.state
+        if (state._tag === "RunSucceeded") return RunResult.make({ runId, results: state.results })
+        return yield* new ActionRunFailed({ runId, errors: state.errors })
+      }).pipe(
+        Effect.catchTag("RunEventsUnavailable", (error) =>
+          Effect.zipRight(
+            Effect.logWarning("The run-event bus failed; polling this run on the plain schedule").pipe(
+              Effect.annotateLogs({ run_id: runId, reason: error.reason })
+            ),
+            poll(policy)
+          )
+        )
+      )
+    const awaiting =
+      options?.callback === true && Option.isSome(callbacks)
+        ? Effect.raceFirst(poll({ ...policy, ...callbacks.value.safetyNet }), fromCallback(callbacks.value.events))
+        : poll(policy)
     const record = (error?: unknown) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const endedAt = progress.endedAt ?? now
         return Effect.zipRight(
           Effect.annotateCurrentSpan({
             "zapier.polls": progress.polls,
-            "zapier.run_ended": progress.endedAt !== undefined
+            "zapier.run_ended": progress.endedAt !== undefined,
+            "zapier.run_ended_via": progress.endedAt !== undefined ? progress.via : "none"
           }),
           Metrics.recordAwait(
             {
@@ -444,7 +535,7 @@ export const make = Effect.gen(function* () {
           )
         )
       })
-    const settled = yield* Effect.timeoutOption(poll, deadline).pipe(Effect.tapError((error) => record(error)))
+    const settled = yield* Effect.timeoutOption(awaiting, deadline).pipe(Effect.tapError((error) => record(error)))
     if (Option.isNone(settled)) {
       const timeout = new PollTimeout({ runId, waited: deadline, ...(lastStatus ? { lastStatus } : {}) })
       yield* record(timeout)
@@ -462,7 +553,10 @@ export const make = Effect.gen(function* () {
     })
     const handle = yield* start(request)
     yield* Effect.annotateCurrentSpan("zapier.run_id", handle.runId)
-    return yield* awaitRun(request.user, handle.runId, { timeout: request.timeout })
+    return yield* awaitRun(request.user, handle.runId, {
+      timeout: request.timeout,
+      callback: handle.callbackToken !== undefined
+    })
   })
 
   return EmbeddedActions.of({

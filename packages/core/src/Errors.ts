@@ -482,6 +482,22 @@ export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>("@eff
 }
 
 /**
+ * The run-event bus (in memory, Redis, …) failed. An `await` then keeps polling on the plain schedule, and a run
+ * callback receiver answers 503 so that Zapier delivers the callback again.
+ * @since 0.1.0
+ */
+export class RunEventsUnavailable extends Schema.TaggedError<RunEventsUnavailable>(
+  "@effect-zapier/core/RunEventsUnavailable"
+)("RunEventsUnavailable", {
+  operation: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `The run-event bus failed during ${this.operation}: ${this.reason}. Runs are still polled; check the bus (Redis) and its connection settings.`
+  }
+}
+
+/**
  * The union of every public error.
  * @since 0.1.0
  */
@@ -505,7 +521,8 @@ export const ZapierError = Schema.Union(
   InboxPaused,
   InboxNotActive,
   LeaseExpired,
-  PayloadDecodeFailed
+  PayloadDecodeFailed,
+  RunEventsUnavailable
 )
 /** @since 0.1.0 */
 export type ZapierError = typeof ZapierError.Type

@@ -29,6 +29,10 @@ export * as Metrics from "./Metrics.js"
 /** @since 0.1.0 */
 export * as Polling from "./Polling.js"
 /** @since 0.1.0 */
+export * as RunCallbacks from "./RunCallbacks.js"
+/** @since 0.1.0 */
+export * as RunEvents from "./RunEvents.js"
+/** @since 0.1.0 */
 export * as TokenExchange from "./TokenExchange.js"
 /** @since 0.1.0 */
 export * as TriggerInboxes from "./TriggerInboxes.js"
