@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
+import fc from "fast-check"
 import { RateLimiter, ZapierHttp } from "../src/index.js"
 import { maxInAnyWindow } from "./harness.js"
 import {
@@ -220,6 +221,128 @@ describe("the client's rate limiter", () => {
       )
       assert.isTrue(Exit.isFailure(invalid))
       if (Exit.isFailure(invalid)) assert.include(String(invalid.cause), "rateLimit.limit")
+    })
+  )
+})
+
+describe("Retry-After: only non-negative delta-seconds or an HTTP-date", () => {
+  /**
+   * One 429 carrying `retryAfter` (user 0), then success; user 1 asks 5 s later. Returns how long after the 429
+   * the retry and user 1's request went out (the shared budget pauses for the hint, else the 60 s cooldown).
+   */
+  const afterA429 = (retryAfter: string) => {
+    let throttled = false
+    const zapier = fakeZapier(() => {
+      if (throttled) return ok()
+      throttled = true
+      return json({ errors: [] }, 429, { "retry-after": retryAfter })
+    })
+    const program = Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const tokens = yield* TokenExchange.TokenExchange
+      yield* driveClock(Effect.all([tokens.accessToken(users[0]!), tokens.accessToken(users[1]!)]))
+      const exit = yield* driveClock(
+        Effect.all([list(users[0]), Effect.zipRight(Effect.sleep("5 seconds"), list(users[1]))], { concurrency: 2 }),
+        Duration.seconds(5)
+      )
+      assert.isTrue(Exit.isSuccess(exit), retryAfter)
+      const [limited, ...rest] = apiOf(zapier.requests)
+      assert.strictEqual(rest.length, 2, retryAfter)
+      // Measured from the 429's arrival (a delta-seconds hint) or from NOW (an HTTP-date names an instant).
+      return rest.map((r) => r.at - (/^\s*\d+\s*$/.test(retryAfter) ? limited!.at : NOW))
+    }).pipe(
+      Effect.provide(
+        ZapierHttp.layer(options(keys, { rateLimit: { limit: 100, window: "1 second" } })).pipe(
+          Layer.provide(zapier.layer)
+        )
+      )
+    )
+    return program
+  }
+
+  /** What a server (or anyone between it and us) could send that is not a valid Retry-After. */
+  const garbage = [
+    "-5",
+    "-1",
+    "-0.5",
+    "1.5",
+    "0.5",
+    "+5",
+    "1e3",
+    "0x10",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "5 seconds",
+    "5, 10",
+    "soon",
+    "now",
+    "-2026",
+    "2026-03-01T12:00:08Z",
+    "Sun, 01 Mar 2026 12:00:08",
+    "Sun, 31 Feb 2026 12:00:08 GMT",
+    "Sun, 01 Foo 2026 12:00:08 GMT",
+    "Sun, 01 Mar 2026 25:00:08 GMT",
+    "Sun, 1 Mar 2026 12:00:08 GMT",
+    "1 March 2026",
+    "Mar 1, 2026",
+    "\t",
+    "%35"
+  ]
+
+  it.effect(
+    `${garbage.length} garbage values: the 60 s cooldown, and the shared budget pauses (nobody goes early)`,
+    () =>
+      Effect.gen(function* () {
+        for (const value of garbage) {
+          const gaps = yield* afterA429(value)
+          for (const gap of gaps) assert.isAtLeast(gap, 60_000, `Retry-After: ${JSON.stringify(value)}`)
+          for (const gap of gaps) assert.isAtMost(gap, 62_000, `Retry-After: ${JSON.stringify(value)}`)
+        }
+      })
+  )
+
+  it.effect("generated garbage (any text that is neither digits nor an HTTP-date): the 60 s cooldown", () =>
+    Effect.gen(function* () {
+      const samples = fc.sample(
+        fc.oneof(
+          fc.string(),
+          fc.integer({ max: -1 }).map(String),
+          fc
+            .double({ noNaN: true })
+            .filter((d) => !Number.isInteger(d) || d < 0)
+            .map(String),
+          fc.date({ noInvalidDate: true }).map((d) => d.toISOString())
+        ),
+        { numRuns: 20, seed: 13 }
+      )
+      const values = samples.filter((v) => !/^\s*\d+\s*$/.test(v) && v.trim().length > 0)
+      assert.isAbove(values.length, 12)
+      for (const value of values) {
+        for (const gap of yield* afterA429(value)) assert.isAtLeast(gap, 60_000, JSON.stringify(value))
+      }
+    })
+  )
+
+  it.effect("valid forms are honoured: delta-seconds, IMF-fixdate, RFC 850 and asctime dates; a past date is now", () =>
+    Effect.gen(function* () {
+      const valid: ReadonlyArray<readonly [string, number]> = [
+        ["8", 8_000],
+        [" 8 ", 8_000],
+        ["0", 0],
+        ["Sun, 01 Mar 2026 12:00:08 GMT", 8_000],
+        ["Sunday, 01-Mar-26 12:00:08 GMT", 8_000],
+        ["Sun Mar  1 12:00:08 2026", 8_000],
+        ["Sat, 28 Feb 2026 12:00:00 GMT", 0]
+      ]
+      for (const [value, wait] of valid) {
+        const [retry, other] = yield* afterA429(value)
+        assert.isAtLeast(retry!, wait, value)
+        assert.isAtMost(retry!, wait + 1_000, value)
+        // User 1 asked at +5 s: it waits for the pause when there is one left.
+        assert.isAtLeast(other!, Math.max(5_000, wait), value)
+        assert.isAtMost(other!, Math.max(5_000, wait) + 1_000, value)
+      }
     })
   )
 })

@@ -219,17 +219,74 @@ export const apiErrors = (error: Status, secrets: ReadonlyArray<string> = []): R
 // Server hints
 // ---------------------------------------------------------------------------------------------------------------
 
+const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+const day = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+const longDay = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+const month = `(${months.join("|")})`
+const time = "(\\d{2}):(\\d{2}):(\\d{2})"
+/** IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const imfFixdate = new RegExp(`^${day}, (\\d{2}) ${month} (\\d{4}) ${time} GMT$`)
+/** Obsolete RFC 850: `Sunday, 06-Nov-94 08:49:37 GMT`. */
+const rfc850 = new RegExp(`^${longDay}, (\\d{2})-${month}-(\\d{2}) ${time} GMT$`)
+/** Obsolete asctime: `Sun Nov  6 08:49:37 1994`. */
+const asctime = new RegExp(`^${day} ${month} ([ \\d]\\d) ${time} (\\d{4})$`)
+
+type DateFields = { d: string; mon: string; y: string; h: string; mi: string; s: string }
+
+/** The fields of one of the three HTTP-date forms, or `undefined`. */
+const fieldsOfHttpDate = (text: string, now: number): DateFields | undefined => {
+  const imf = imfFixdate.exec(text)
+  if (imf) return { d: imf[1]!, mon: imf[2]!, y: imf[3]!, h: imf[4]!, mi: imf[5]!, s: imf[6]! }
+  const old = rfc850.exec(text)
+  if (old) {
+    const thisYear = new Date(now).getUTCFullYear()
+    let year = Math.floor(thisYear / 100) * 100 + Number(old[3])
+    if (year > thisYear + 50) year -= 100
+    return { d: old[1]!, mon: old[2]!, y: String(year), h: old[4]!, mi: old[5]!, s: old[6]! }
+  }
+  const asc = asctime.exec(text)
+  if (asc) return { d: asc[2]!.trim(), mon: asc[1]!, y: asc[6]!, h: asc[3]!, mi: asc[4]!, s: asc[5]! }
+  return undefined
+}
+
 /**
- * The server's hint of when to come back, from `Retry-After` (delta seconds or an HTTP-date) or, failing that,
- * `X-RateLimit-Reset` (UTC epoch seconds), relative to `now` (epoch millis). Undefined when absent or unreadable.
+ * An HTTP-date (RFC 9110 §5.6.7, its three forms) as epoch millis; `undefined` for anything else, including
+ * what `Date.parse` would accept but HTTP does not (`-5` is the year -5 to it) and impossible dates (31 Feb).
+ * A two-digit RFC 850 year more than 50 years ahead is taken as the previous century, as RFC 9110 says.
+ */
+const parseHttpDate = (text: string, now: number): number | undefined => {
+  const parts = fieldsOfHttpDate(text, now)
+  if (parts === undefined) return undefined
+  const [y, mon, d, h, mi, s] = [
+    Number(parts.y),
+    months.indexOf(parts.mon),
+    Number(parts.d),
+    Number(parts.h),
+    Number(parts.mi),
+    Number(parts.s)
+  ]
+  if (h > 23 || mi > 59 || s > 60) return undefined
+  const at = Date.UTC(y, mon, d, h, mi, Math.min(s, 59))
+  // Date.UTC rolls 31 Feb over into March: refuse a day the month does not have.
+  return new Date(at).getUTCDate() === d ? at : undefined
+}
+
+/**
+ * The server's hint of when to come back, relative to `now` (epoch millis): `Retry-After` as non-negative
+ * delta-seconds (digits only) or as a valid HTTP-date (one in the past means now), else `X-RateLimit-Reset`
+ * (UTC epoch seconds). `undefined` when absent or not one of those forms (`-5`, `1.5`, `soon`, an ISO date):
+ * the caller then applies its documented default (after a 429, Zapier's 60 s cooldown), never "no wait".
  * @internal
  */
 export const retryAfterHint = (headers: Headers.Headers, now: number): Duration.Duration | undefined => {
   const retryAfter = headers["retry-after"]?.trim()
   if (retryAfter !== undefined && retryAfter.length > 0) {
-    if (/^\d+(\.\d+)?$/.test(retryAfter)) return Duration.millis(Math.ceil(Number(retryAfter) * 1000))
-    const date = Date.parse(retryAfter)
-    if (!Number.isNaN(date)) return Duration.millis(Math.max(0, date - now))
+    if (/^\d+$/.test(retryAfter)) {
+      // A hint too long to be meant (past 2^53 ms) is still a hint: "not any time soon".
+      return Duration.millis(Math.min(Number(retryAfter) * 1000, Number.MAX_SAFE_INTEGER))
+    }
+    const date = parseHttpDate(retryAfter, now)
+    return date === undefined ? undefined : Duration.millis(Math.max(0, date - now))
   }
   const reset = headers["x-ratelimit-reset"]?.trim()
   if (reset !== undefined && /^\d+(\.\d+)?$/.test(reset)) {
