@@ -1,4 +1,4 @@
-// Bundles src/index.ts into one browser ES module: dist/connect.js (readable) and dist/connect.min.js.
+// Bundles src/index.ts into one browser ES module: dist/browser/connect.js (readable) and dist/browser/connect.min.js.
 // Usage: node scripts/bundle.mjs [--outdir <dir>]
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -6,7 +6,7 @@ import { build } from "esbuild"
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const flag = process.argv.indexOf("--outdir")
-const outdir = flag === -1 ? path.join(root, "dist") : path.resolve(process.argv[flag + 1] ?? "")
+const outdir = flag === -1 ? path.join(root, "dist", "browser") : path.resolve(process.argv[flag + 1] ?? "")
 
 const common = {
   entryPoints: [path.join(root, "src/index.ts")],

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { EmbeddedActions } from "@effect-zapier/core"
- * import { PgStore } from "@effect-zapier/sql"
+ * import * as PgStore from "@effect-zapier/sql/PgStore"
  * import { Layer, Redacted } from "effect"
  *
  * const store = PgStore.layer({ url: Redacted.make("postgres://app@db.internal:5432/app") })

@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * import { EmbeddedActions } from "@effect-zapier/core"
- * import { SqliteStore } from "@effect-zapier/sql"
+ * import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
  * import { Layer } from "effect"
  *
  * const store = SqliteStore.layer({ filename: "./data/zapier.db" })
