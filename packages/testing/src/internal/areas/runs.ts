@@ -1,0 +1,444 @@
+/**
+ * Area: action runs (create, read): the model's scripted run lifecycles, their routes, core's `ActionRuns` in
+ * memory, and the control methods that script and inspect runs.
+ *
+ * @internal
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { ActionRuns, Domain, type Errors } from "@effect-zapier/core"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import type { ClientKit } from "../client.js"
+import { ApiFailure } from "../model/failures.js"
+import type { ConnectionRecord, Kit, Outcome, RunRecord, RunView } from "../model/state.js"
+import { appendLedger, misuse, randomUuid, sameUser, scriptKey, seconds, userKey } from "../model/state.js"
+import type { Routes, ServerKit } from "../server/kit.js"
+import { Authentication, describeIssue, Inputs, isObject, json, OptionalString } from "../server/kit.js"
+import type * as FZ from "../types.js"
+
+/** The endpoints of this area, as the ledger and fault rules name them. */
+export const endpoints = {
+  createRun: "POST /v2/action-runs/",
+  getRun: "GET /v2/action-runs/{id}/"
+} as const
+
+/**
+ * A run as the model holds it.
+ * @since 0.1.0
+ * @category control
+ */
+export interface RunInfo {
+  readonly id: Domain.ActionRunId
+  readonly user: Domain.EndUser
+  readonly app: Domain.AppId
+  readonly action: Domain.ActionKey
+  readonly connection: Domain.ConnectionId | null
+  readonly inputs: Readonly<Record<string, unknown>>
+  readonly createdAt: number
+  /** When it finishes (epoch millis), or `undefined` for a run that stays pending. */
+  readonly finishesAt: number | undefined
+  readonly status: FZ.RunStatus
+}
+
+/** The control methods of this area. */
+export interface RunsControl {
+  /**
+   * Scripts the next runs of an action: each new run takes the next script; the last one stays for every later
+   * run. Replaces earlier scripting of the action.
+   */
+  readonly scriptRuns: (
+    app: string,
+    action: string,
+    ...scripts: ReadonlyArray<FZ.RunScript>
+  ) => Effect.Effect<void, Errors.NotFound>
+  /** A run as the model holds it (any user's). */
+  readonly run: (runId: string) => Effect.Effect<RunInfo, Errors.NotFound>
+  /** Every run, in creation order. */
+  readonly runs: Effect.Effect<ReadonlyArray<RunInfo>>
+}
+
+/** callback_url rules of the spec (§5): HTTPS, at most 2048 characters, no private or loopback host. */
+const callbackUrlProblem = (url: string): string | undefined => {
+  if (url.length > 2048) return "callback_url must be at most 2048 characters."
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return "callback_url must be an absolute URL."
+  }
+  if (parsed.protocol !== "https:") return "callback_url must use HTTPS."
+  const host = parsed.hostname.replace(/^\[|\]$/g, "")
+  if (
+    host === "localhost" ||
+    host === "::1" ||
+    /^127\./.test(host) ||
+    /^10\./.test(host) ||
+    /^192\.168\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host)
+  ) {
+    return "callback_url must point to a public address."
+  }
+  return undefined
+}
+
+export interface CreateRunInput {
+  readonly action: string
+  readonly authentication: string | null
+  readonly inputs: Readonly<Record<string, unknown>>
+  readonly callbackUrl?: string | undefined
+}
+
+const runStatus = (outcome: Outcome, now: number): FZ.RunStatus =>
+  outcome._tag === "Pending" || now < outcome.at ? "waiting" : outcome._tag === "Succeed" ? "success" : "error"
+
+const toRunInfo = (r: RunRecord, now: number): RunInfo => ({
+  id: r.id,
+  user: r.user,
+  app: r.app,
+  action: r.action,
+  connection: r.connection,
+  inputs: r.inputs,
+  createdAt: r.createdAt,
+  finishesAt: r.outcome._tag === "Pending" ? undefined : r.outcome.at,
+  status: runStatus(r.outcome, now)
+})
+
+/** The model side: creating and reading runs, and the run controls. */
+export const model = (kit: Kit) => {
+  const { now, state } = kit
+  const findApp = (method: string, app: string) =>
+    Effect.flatMap(Ref.get(state), (s) => {
+      const found = s.apps.find((a) => a.id === app)
+      return found ? Effect.succeed(found) : Effect.fail(misuse(method, `app ${app}`))
+    })
+
+  const createRun = (user: Domain.EndUser, input: CreateRunInput) =>
+    Effect.gen(function* () {
+      const t = yield* now
+      const s = yield* Ref.get(state)
+      const key = userKey(user)
+      const issued = HashMap.get(s.actionIds, input.action)
+      if (Option.isNone(issued) || issued.value.userKey !== key) {
+        return yield* Effect.fail(
+          ApiFailure.invalid(
+            "Unknown action id. Look the action up (GET /v2/actions) before every run and send the id it returns.",
+            "action"
+          )
+        )
+      }
+      const action = issued.value.action
+      const app = s.apps.find((a) => a.id === action.app)
+      const definition = app?.actions.find((a) => a.key === action.key)
+      if (app === undefined || definition === undefined) {
+        return yield* Effect.fail(ApiFailure.invalid("The action no longer exists.", "action"))
+      }
+      let connection: ConnectionRecord | undefined
+      if (input.authentication !== null) {
+        const found = HashMap.get(s.connections, input.authentication)
+        if (Option.isNone(found) || found.value.userKey !== key || found.value.app !== app.id) {
+          return yield* Effect.fail(
+            ApiFailure.invalid(
+              `Authentication ${input.authentication} was not found among this user's connections to ${app.id}.`,
+              "authentication"
+            )
+          )
+        }
+        connection = found.value
+      } else if (app.requiresAuth) {
+        return yield* Effect.fail(ApiFailure.invalid(`${app.title} requires an authentication.`, "authentication"))
+      }
+      if (input.callbackUrl !== undefined) {
+        const problem = callbackUrlProblem(input.callbackUrl)
+        if (problem !== undefined) return yield* Effect.fail(ApiFailure.invalid(problem, "callback_url"))
+      }
+      const runId = Domain.ActionRunId.make(yield* randomUuid)
+      const sk = scriptKey(app.id, action.key)
+      const queued = Option.getOrUndefined(HashMap.get(s.scripts, sk))
+      const script = queued?.[0] ?? definition.script
+      let outcome: Outcome
+      if (connection?.isExpired) {
+        outcome = {
+          _tag: "Fail",
+          at: t,
+          errors: [
+            {
+              code: "authentication",
+              title: "Authentication expired",
+              detail: `The connection ${connection.id} has expired; reconnect it with Connect UI (reconnect_id).`,
+              delaySeconds: undefined
+            }
+          ]
+        }
+      } else if (script._tag === "Pending") {
+        outcome = { _tag: "Pending" }
+      } else if (script._tag === "Succeed") {
+        const results =
+          typeof script.results === "function"
+            ? yield* Effect.try({
+                try: () =>
+                  (script.results as (i: Readonly<Record<string, unknown>>) => ReadonlyArray<unknown>)(input.inputs),
+                catch: (e) => e
+              }).pipe(Effect.orDie)
+            : script.results
+        outcome = { _tag: "Succeed", at: t + Duration.toMillis(script.after), results }
+      } else {
+        outcome = {
+          _tag: "Fail",
+          at: t + Duration.toMillis(script.after),
+          errors: script.errors.map((e) => ({
+            code: e.code,
+            title: e.title,
+            detail: e.detail,
+            delaySeconds: e.delay !== undefined ? seconds(e.delay) : undefined
+          }))
+        }
+      }
+      const run: RunRecord = {
+        id: runId,
+        user,
+        app: app.id,
+        action: action.key,
+        actionId: action.id,
+        connection: connection?.id ?? null,
+        inputs: input.inputs,
+        createdAt: t,
+        outcome,
+        seq: s.seq + 1
+      }
+      yield* Ref.update(state, (s) =>
+        appendLedger(
+          {
+            ...s,
+            seq: s.seq + 1,
+            runs: HashMap.set(s.runs, runId, run),
+            scripts: queued !== undefined && queued.length > 1 ? HashMap.set(s.scripts, sk, queued.slice(1)) : s.scripts
+          },
+          "runs",
+          {
+            at: t,
+            user,
+            runId,
+            app: app.id,
+            action: action.key,
+            actionId: action.id,
+            connection: run.connection,
+            inputs: input.inputs
+          }
+        )
+      )
+      return runId
+    })
+
+  const getRun = (user: Domain.EndUser, runId: string) =>
+    Effect.gen(function* () {
+      const t = yield* now
+      const s = yield* Ref.get(state)
+      const run = HashMap.get(s.runs, runId)
+      if (Option.isNone(run) || !sameUser(run.value.user, user)) {
+        return yield* Effect.fail(ApiFailure.notFound(`run ${runId}`))
+      }
+      const outcome = run.value.outcome
+      const status = runStatus(outcome, t)
+      yield* Ref.update(state, (s) => appendLedger(s, "polls", { at: t, user, runId: run.value.id, status }))
+      return {
+        id: run.value.id,
+        status,
+        results: status === "success" && outcome._tag === "Succeed" ? outcome.results : [],
+        errors: status === "error" && outcome._tag === "Fail" ? outcome.errors : []
+      } satisfies RunView
+    })
+
+  const control: RunsControl = {
+    scriptRuns: Effect.fn("FakeZapier.scriptRuns")(function* (
+      app: string,
+      action: string,
+      ...scripts: ReadonlyArray<FZ.RunScript>
+    ) {
+      const record = yield* findApp("scriptRuns", app)
+      if (!record.actions.some((a) => a.key === action)) {
+        return yield* misuse("scriptRuns", `action ${action} of app ${app}`)
+      }
+      yield* Ref.update(state, (s) => ({
+        ...s,
+        scripts:
+          scripts.length === 0
+            ? HashMap.remove(s.scripts, scriptKey(app, action))
+            : HashMap.set(s.scripts, scriptKey(app, action), scripts)
+      }))
+    }),
+    run: Effect.fn("FakeZapier.run")(function* (runId: string) {
+      const t = yield* now
+      const run = HashMap.get((yield* Ref.get(state)).runs, runId)
+      if (Option.isNone(run)) return yield* misuse("run", `run ${runId}`)
+      return toRunInfo(run.value, t)
+    }),
+    runs: Effect.gen(function* () {
+      const t = yield* now
+      const s = yield* Ref.get(state)
+      return Array.from(HashMap.values(s.runs))
+        .sort((a, b) => a.seq - b.seq)
+        .map((r) => toRunInfo(r, t))
+    }).pipe(Effect.withSpan("FakeZapier.runs"))
+  }
+  return { createRun, getRun, control }
+}
+
+/** The model side of this area. */
+export type Model = ReturnType<typeof model>
+
+/** The API schema's body: `{data: {action, authentication, inputs, callback_url?}}`. */
+const DataRunBody = Schema.Struct({
+  data: Schema.Struct({
+    action: Schema.String,
+    authentication: Authentication,
+    inputs: Inputs,
+    callback_url: OptionalString
+  })
+})
+
+/** The guides' body: `{action, authentication, input, callback_url?}`. */
+const FlatRunBody = Schema.Struct({
+  action: Schema.String,
+  authentication: Authentication,
+  input: Inputs,
+  callback_url: OptionalString
+})
+
+/** The create and read endpoints. */
+export const routes = (server: ServerKit, m: Model): Routes => {
+  const { api, options } = server
+  const runBody = options.runBody ?? "both"
+
+  const createRun = api(endpoints.createRun, (user) =>
+    Effect.gen(function* () {
+      const req = yield* HttpServerRequest.HttpServerRequest
+      const text = yield* Effect.orElseSucceed(req.text, () => "")
+      const parsed = Either.try(() => JSON.parse(text) as unknown)
+      if (Either.isLeft(parsed) || !isObject(parsed.right)) {
+        return yield* Effect.fail(ApiFailure.parseError())
+      }
+      const body = parsed.right
+      const shape = isObject(body.data) ? "data" : "action" in body ? "flat" : undefined
+      if (shape === undefined || (runBody !== "both" && runBody !== shape)) {
+        return yield* Effect.fail(ApiFailure.parseError())
+      }
+      const input =
+        shape === "data"
+          ? yield* Schema.decodeUnknown(DataRunBody)(body).pipe(
+              Effect.map(({ data }) => ({
+                action: data.action,
+                authentication: data.authentication,
+                inputs: data.inputs,
+                callbackUrl: data.callback_url
+              }))
+            )
+          : yield* Schema.decodeUnknown(FlatRunBody)(body).pipe(
+              Effect.map((b) => ({
+                action: b.action,
+                authentication: b.authentication,
+                inputs: b.input,
+                callbackUrl: b.callback_url
+              }))
+            )
+      const runId = yield* m.createRun(user, input)
+      return json({ data: { type: "run", id: runId } })
+    }).pipe(Effect.catchTag("ParseError", (e) => Effect.fail(ApiFailure.invalid(`Invalid body: ${describeIssue(e)}`))))
+  )
+
+  const pendingStatus = options.pendingStatus ?? "waiting"
+  const getRun = api(endpoints.getRun, (user) =>
+    Effect.gen(function* () {
+      const params = yield* HttpRouter.params
+      const id = params.id ?? ""
+      const view = yield* m.getRun(user, id)
+      let status: string = view.status
+      if (view.status === "waiting" && pendingStatus !== "waiting") {
+        if (pendingStatus === "queued-then-running") {
+          const info = yield* Effect.orDie(m.control.run(id))
+          const now = yield* server.model.now
+          const half = info.finishesAt === undefined ? 1000 : (info.finishesAt - info.createdAt) / 2
+          status = now - info.createdAt < half ? "queued" : "running"
+        } else {
+          status = pendingStatus
+        }
+      }
+      return json(
+        {
+          data: {
+            type: "run",
+            status,
+            results: view.results,
+            errors: view.errors.map((e) => ({
+              code: e.code,
+              title: e.title,
+              detail: e.detail ?? "",
+              ...(e.delaySeconds !== undefined ? { delay: e.delaySeconds } : {}),
+              meta: null
+            }))
+          }
+        },
+        view.status === "waiting" ? (options.pendingHttpStatus ?? 200) : 200
+      )
+    })
+  )
+
+  return [
+    HttpRouter.makeRoute("POST", "/v2/action-runs/", createRun),
+    HttpRouter.makeRoute("GET", "/v2/action-runs/:id/", getRun)
+  ]
+}
+
+/** Core's `ActionRuns`, in memory. */
+export const services = (client: ClientKit, m: Model) => {
+  const { request } = client
+
+  const runs = ActionRuns.ActionRuns.of({
+    create: Effect.fn("ActionRuns.create")(function* (user: Domain.EndUser, run: ActionRuns.CreateRun) {
+      return yield* request(
+        { method: "POST", endpoint: endpoints.createRun, path: "/v2/action-runs/" },
+        user,
+        m.createRun(user, {
+          action: run.action,
+          authentication: run.connection,
+          inputs: run.inputs,
+          callbackUrl: run.callbackUrl
+        }),
+        true
+      )
+    }),
+    get: Effect.fn("ActionRuns.get")(function* (user: Domain.EndUser, runId: Domain.ActionRunId) {
+      const view = yield* request(
+        { method: "GET", endpoint: endpoints.getRun, path: `/v2/action-runs/${runId}/` },
+        user,
+        m.getRun(user, runId)
+      ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
+      switch (view.status) {
+        case "waiting":
+          return new Domain.RunPending({ runId, status: view.status })
+        case "success":
+          return new Domain.RunSucceeded({ runId, results: view.results })
+        case "error":
+          return new Domain.RunFailed({
+            runId,
+            errors: view.errors.map((e) =>
+              Domain.RunError.make({
+                code: e.code,
+                title: e.title,
+                ...(e.detail !== undefined ? { detail: e.detail } : {}),
+                ...(e.delaySeconds !== undefined ? { delay: Duration.seconds(e.delaySeconds) } : {})
+              })
+            )
+          })
+      }
+    })
+  })
+
+  return Context.make(ActionRuns.ActionRuns, runs)
+}
