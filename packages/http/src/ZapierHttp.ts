@@ -25,6 +25,8 @@ import * as ActionCatalog from "@effect-zapier/core/ActionCatalog"
 import * as ActionRuns from "@effect-zapier/core/ActionRuns"
 import * as Apps from "@effect-zapier/core/Apps"
 import * as Connections from "@effect-zapier/core/Connections"
+import * as RunCallbacks from "@effect-zapier/core/RunCallbacks"
+import * as RunEvents from "@effect-zapier/core/RunEvents"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -45,6 +47,7 @@ import * as Api from "./internal/api.js"
 import { makeBudget } from "./internal/retry.js"
 import * as Settings from "./internal/settings.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as RunCallback from "./RunCallback.js"
 
 /**
  * The JWT signing algorithms Zapier accepts.
@@ -165,6 +168,24 @@ export interface Options {
    */
   readonly rateLimit?: RateLimitOptions | false | undefined
   /**
+   * The partner's public URL for run callbacks [ZAPIER_RUN_CALLBACK_URL]. When set, every run is created with
+   * `callback_url` = this URL plus a per-run routing token (`zapier_run_token`), and `EmbeddedActions.run`
+   * completes from the callback (mount `RunCallback.handler` at this URL's path), polling only as a safety net.
+   * Zapier's rules apply and are checked here (a `ConfigError` naming `runCallbackUrl`): HTTPS, a public host, at
+   * most 2048 characters with the token. Unset: runs are polled, as without callbacks.
+   *
+   * The run-event bus is the `RunEvents` in the layer's context (`RunEventsRedis.layer` for a fleet, so the
+   * replica that receives a callback completes the await on another), else an in-memory one; either way the
+   * layer provides it, and the `RunCallback.Receiver` the handler needs.
+   */
+  readonly runCallbackUrl?: string | undefined
+  /** The JWKS of Zapier's callback signatures; default `https://zapier.com/.well-known/jwks.json` [ZAPIER_RUN_CALLBACK_JWKS_URL]. */
+  readonly runCallbackJwksUrl?: string | undefined
+  /** Tolerance on a callback signature's `iat`/`exp`; default 30 s, at most 5 minutes [ZAPIER_RUN_CALLBACK_CLOCK_SKEW]. */
+  readonly runCallbackClockSkew?: Duration.DurationInput | undefined
+  /** The largest callback body read; default 1 MiB [ZAPIER_RUN_CALLBACK_MAX_BYTES]. */
+  readonly runCallbackMaxBytes?: number | undefined
+  /**
    * Test only: accept `http:` URLs for loopback hosts (127.0.0.1, localhost, ::1), e.g. a fake Zapier server.
    * Never needed against Zapier. Default false [ZAPIER_ALLOW_INSECURE_HTTP].
    */
@@ -186,6 +207,14 @@ export type Services =
   | Apps.Apps
 
 /**
+ * The run callback services the live layers provide besides {@link Services}: the run-event bus and the receiver
+ * `RunCallback.handler` needs. With `runCallbackUrl` set, the context also holds core's `RunCallbacks`, which
+ * `EmbeddedActions` looks up when it is built (absent, it polls).
+ * @since 0.1.0
+ */
+export type CallbackServices = RunEvents.RunEvents | RunCallback.Receiver
+
+/**
  * Builds the four services from validated options; they share one HttpClient, one token cache, one retry
  * budget and one rate limiter (the `RateLimiter` found in the context, else an in-memory one from
  * `options.rateLimit`). The token exchanges run in the scope, so close it to stop them.
@@ -194,7 +223,11 @@ export type Services =
  */
 export const make = (
   options: Options
-): Effect.Effect<Context.Context<Services>, ConfigError.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<
+  Context.Context<Services | CallbackServices>,
+  ConfigError.ConfigError,
+  HttpClient.HttpClient | Scope.Scope
+> =>
   Effect.gen(function* () {
     const settings = yield* Settings.resolve(options)
     const client = yield* HttpClient.HttpClient
@@ -202,12 +235,36 @@ export const make = (
     const env = { settings, client, budget: makeBudget(settings.retryBudget), limiter }
     const tokens = yield* HttpTokenExchange.make(env)
     const api = Api.make(env, tokens)
-    return Context.make(TokenExchange.TokenExchange, tokens).pipe(
+    const events = Option.getOrElse(yield* Effect.serviceOption(RunEvents.RunEvents), () => undefined)
+    const bus = events ?? (yield* RunEvents.makeMemory())
+    const receiver = yield* RunCallback.makeReceiver(
+      {
+        jwksUrl: settings.runCallbackJwksUrl,
+        clockSkew: settings.runCallbackClockSkew,
+        maxBodyBytes: settings.runCallbackMaxBytes,
+        tokenParameter: RunCallbacks.defaultTokenParameter,
+        requestTimeout: settings.requestTimeout,
+        refetchInterval: Settings.defaults.runCallbackKeyRefetch
+      },
+      client,
+      bus
+    )
+    const context = Context.make(TokenExchange.TokenExchange, tokens).pipe(
       Context.add(Connections.Connections, HttpConnections.make(api, tokens)),
       Context.add(ActionCatalog.ActionCatalog, HttpActionCatalog.make(api)),
       Context.add(ActionRuns.ActionRuns, HttpActionRuns.make(api)),
-      Context.add(Apps.Apps, HttpApps.make(api))
+      Context.add(Apps.Apps, HttpApps.make(api)),
+      Context.add(RunEvents.RunEvents, bus),
+      Context.add(RunCallback.Receiver, receiver)
     )
+    // Present only when configured: EmbeddedActions finds it with serviceOption, and polls without it.
+    return settings.runCallbackUrl === undefined
+      ? context
+      : (Context.add(
+          context,
+          RunCallbacks.RunCallbacks,
+          RunCallbacks.make({ url: settings.runCallbackUrl }, bus)
+        ) as Context.Context<Services | CallbackServices>)
   })
 
 const makeLimiter = (
@@ -238,7 +295,9 @@ const makeLimiter = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<Services, ConfigError.ConfigError, HttpClient.HttpClient> =>
+export const layer = (
+  options: Options
+): Layer.Layer<Services | CallbackServices, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scopedContext(make(options))
 
 /**
@@ -259,7 +318,7 @@ export const layer = (options: Options): Layer.Layer<Services, ConfigError.Confi
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options>
-): Layer.Layer<Services, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<Services | CallbackServices, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scopedContext(Effect.flatMap(Config.unwrap(options), make))
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
@@ -327,6 +386,10 @@ export const config: Config.Config<Options> = Config.all({
   maxResponseBytes: optional(Config.integer("ZAPIER_MAX_RESPONSE_BYTES")),
   pageSize: optional(Config.integer("ZAPIER_PAGE_SIZE")),
   allowInsecureHttp: optional(Config.boolean("ZAPIER_ALLOW_INSECURE_HTTP")),
+  runCallbackUrl: optional(Config.string("ZAPIER_RUN_CALLBACK_URL")),
+  runCallbackJwksUrl: optional(Config.string("ZAPIER_RUN_CALLBACK_JWKS_URL")),
+  runCallbackClockSkew: optional(Config.duration("ZAPIER_RUN_CALLBACK_CLOCK_SKEW")),
+  runCallbackMaxBytes: optional(Config.integer("ZAPIER_RUN_CALLBACK_MAX_BYTES")),
   rateLimit: rateLimitConfig
 })
 
@@ -335,4 +398,5 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerFromEnv: Layer.Layer<Services, ConfigError.ConfigError, HttpClient.HttpClient> = layerConfig(config)
+export const layerFromEnv: Layer.Layer<Services | CallbackServices, ConfigError.ConfigError, HttpClient.HttpClient> =
+  layerConfig(config)

@@ -27,6 +27,10 @@ export * as HttpTokenExchange from "./HttpTokenExchange.js"
 /** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter.js"
 /** @since 0.1.0 */
+export * as RunCallback from "./RunCallback.js"
+/** @since 0.1.0 */
+export * as RunEventsRedis from "./RunEventsRedis.js"
+/** @since 0.1.0 */
 export * as Wire from "./Wire.js"
 /** @since 0.1.0 */
 export * as ZapierHttp from "./ZapierHttp.js"

@@ -48,8 +48,19 @@ export const defaults = {
   /** Lifetime assumed when the token response has no `expires_in` (Zapier's SDK assumes one hour). */
   accessTokenLifetime: Duration.hours(1),
   /** Lifetime assumed for a connect token without `expires_in` (documented: 6 minutes). */
-  connectTokenLifetime: Duration.minutes(6)
+  connectTokenLifetime: Duration.minutes(6),
+  /** Zapier's JWKS, against which run callbacks' signatures are verified. */
+  runCallbackJwksUrl: "https://zapier.com/.well-known/jwks.json",
+  /** Tolerance on a run callback signature's `iat`/`exp`. */
+  runCallbackClockSkew: Duration.seconds(30),
+  /** The largest run callback body read. */
+  runCallbackMaxBytes: 1024 * 1024,
+  /** The least time between two fetches of Zapier's key set caused by an unknown `kid`. */
+  runCallbackKeyRefetch: Duration.minutes(1)
 } as const
+
+/** Zapier's limit on a `callback_url`. @internal */
+export const maxCallbackUrlLength = 2048
 
 /** The most a partner JWT may live (Zapier: "keep short, for example max ~5 minutes"). @internal */
 export const maxJwtLifetime = Duration.minutes(5)
@@ -86,6 +97,11 @@ export interface Settings {
   readonly retryBudget: number
   readonly maxResponseBytes: number
   readonly pageSize: number
+  /** The partner's public run callback URL (without the routing token), when run callbacks are on. */
+  readonly runCallbackUrl: string | undefined
+  readonly runCallbackJwksUrl: string
+  readonly runCallbackClockSkew: Duration.Duration
+  readonly runCallbackMaxBytes: number
   /** The client-side rate limit of API requests, or `false` when off. */
   readonly rateLimit:
     | { readonly limit: number; readonly window: Duration.Duration; readonly maxWait: Duration.Duration }
@@ -102,6 +118,9 @@ const nonEmpty = (
   value !== undefined && value.trim().length > 0
     ? Effect.succeed(value.trim())
     : Effect.fail(ConfigError.MissingData([path], `${path} is required: ${hint}`))
+
+/** `?zapier_run_token=` (or `&`) and a 43-character token: what the library appends to the callback URL. */
+const callbackTokenOverhead = "&zapier_run_token=".length + 43
 
 const reservedClaims = new Set(["iss", "aud", "iat", "nbf", "exp", "jti"])
 
@@ -158,6 +177,89 @@ const positiveDuration = (path: string, value: Duration.DurationInput | undefine
   duration(path, value, fallback, false)
 const nonNegativeDuration = (path: string, value: Duration.DurationInput | undefined, fallback: Duration.Duration) =>
   duration(path, value, fallback, true)
+
+const isPrivateIpv4 = (host: string): boolean => {
+  const parts = host.split(".")
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p))) return false
+  const [a, b] = parts.map(Number) as [number, number, number, number]
+  return (
+    a === 0 ||
+    a === 10 ||
+    a === 127 ||
+    (a === 100 && b >= 64 && b <= 127) ||
+    (a === 169 && b === 254) ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    a >= 224
+  )
+}
+
+const isPrivateHost = (hostname: string): boolean => {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, "")
+  if (host === "localhost" || host.endsWith(".localhost") || host.endsWith(".local") || host.endsWith(".internal")) {
+    return true
+  }
+  if (isPrivateIpv4(host)) return true
+  if (host.includes(":")) {
+    // IPv6 literals: loopback, unspecified, unique local (fc00::/7), link local (fe80::/10), IPv4-mapped private.
+    if (host === "::1" || host === "::") return true
+    if (/^f[cd][0-9a-f]{0,2}:/.test(host) || /^fe[89ab][0-9a-f]?:/.test(host)) return true
+    const mapped = host.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/)
+    return mapped !== null && isPrivateIpv4(mapped[1]!)
+  }
+  return !host.includes(".") // a single-label name only resolves on a private network
+}
+
+/**
+ * The run callback URL: Zapier accepts only HTTPS, a public address and at most 2048 characters (the routing
+ * token the library appends included). A host name is checked as written; one that resolves to a private address
+ * cannot be told from here and is refused by Zapier at the first create. With the test-only `allowInsecureHttp`,
+ * a loopback URL (http or https) is accepted, for a local fake.
+ * @internal
+ */
+export const checkCallbackUrl = (
+  path: string,
+  value: string,
+  allowInsecureHttp: boolean,
+  tokenOverhead: number
+): Effect.Effect<string, ConfigError.ConfigError> => {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return Effect.fail(invalid(path, `${path} is not a valid absolute URL`))
+  }
+  if (url.hash !== "") return Effect.fail(invalid(path, `${path} must not have a fragment`))
+  if (url.username !== "" || url.password !== "") {
+    return Effect.fail(invalid(path, `${path} must not carry credentials`))
+  }
+  if (value.length + tokenOverhead > maxCallbackUrlLength) {
+    return Effect.fail(
+      invalid(
+        path,
+        `${path} is ${value.length} characters; with the routing token (${tokenOverhead} more) it must stay within Zapier's ${maxCallbackUrlLength}`
+      )
+    )
+  }
+  const loopback = loopbackHosts.has(url.hostname)
+  if (allowInsecureHttp && loopback && (url.protocol === "http:" || url.protocol === "https:")) {
+    return Effect.succeed(value)
+  }
+  if (url.protocol !== "https:") {
+    return Effect.fail(
+      invalid(
+        path,
+        `${path} must use https: (Zapier posts run callbacks over HTTPS only; plain http: is only accepted for a loopback host with the test-only option allowInsecureHttp: true)`
+      )
+    )
+  }
+  if (isPrivateHost(url.hostname)) {
+    return Effect.fail(
+      invalid(path, `${path} must point to a public host: Zapier refuses private, loopback and link-local addresses`)
+    )
+  }
+  return Effect.succeed(value)
+}
 
 const positiveInt = (
   path: string,
@@ -314,6 +416,30 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
     const maxResponseBytes = yield* positiveInt("maxResponseBytes", options.maxResponseBytes, defaults.maxResponseBytes)
     const pageSize = yield* positiveInt("pageSize", options.pageSize, defaults.pageSize)
     const rateLimit = yield* resolveRateLimit(options.rateLimit)
+    const runCallbackUrl =
+      options.runCallbackUrl === undefined || options.runCallbackUrl.trim().length === 0
+        ? undefined
+        : yield* checkCallbackUrl("runCallbackUrl", options.runCallbackUrl.trim(), allowInsecure, callbackTokenOverhead)
+    const runCallbackJwksUrl = yield* checkUrl(
+      "runCallbackJwksUrl",
+      options.runCallbackJwksUrl ?? defaults.runCallbackJwksUrl,
+      allowInsecure,
+      false
+    )
+    const runCallbackClockSkew = yield* nonNegativeDuration(
+      "runCallbackClockSkew",
+      options.runCallbackClockSkew,
+      defaults.runCallbackClockSkew
+    )
+    if (Duration.greaterThan(runCallbackClockSkew, Duration.minutes(5))) {
+      return yield* Effect.fail(invalid("runCallbackClockSkew", "runCallbackClockSkew may be at most 5 minutes"))
+    }
+    const runCallbackMaxBytes = yield* positiveInt(
+      "runCallbackMaxBytes",
+      options.runCallbackMaxBytes,
+      defaults.runCallbackMaxBytes,
+      1024
+    )
     const key = yield* importSigningKey(options.signingKey, algorithm)
     return {
       clientId,
@@ -346,6 +472,10 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
       retryBudget,
       maxResponseBytes,
       pageSize,
+      runCallbackUrl,
+      runCallbackJwksUrl,
+      runCallbackClockSkew,
+      runCallbackMaxBytes,
       rateLimit
     }
   })

@@ -1,0 +1,105 @@
+/**
+ * The Redis run-event bus against a real Redis: two buses with their own connections (two replicas) share one
+ * prefix; an await on one completes from a publish on the other, a duplicate is ignored, only the token's digest
+ * is stored, and an unreachable Redis fails with RunEventsUnavailable instead of hanging.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Domain, RunEvents } from "@effect-zapier/core"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { Redis } from "ioredis"
+import { RunEventsRedis } from "../src/index.js"
+
+const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+
+const redisUnavailable: string | undefined = await (async () => {
+  const client = new Redis(redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000
+  })
+  client.on("error", () => {})
+  try {
+    await client.connect()
+    await client.ping()
+    return undefined
+  } catch (error) {
+    return `Redis is not reachable (${error instanceof Error ? error.message : String(error)})`
+  } finally {
+    client.disconnect()
+  }
+})()
+const skipRedis = redisUnavailable !== undefined && !process.env.CI
+if (skipRedis) console.warn(`Skipping the Redis run-event bus tests: ${redisUnavailable}.`)
+
+const uniquePrefix = () => `effect-zapier-test:runs:${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}:`
+
+const event = (runId: Domain.ActionRunId, token: Redacted.Redacted<string>, results: ReadonlyArray<unknown>) =>
+  Effect.map(DateTime.now, (receivedAt) =>
+    RunEvents.RunEvent.make({
+      runId,
+      state: Domain.RunSucceeded.make({ runId, results }),
+      routingToken: token,
+      source: "callback",
+      receivedAt
+    })
+  )
+
+describe.skipIf(skipRedis)("RunEventsRedis (real Redis)", () => {
+  it.scopedLive("an await on one replica completes from a publish on another; duplicates are ignored", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const a = yield* RunEventsRedis.make({ redis: { url: redisUrl }, prefix })
+      const b = yield* RunEventsRedis.make({ redis: { url: Redacted.make(redisUrl) }, prefix })
+      const runId = Domain.ActionRunId.make(`run-${Math.random().toString(36).slice(2)}`)
+      const token = yield* RunEvents.mintToken
+      yield* a.expect(runId, token)
+      assert.strictEqual(yield* b.check(runId, token), "match")
+      assert.strictEqual(yield* b.check(runId, yield* RunEvents.mintToken), "mismatch")
+      assert.strictEqual(yield* b.check(Domain.ActionRunId.make("run-none"), token), "unknown")
+
+      const waiting = yield* Effect.fork(a.await(runId))
+      yield* Effect.sleep("50 millis")
+      assert.isTrue(yield* b.publish(yield* event(runId, token, [{ n: 1 }])))
+      assert.isFalse(yield* b.publish(yield* event(runId, token, [{ n: 2 }])), "a duplicate")
+      const received = yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))
+      assert.deepStrictEqual(received.state._tag === "RunSucceeded" ? received.state.results : [], [{ n: 1 }])
+      assert.isTrue(RunEvents.sameToken(received.routingToken!, token))
+      // A later await, on either replica, completes at once from the kept event.
+      assert.strictEqual((yield* b.await(runId)).runId, runId)
+      assert.isTrue(Option.isSome(yield* a.lookup(runId)))
+
+      // Only the digest of the token is stored for the expectation.
+      const inspector = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(redisUrl)),
+        (client) => Effect.promise(() => client.quit())
+      )
+      const stored = yield* Effect.promise(() => inspector.get(`${prefix}expect:${runId}`))
+      assert.match(stored ?? "", /^[0-9a-f]{64}$/)
+      assert.notInclude(stored ?? "", Redacted.value(token))
+      const ttl = yield* Effect.promise(() => inspector.ttl(`${prefix}event:${runId}`))
+      assert.isAbove(ttl, 0)
+    })
+  )
+
+  it.scopedLive("an unreachable Redis fails with RunEventsUnavailable within the timeout", () =>
+    Effect.gen(function* () {
+      const bus = yield* RunEventsRedis.make({
+        redis: { url: "redis://127.0.0.1:1", options: { retryStrategy: () => null } },
+        prefix: uniquePrefix(),
+        timeout: "300 millis"
+      })
+      const runId = Domain.ActionRunId.make("run-x")
+      const error = yield* Effect.flip(bus.check(runId, yield* RunEvents.mintToken))
+      assert.strictEqual(error._tag, "RunEventsUnavailable")
+      const awaited = yield* Effect.flip(bus.await(runId).pipe(Effect.timeout("5 seconds")))
+      assert.strictEqual(awaited._tag, "RunEventsUnavailable")
+      assert.notInclude(error.message, "redis://")
+    })
+  )
+})
