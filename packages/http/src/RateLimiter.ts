@@ -3,14 +3,19 @@
  * fleet) stays inside Zapier's budget (about 60 requests/min per IP and 150/min per partner, and a 60 s cooldown
  * after a 429).
  *
- * The budget is a strict sliding window: in any interval of `window`, at most `limit` slots are granted, which is
- * what a server counting the requests of the last minute enforces. Each `take` reserves the earliest slot that keeps
- * that promise, in arrival order, so waiters are served first come, first served (many pending polls share the
- * budget fairly; none starves). `pause` moves every pending slot after the pause, so one 429 holds back everyone
- * sharing the budget.
+ * The budget is a strict sliding window: in any interval of `window` plus a safety `margin`, at most `limit` slots
+ * are granted, which is what a server counting the requests of the last `window` enforces, with room for the time
+ * between taking a slot and the server counting the request (connection set-up, a busy event loop, another
+ * process's clock). The margin is on by default, `max(1 s, 1 % of window)`: a 1-minute window is counted over 61 s.
+ * Without it, a budget of exactly the server's limit trips that limit (and a 429 costs a whole cooldown). Each `take`
+ * reserves the earliest slot that keeps that promise, in arrival order, so waiters are served first come, first
+ * served (many pending polls share the budget fairly; none starves). `pause` moves every pending slot after the
+ * pause, so one 429 holds back everyone sharing the budget.
  *
  * Stores: `layerMemory` (one process; it runs on the Effect `Clock`, so it works under `TestClock`) and
  * `layerRedis` (several processes sharing one budget through Redis, on the Redis server's clock; needs `ioredis` ^5).
+ * With Redis, a waiter reserves its slot at most one (margined) window ahead, so a process that dies (`kill -9`)
+ * with waiters queued leaves at most one window of reserved slots unused.
  *
  * @example
  * ```ts
@@ -34,6 +39,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -77,9 +83,15 @@ export class RateLimiter extends Context.Tag("@effect-zapier/http/RateLimiter")<
 export interface Options {
   /** Slots per window; default 60. A positive integer. */
   readonly limit?: number | undefined
-  /** The sliding window; default 60 seconds. */
+  /** The server's sliding window; default 60 seconds. Give the server's own figure: the margin is added to it. */
   readonly window?: Duration.DurationInput | undefined
-  /** The longest `take` waits before failing with `RateLimited`; default 60 seconds. */
+  /**
+   * Added to `window` when counting slots, for the time between taking a slot and the server counting the request;
+   * default `max(1 second, 1 % of window)` (see `defaultMargin`). `0` counts exactly `window` (only for a limit
+   * enforced in this process).
+   */
+  readonly margin?: Duration.DurationInput | undefined
+  /** The longest `take` waits before failing with `RateLimited`; default 2 minutes (a full window and a cooldown). */
   readonly maxWait?: Duration.DurationInput | undefined
   /** The pause after a 429 without `Retry-After`; default 60 seconds (Zapier's cooldown). */
   readonly defaultPause?: Duration.DurationInput | undefined
@@ -88,16 +100,35 @@ export interface Options {
 }
 
 /**
- * The defaults: Zapier's published 60 requests per minute, a 60 s cooldown after a 429.
+ * The defaults: Zapier's published 60 requests per minute (counted over 61 s with the default margin), a 60 s
+ * cooldown after a 429.
  * @since 0.1.0
  */
 export const defaults = {
   limit: 60,
   window: Duration.minutes(1),
-  maxWait: Duration.minutes(1),
+  maxWait: Duration.minutes(2),
   defaultPause: Duration.minutes(1),
   key: "zapier"
 } as const
+
+/**
+ * The safety margin added to a `window` when none is given: `max(1 second, 1 % of window)`. One second covers the
+ * time from taking a slot to the server counting the request (measured: up to ~250 ms across processes starting
+ * at once, on loopback); the 1 % keeps long windows safe from clock-rate differences.
+ *
+ * @example
+ * ```ts
+ * import { RateLimiter } from "@effect-zapier/http"
+ * import { Duration } from "effect"
+ *
+ * Duration.toMillis(RateLimiter.defaultMargin(Duration.minutes(1))) // 1000: counted over 61 s
+ * Duration.toMillis(RateLimiter.defaultMargin(Duration.hours(1))) // 36000
+ * ```
+ * @since 0.1.0
+ */
+export const defaultMargin = (window: Duration.DurationInput): Duration.Duration =>
+  Duration.max(Duration.seconds(1), Duration.times(Duration.decode(window), 0.01))
 
 const PositiveDuration = Schema.DurationFromSelf.pipe(
   Schema.filter((d) => Duration.greaterThan(d, Duration.zero) || "must be longer than zero")
@@ -108,6 +139,7 @@ const NonNegativeDuration = Schema.DurationFromSelf.pipe(
 const Settings = Schema.Struct({
   limit: Schema.Int.pipe(Schema.positive()),
   window: PositiveDuration,
+  margin: NonNegativeDuration,
   maxWait: NonNegativeDuration,
   defaultPause: NonNegativeDuration,
   key: Schema.NonEmptyString
@@ -117,9 +149,11 @@ type Settings = typeof Settings.Type
 const settings = (options: Options | undefined): Effect.Effect<Settings> =>
   Effect.suspend(() => {
     const o = options ?? {}
+    const window = Duration.decode(o.window ?? defaults.window)
     return Schema.decodeUnknown(Settings)({
       limit: o.limit ?? defaults.limit,
-      window: Duration.decode(o.window ?? defaults.window),
+      window,
+      margin: o.margin !== undefined ? Duration.decode(o.margin) : defaultMargin(window),
       maxWait: Duration.decode(o.maxWait ?? defaults.maxWait),
       defaultPause: Duration.decode(o.defaultPause ?? defaults.defaultPause),
       key: o.key ?? defaults.key
@@ -128,12 +162,15 @@ const settings = (options: Options | undefined): Effect.Effect<Settings> =>
     Effect.catchTag("ParseError", (e) =>
       Effect.dieMessage(
         `Invalid RateLimiter options: ${ParseResult.TreeFormatter.formatErrorSync(e)}. ` +
-          "Use a positive integer limit, a window longer than zero and non-negative waits."
+          "Use a positive integer limit, a window longer than zero, a non-negative margin and non-negative waits."
       )
     )
   )
 
 const toMillis = (d: Duration.Duration): number => (Duration.isFinite(d) ? Duration.toMillis(d) : Number.MAX_VALUE)
+
+/** The window slots are counted over: the server's window plus the margin. */
+const countedMillis = (s: Settings): number => toMillis(Duration.sum(s.window, s.margin))
 
 const exceeded = (key: string, waitMillis: number) =>
   new Errors.RateLimited({ endpoint: `client-side budget "${key}"`, retryAfter: Duration.millis(waitMillis) })
@@ -190,7 +227,7 @@ const release = (budget: Budget, slot: Slot) => {
 export const makeMemory = (options?: Options): Effect.Effect<Service> =>
   Effect.map(settings(options), (s) => {
     const limit = s.limit
-    const windowMillis = toMillis(s.window)
+    const windowMillis = countedMillis(s)
     const maxWaitMillis = toMillis(s.maxWait)
     const budgets = new Map<string, Budget>()
     const budgetOf = (key: string): Budget => {
@@ -338,13 +375,18 @@ local function keep(at, window)
 end
 `
 
-// ARGV: limit, window ms, max wait ms. Returns { granted (1/0), wait ms, member }.
+// ARGV: limit, window ms, max wait ms, horizon ms. Returns { outcome, wait ms, member }: outcome 1 = reserved (the
+// slot is `wait` ms from now), 0 = the slot is further than the max wait, 2 = the slot is further than the horizon:
+// nothing is reserved, ask again in `wait` ms (when the slot it would follow has been used).
 const reserveScript = `${prelude}
-local limit, window, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local limit, window, maxWait, horizon = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', slots, '-inf', now - window)
 local at = earliest(limit, window, pausedUntil())
 if at - now > maxWait then
   return { 0, at - now, '' }
+end
+if at - now > horizon then
+  return { 2, at - now - horizon, '' }
 end
 local member = string.format('%016d', redis.call('INCR', seqKey))
 redis.call('ZADD', slots, at, member)
@@ -401,7 +443,7 @@ const scripts = {
   release: script(releaseScript)
 }
 
-const Reserved = Schema.Tuple(Schema.Literal(0, 1), Schema.Number, Schema.String)
+const Reserved = Schema.Tuple(Schema.Literal(0, 1, 2), Schema.Number, Schema.String)
 const Checked = Schema.Tuple(Schema.Literal(0, 1), Schema.Number)
 
 /** Why Redis could not be used (never the URL: it may hold a password). */
@@ -414,6 +456,11 @@ const describe = (cause: unknown): string =>
  * A limiter whose budget lives in Redis, shared by every process using the same `prefix` (and key). Needs the
  * optional peer dependency `ioredis` ^5 and Redis 5 or later. Times are the Redis server's, so the processes'
  * clocks need not agree.
+ *
+ * A waiter reserves its slot in Redis only once that slot is at most one counted window (`window` + `margin`)
+ * away; until then it waits in this process, first come, first served, and asks again when the slot before it has
+ * been used. So the reservations of a process that dies without cleaning up (`kill -9`, a lost host) cover at
+ * most one window: the budget is whole again one window after the crash.
  *
  * While Redis is unreachable (or slower than `timeout`), each process falls back to an in-memory budget with the
  * same options and logs a warning; it goes back to Redis as soon as Redis answers.
@@ -435,9 +482,20 @@ export const makeRedis = (options: RedisOptions): Effect.Effect<Service, never, 
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(1))
     const prefix = options.prefix ?? "effect-zapier:rate:"
     const limit = s.limit
-    const windowMillis = toMillis(s.window)
+    const windowMillis = countedMillis(s)
     const maxWaitMillis = toMillis(s.maxWait)
     const fallback = yield* makeMemory(options)
+    // One reserving waiter per key at a time in this process (the others queue here, in arrival order), so that
+    // waiters beyond the horizon do not all poll Redis.
+    const gates = new Map<string, Effect.Semaphore>()
+    const gateOf = (key: string): Effect.Semaphore => {
+      let gate = gates.get(key)
+      if (gate === undefined) {
+        gate = Effect.unsafeMakeSemaphore(1)
+        gates.set(key, gate)
+      }
+      return gate
+    }
     const redis = yield* connect(options.redis, timeout)
     const degraded = yield* Ref.make(false)
 
@@ -501,9 +559,8 @@ export const makeRedis = (options: RedisOptions): Effect.Effect<Service, never, 
         )
       )
 
-    const waitFor = (key: string, keys: ReadonlyArray<string>, member: string, firstWait: number) =>
+    const waitFor = (key: string, keys: ReadonlyArray<string>, member: string, firstWait: number, start: number) =>
       Effect.gen(function* () {
-        const start = yield* Clock.currentTimeMillis
         let wait = firstWait
         while (wait > 0) {
           yield* Effect.sleep(Duration.millis(wait))
@@ -520,18 +577,64 @@ export const makeRedis = (options: RedisOptions): Effect.Effect<Service, never, 
         }
       }).pipe(Effect.onInterrupt(() => call(Schema.Unknown, scripts.release, keys, [member]).pipe(Effect.ignore)))
 
+    type Reservation =
+      | { readonly _tag: "Reserved"; readonly wait: number; readonly member: string }
+      | { readonly _tag: "Unavailable" }
+
+    /**
+     * Reserves a slot at most one counted window ahead, asking again (after the wait Redis names) while the earliest
+     * slot is further than that; fails once the slot would be further than what is left of `maxWait`. Runs
+     * uninterruptibly but for its sleeps (`restore`), so a slot reserved in Redis is never lost to an interruption
+     * between the script and this fiber.
+     */
+    const reserve = (
+      key: string,
+      keys: ReadonlyArray<string>,
+      start: number,
+      restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+    ): Effect.Effect<Reservation, Errors.RateLimited> =>
+      Effect.gen(function* () {
+        for (;;) {
+          const left = maxWaitMillis - ((yield* Clock.currentTimeMillis) - start)
+          const reserved = yield* call(Reserved, scripts.reserve, keys, [
+            limit,
+            windowMillis,
+            Math.max(0, left),
+            windowMillis
+          ]).pipe(Effect.option)
+          if (reserved._tag === "None") return { _tag: "Unavailable" } as const
+          const [outcome, wait, member] = reserved.value
+          if (outcome === 1) return { _tag: "Reserved", wait, member } as const
+          if (outcome === 0) return yield* exceeded(key, maxWaitMillis - left + wait)
+          yield* restore(Effect.sleep(Duration.millis(Math.max(1, wait))))
+        }
+      })
+
+    /** Waits for this process's turn to reserve (counted against `maxWait`), then reserves. */
+    const gated = (key: string, keys: ReadonlyArray<string>, start: number) => {
+      const gate = gateOf(key)
+      const turn =
+        Number.isFinite(maxWaitMillis) && maxWaitMillis < 2 ** 31
+          ? Effect.timeoutOption(gate.take(1), Duration.millis(maxWaitMillis))
+          : Effect.asSome(gate.take(1))
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(turn), (permit) =>
+          Option.isNone(permit)
+            ? exceeded(key, maxWaitMillis)
+            : reserve(key, keys, start, restore).pipe(Effect.ensuring(gate.release(1)))
+        )
+      )
+    }
+
     const take = Effect.fn("RateLimiter.take")(function* (key?: string) {
       const k = key ?? s.key
       const keys = keysOf(k)
-      const reserved = yield* call(Reserved, scripts.reserve, keys, [limit, windowMillis, maxWaitMillis]).pipe(
-        Effect.option
-      )
-      if (reserved._tag === "None") return yield* fallback.take(k)
-      const [granted, wait, member] = reserved.value
-      if (granted === 0) return yield* exceeded(k, wait)
-      if (wait <= 0) return
-      yield* Effect.annotateCurrentSpan("rateLimiter.waitMillis", wait)
-      yield* waitFor(k, keys, member, wait)
+      const start = yield* Clock.currentTimeMillis
+      const reservation = yield* gated(k, keys, start)
+      if (reservation._tag === "Unavailable") return yield* fallback.take(k)
+      if (reservation.wait <= 0) return
+      yield* Effect.annotateCurrentSpan("rateLimiter.waitMillis", reservation.wait)
+      yield* waitFor(k, keys, reservation.member, reservation.wait, start)
     })
 
     const pause = Effect.fn("RateLimiter.pause")(function* (

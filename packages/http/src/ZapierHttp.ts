@@ -70,8 +70,13 @@ export type RunBodyShape = "flat" | "data"
 export interface RateLimitOptions {
   /** Requests per window; default 60 (Zapier's published limit per IP). */
   readonly limit?: number | undefined
-  /** The sliding window; default 61 seconds (a minute, plus a 1 s guard). */
+  /** Zapier's sliding window; default 1 minute (counted over 61 s: the margin is added). */
   readonly window?: Duration.DurationInput | undefined
+  /**
+   * Added to the window when counting, for the time between taking a slot and Zapier counting the request;
+   * default `max(1 s, 1 % of window)` (`RateLimiter.defaultMargin`).
+   */
+  readonly margin?: Duration.DurationInput | undefined
   /** The longest a request waits for a slot before failing with `RateLimited`; default 2 minutes. */
   readonly maxWait?: Duration.DurationInput | undefined
 }
@@ -150,18 +155,19 @@ export interface Options {
    * the budget fairly), and a 429 pauses the whole budget for its `Retry-After` (`rateLimitCooldown` when absent,
    * at most `maxRetryAfter`).
    *
-   * On by default at Zapier's published 60 requests/min per IP, counted over 61 s: staying under the limit costs
-   * at most a request's wait, while a 429 costs everyone a 60 s cooldown. `false` turns it off (for a limit
-   * enforced elsewhere). When the layer's context holds a {@link RateLimiter.RateLimiter} (e.g.
-   * `RateLimiter.layerRedis`, to share one partner budget across processes), that one is used instead of a new
-   * in-memory one, and these numbers are ignored [ZAPIER_RATE_LIMIT (a number, or `off`),
-   * ZAPIER_RATE_LIMIT_WINDOW, ZAPIER_RATE_LIMIT_MAX_WAIT].
+   * On by default at Zapier's published 60 requests/min per IP, counted over 61 s (the limiter's safety margin):
+   * staying under the limit costs at most a request's wait, while a 429 costs everyone a 60 s cooldown. `false`
+   * turns it off (for a limit enforced elsewhere). When the layer's context holds a {@link RateLimiter.RateLimiter}
+   * (e.g. `RateLimiter.layerRedis`, to share one partner budget across processes), that one is used instead of a
+   * new in-memory one, and these numbers are ignored (every limiter applies its margin by default)
+   * [ZAPIER_RATE_LIMIT (a number, or `off`), ZAPIER_RATE_LIMIT_WINDOW, ZAPIER_RATE_LIMIT_MARGIN,
+   * ZAPIER_RATE_LIMIT_MAX_WAIT].
    *
    * @example
    * ```ts
-   * // One budget for the fleet: 150 requests/min per partner, shared through Redis.
+   * // One budget for the fleet: Zapier's 150 requests/min per partner (counted over 61 s), shared through Redis.
    * ZapierHttp.layer(options).pipe(
-   *   Layer.provide(RateLimiter.layerRedis({ redis: { url }, limit: 150, window: "61 seconds" })),
+   *   Layer.provide(RateLimiter.layerRedis({ redis: { url }, limit: 150, window: "1 minute" })),
    *   Layer.provide(NodeHttpClient.layerUndici)
    * )
    * ```
@@ -341,14 +347,17 @@ const rateLimitConfig: Config.Config<RateLimitOptions | false | undefined> = Con
       )
     ),
     window: optional(Config.duration("ZAPIER_RATE_LIMIT_WINDOW")),
+    margin: optional(Config.duration("ZAPIER_RATE_LIMIT_MARGIN")),
     maxWait: optional(Config.duration("ZAPIER_RATE_LIMIT_MAX_WAIT"))
   }),
-  ({ limit, window, maxWait }): RateLimitOptions | false | undefined =>
+  ({ limit, window, margin, maxWait }): RateLimitOptions | false | undefined =>
     limit === false
       ? false
-      : limit === undefined && window === undefined && maxWait === undefined
+      : limit === undefined && window === undefined && margin === undefined && maxWait === undefined
         ? undefined
-        : { limit, window, maxWait }
+        : margin === undefined
+          ? { limit, window, maxWait }
+          : { limit, window, margin, maxWait }
 )
 
 /**

@@ -55,9 +55,7 @@ it.effect("the README's rate-budget and dispatcher snippets build", () => {
     )
   )
   const ZapierShared = ZapierHttp.layerFromEnv.pipe(
-    Layer.provide(
-      RateLimiter.layerRedis({ redis: { url: Redacted.make(redisUrl) }, limit: 150, window: "61 seconds" })
-    ),
+    Layer.provide(RateLimiter.layerRedis({ redis: { url: Redacted.make(redisUrl) }, limit: 150, window: "1 minute" })),
     Layer.provide(Http)
   )
   return Effect.gen(function* () {

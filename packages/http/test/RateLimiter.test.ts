@@ -36,7 +36,7 @@ const timedTake = (limiter: RateLimiter.Service, times: Array<number>, key?: str
 describe("RateLimiter (memory, TestClock)", () => {
   it.effect("a burst is served limit by limit, one window apart", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 5, window: "10 seconds", maxWait: "1 hour" })
+      const limiter = yield* RateLimiter.makeMemory({ limit: 5, window: "10 seconds", margin: 0, maxWait: "1 hour" })
       const times: Array<number> = []
       const fibers = yield* Effect.forEach(range(23), () => Effect.fork(timedTake(limiter, times)))
       yield* TestClock.adjust("39 seconds")
@@ -55,7 +55,12 @@ describe("RateLimiter (memory, TestClock)", () => {
     Effect.gen(function* () {
       const limit = 10
       const windowMillis = 10_000
-      const limiter = yield* RateLimiter.makeMemory({ limit, window: Duration.millis(windowMillis), maxWait: "1 hour" })
+      const limiter = yield* RateLimiter.makeMemory({
+        limit,
+        window: Duration.millis(windowMillis),
+        margin: 0,
+        maxWait: "1 hour"
+      })
       // A deterministic pseudo-random arrival pattern: bursts and gaps over 5 minutes.
       let seed = 42
       const random = () => {
@@ -98,7 +103,7 @@ describe("RateLimiter (memory, TestClock)", () => {
 
   it.effect("waiters are served first come, first served", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "1 second", maxWait: "1 hour" })
+      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "1 second", margin: 0, maxWait: "1 hour" })
       const order: Array<readonly [number, number]> = []
       const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
       for (const i of range(10)) {
@@ -125,7 +130,12 @@ describe("RateLimiter (memory, TestClock)", () => {
     Effect.gen(function* () {
       const pollers = 100
       const perSecond = 10
-      const limiter = yield* RateLimiter.makeMemory({ limit: perSecond, window: "1 second", maxWait: "1 hour" })
+      const limiter = yield* RateLimiter.makeMemory({
+        limit: perSecond,
+        window: "1 second",
+        margin: 0,
+        maxWait: "1 hour"
+      })
       const polls = range(pollers).map(() => [] as Array<number>)
       const all: Array<number> = []
       const poller = (i: number) =>
@@ -157,7 +167,7 @@ describe("RateLimiter (memory, TestClock)", () => {
 
   it.effect("a pause holds back everyone sharing the budget, pending waiters included, for its duration", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 3, window: "10 seconds", maxWait: "1 hour" })
+      const limiter = yield* RateLimiter.makeMemory({ limit: 3, window: "10 seconds", margin: 0, maxWait: "1 hour" })
       const times: Array<number> = []
       yield* Effect.forEach(range(3), () => timedTake(limiter, times))
       assert.deepStrictEqual(times, [0, 0, 0])
@@ -190,7 +200,12 @@ describe("RateLimiter (memory, TestClock)", () => {
 
   it.effect("a wait beyond maxWait fails at once with RateLimited and takes no slot", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", maxWait: "15 seconds" })
+      const limiter = yield* RateLimiter.makeMemory({
+        limit: 1,
+        window: "10 seconds",
+        margin: 0,
+        maxWait: "15 seconds"
+      })
       const times: Array<number> = []
       yield* timedTake(limiter, times)
       const second = yield* Effect.fork(timedTake(limiter, times)) // 10 s: within maxWait
@@ -212,7 +227,12 @@ describe("RateLimiter (memory, TestClock)", () => {
 
   it.effect("a pause that pushes a waiter past maxWait fails it with RateLimited", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", maxWait: "15 seconds" })
+      const limiter = yield* RateLimiter.makeMemory({
+        limit: 1,
+        window: "10 seconds",
+        margin: 0,
+        maxWait: "15 seconds"
+      })
       yield* limiter.take()
       const waiter = yield* Effect.fork(limiter.take())
       yield* Effect.yieldNow()
@@ -231,7 +251,7 @@ describe("RateLimiter (memory, TestClock)", () => {
 
   it.effect("interrupting a waiter gives its slot back", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", maxWait: "1 hour" })
+      const limiter = yield* RateLimiter.makeMemory({ limit: 1, window: "10 seconds", margin: 0, maxWait: "1 hour" })
       const times: Array<number> = []
       yield* timedTake(limiter, times)
       const abandoned = yield* Effect.fork(timedTake(limiter, times))
@@ -246,7 +266,7 @@ describe("RateLimiter (memory, TestClock)", () => {
 
   it.effect("keys have separate budgets", () =>
     Effect.gen(function* () {
-      const limiter = yield* RateLimiter.makeMemory({ limit: 2, window: "1 minute", key: "partner" })
+      const limiter = yield* RateLimiter.makeMemory({ limit: 2, window: "1 minute", margin: 0, key: "partner" })
       const times: Array<number> = []
       yield* timedTake(limiter, times)
       yield* timedTake(limiter, times, "partner")
@@ -261,16 +281,38 @@ describe("RateLimiter (memory, TestClock)", () => {
     })
   )
 
-  it.effect("the defaults are Zapier's 60 requests per minute", () =>
+  it.effect("the defaults are Zapier's 60 requests per minute, counted over 61 s (the default margin)", () =>
     Effect.gen(function* () {
       const limiter = yield* RateLimiter.makeMemory()
       const times: Array<number> = []
       const fibers = yield* Effect.forEach(range(61), () => Effect.fork(timedTake(limiter, times)))
-      yield* TestClock.adjust("59 seconds")
+      yield* TestClock.adjust("60 seconds")
       assert.strictEqual(times.length, 60)
       yield* TestClock.adjust("1 second")
       yield* Fiber.joinAll(fibers)
-      assert.strictEqual(times[60], 60_000)
+      assert.strictEqual(times[60], 61_000)
+    })
+  )
+
+  it.effect("every limiter adds a safety margin to the window by default: max(1 s, 1 %), configurable", () =>
+    Effect.gen(function* () {
+      assert.strictEqual(Duration.toMillis(RateLimiter.defaultMargin("10 seconds")), 1_000)
+      assert.strictEqual(Duration.toMillis(RateLimiter.defaultMargin("1 minute")), 1_000)
+      assert.strictEqual(Duration.toMillis(RateLimiter.defaultMargin("1 hour")), 36_000)
+      const granted = (options: RateLimiter.Options) =>
+        Effect.gen(function* () {
+          const limiter = yield* RateLimiter.makeMemory(options)
+          const times: Array<number> = []
+          const start = yield* Clock.currentTimeMillis
+          const fibers = yield* Effect.forEach(range(11), () => Effect.fork(timedTake(limiter, times)))
+          yield* TestClock.adjust("30 seconds")
+          yield* Fiber.joinAll(fibers)
+          return times.map((t) => t - start).sort((a, b) => a - b)
+        })
+      // The server's 10 per 10 s: the 11th slot comes a margin after the window.
+      assert.strictEqual((yield* granted({ limit: 10, window: "10 seconds" }))[10], 11_000)
+      assert.strictEqual((yield* granted({ limit: 10, window: "10 seconds", margin: "2500 millis" }))[10], 12_500)
+      assert.strictEqual((yield* granted({ limit: 10, window: "10 seconds", margin: 0 }))[10], 10_000)
     })
   )
 
@@ -349,6 +391,7 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         prefix: uniquePrefix(),
         limit: 10,
         window: "1 second",
+        margin: 0,
         maxWait: "10 seconds"
       } as const
       const a = yield* RateLimiter.makeRedis(options)
@@ -381,6 +424,7 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         prefix,
         limit: 1,
         window: "300 millis",
+        margin: 0,
         maxWait: "5 seconds"
       } as const
       const a = yield* RateLimiter.makeRedis(options)
@@ -410,6 +454,53 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
     })
   )
 
+  it.scopedLive("waiters reserve at most one window ahead in Redis, and are served in arrival order", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const limiter = yield* RateLimiter.makeRedis({
+        redis: { url: Redacted.make(redisUrl) },
+        prefix,
+        limit: 2,
+        window: "300 millis",
+        margin: 0,
+        maxWait: "10 seconds"
+      })
+      const order: Array<number> = []
+      const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
+      for (const i of range(10)) {
+        fibers.push(
+          yield* Effect.fork(
+            Effect.zipRight(
+              limiter.take(),
+              Effect.sync(() => void order.push(i))
+            )
+          )
+        )
+        yield* Effect.sleep("2 millis")
+      }
+      // While 10 waiters are queued for 5 windows, Redis holds slots at most one window ahead (a process that dies
+      // now leaves at most that much unused).
+      const redis = yield* inspector
+      let furthest = 0
+      for (const _ of range(12)) {
+        const [seconds, micros] = yield* Effect.promise(() => redis.time())
+        const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+        const last = yield* Effect.promise(() => redis.zrange(`${prefix}{zapier}:slots`, -1, -1, "WITHSCORES"))
+        if (last[1] !== undefined) furthest = Math.max(furthest, Number(last[1]) - now)
+        yield* Effect.sleep("100 millis")
+      }
+      yield* Fiber.joinAll(fibers)
+      assert.isAbove(furthest, 0)
+      // (TIME and ZRANGE are two round trips: a slot reserved between them may look a few ms further.)
+      assert.isAtMost(furthest, 350)
+      // Two slots per window: waiters 2k and 2k + 1 share a window (which of the two finishes first is a race).
+      assert.deepStrictEqual(
+        range(5).map((k) => [...order.slice(2 * k, 2 * k + 2)].sort((a, b) => a - b)),
+        range(5).map((k) => [2 * k, 2 * k + 1])
+      )
+    })
+  )
+
   it.scopedLive("a wait beyond maxWait fails with RateLimited across processes", () =>
     Effect.gen(function* () {
       const options = {
@@ -417,6 +508,7 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         prefix: uniquePrefix(),
         limit: 2,
         window: "1 second",
+        margin: 0,
         maxWait: "200 millis"
       } as const
       const a = yield* RateLimiter.makeRedis(options)
@@ -437,7 +529,8 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         redis: { url: Redacted.make(redisUrl) },
         prefix,
         limit: 5,
-        window: "200 millis"
+        window: "200 millis",
+        margin: 0
       })
       yield* limiter.take()
       yield* limiter.pause("100 millis")
@@ -494,6 +587,7 @@ describe("RateLimiter (Redis unreachable)", () => {
           prefix: uniquePrefix(),
           limit: 2,
           window: "400 millis",
+          margin: 0,
           timeout: "200 millis"
         })
         const start = yield* Clock.currentTimeMillis

@@ -40,11 +40,11 @@ export const defaults = {
   maxResponseBytes: 1024 * 1024,
   pageSize: 100,
   /**
-   * The API requests' rate limit: Zapier's published 60 requests/min per IP, counted over 61 s (a 1 s guard for
-   * the time between taking a slot and Zapier counting the request); a request waits at most 2 minutes for a
-   * slot (a full window and a full cooldown).
+   * The API requests' rate limit: Zapier's published 60 requests/min per IP, counted over 61 s (the limiter's
+   * default margin of 1 s covers the time between taking a slot and Zapier counting the request); a request waits
+   * at most 2 minutes for a slot (a full window and a full cooldown).
    */
-  rateLimit: { limit: 60, window: Duration.seconds(61), maxWait: Duration.minutes(2) },
+  rateLimit: { limit: 60, window: Duration.minutes(1), maxWait: Duration.minutes(2) },
   /** Lifetime assumed when the token response has no `expires_in` (Zapier's SDK assumes one hour). */
   accessTokenLifetime: Duration.hours(1),
   /** Lifetime assumed for a connect token without `expires_in` (documented: 6 minutes). */
@@ -104,7 +104,13 @@ export interface Settings {
   readonly runCallbackMaxBytes: number
   /** The client-side rate limit of API requests, or `false` when off. */
   readonly rateLimit:
-    | { readonly limit: number; readonly window: Duration.Duration; readonly maxWait: Duration.Duration }
+    | {
+        readonly limit: number
+        readonly window: Duration.Duration
+        /** `undefined`: the limiter's default margin. */
+        readonly margin?: Duration.Duration | undefined
+        readonly maxWait: Duration.Duration
+      }
     | false
 }
 
@@ -495,5 +501,7 @@ const resolveRateLimit = (
     }
     const window = yield* positiveDuration("rateLimit.window", option.window, defaults.rateLimit.window)
     const maxWait = yield* nonNegativeDuration("rateLimit.maxWait", option.maxWait, defaults.rateLimit.maxWait)
-    return { limit, window, maxWait }
+    if (option.margin === undefined) return { limit, window, maxWait }
+    const margin = yield* nonNegativeDuration("rateLimit.margin", option.margin, Duration.zero)
+    return { limit, window, margin, maxWait }
   })
