@@ -7,6 +7,10 @@
  * import { ActionCatalog, Domain } from "@effect-zapier/core"
  * import { Effect } from "effect"
  *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
+ * const connection = Domain.ConnectionId.make("10002")
+ *
  * const program = Effect.gen(function* () {
  *   const catalog = yield* ActionCatalog.ActionCatalog
  *   const action = yield* catalog.resolve(user, app, Domain.ActionKey.make("send_message"), "WRITE")
@@ -45,7 +49,10 @@ export interface ChoicesRequest extends FieldsRequest {
   readonly page?: number | undefined
 }
 
-/** The errors of the field endpoints. @since 0.1.0 */
+/**
+ * The errors of the field endpoints.
+ * @since 0.1.0
+ */
 export type FieldsError = RequestError
 
 /** @since 0.1.0 */

@@ -14,8 +14,13 @@
  *
  * @example
  * ```ts
- * import { ActionCatalog, ActionInputs } from "@effect-zapier/core"
+ * import { ActionCatalog, ActionInputs, Domain } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
+ * const connection = Domain.ConnectionId.make("10002")
+ * const key = Domain.ActionKey.make("send_channel_message")
  *
  * const program = Effect.gen(function* () {
  *   const catalog = yield* ActionCatalog.ActionCatalog
@@ -44,7 +49,10 @@ import { InputProblem, InvalidInputs } from "./Errors.js"
  * @category fields
  */
 export const InputFormat = Schema.Literal("DATETIME", "MULTILINE", "PASSWORD", "CODE", "READONLY", "FILE", "SELECT")
-/** @since 0.1.0 @category fields */
+/**
+ * @since 0.1.0
+ * @category fields
+ */
 export type InputFormat = typeof InputFormat.Type
 
 /**
@@ -54,7 +62,10 @@ export type InputFormat = typeof InputFormat.Type
  * @category fields
  */
 export const ValueType = Schema.Literal("STRING", "NUMBER", "INTEGER", "BOOLEAN", "OBJECT")
-/** @since 0.1.0 @category fields */
+/**
+ * @since 0.1.0
+ * @category fields
+ */
 export type ValueType = typeof ValueType.Type
 
 /**
@@ -81,6 +92,8 @@ export class Choice extends Schema.Class<Choice>("@effect-zapier/core/Choice")({
  *
  * @example
  * ```ts
+ * import { ActionInputs } from "@effect-zapier/core"
+ *
  * const text = ActionInputs.InputField.make({ id: "text", title: "Message Text", required: true })
  * ```
  * @since 0.1.0
@@ -137,7 +150,10 @@ export class Fieldset extends Schema.TaggedClass<Fieldset>("@effect-zapier/core/
  * @category fields
  */
 export const Field = Schema.Union(InputField, InfoField, Fieldset)
-/** @since 0.1.0 @category fields */
+/**
+ * @since 0.1.0
+ * @category fields
+ */
 export type Field = typeof Field.Type
 
 /**
@@ -307,8 +323,17 @@ export const problems = (fields: ReadonlyArray<Field>, inputs: Inputs): Readonly
  *
  * @example
  * ```ts
- * const result = yield* ActionInputs.validate(fields, { text: 42 }).pipe(Effect.either)
- * // Left(InvalidInputs): "channel: is required; text: expected a string, got 42"
+ * import { ActionInputs } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const fields = [
+ *   ActionInputs.InputField.make({ id: "channel", title: "Channel", required: true, format: "SELECT" }),
+ *   ActionInputs.InputField.make({ id: "text", title: "Message Text", required: true, valueType: "STRING" })
+ * ]
+ *
+ * const result = Effect.runSync(ActionInputs.validate(fields, { text: 42 }).pipe(Effect.either))
+ * // Left(InvalidInputs): "The inputs are invalid (2 problems): channel: is required; text: expected a string, got an
+ * // integer. Fix them before running the action."
  * ```
  * @since 0.1.0
  * @category validation
@@ -411,6 +436,13 @@ const propertyOf = (field: InputField): JsonSchema => {
  *
  * @example
  * ```ts
+ * import { ActionInputs } from "@effect-zapier/core"
+ *
+ * const fields = [
+ *   ActionInputs.InputField.make({ id: "channel", title: "Channel", required: true, format: "SELECT" }),
+ *   ActionInputs.InputField.make({ id: "text", title: "Message Text", required: true, valueType: "STRING" })
+ * ]
+ *
  * const schema = ActionInputs.toJsonSchema(fields, { title: "Send Channel Message" })
  * // { $schema: "https://json-schema.org/draft/2020-12/schema", type: "object",
  * //   properties: { channel: { type: "string", oneOf: [{ const: "#general", title: "general" }, …] }, … },
@@ -478,9 +510,21 @@ export const allChoices = <E, R>(
  *
  * @example
  * ```ts
- * const loaded = yield* ActionInputs.withChoices(fields, (field, page) =>
- *   catalog.choices(user, action.id, field, { connection, inputs, page })
- * )
+ * import { ActionCatalog, ActionInputs, Domain } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const connection = Domain.ConnectionId.make("10002")
+ * const inputs = { text: "Hi" }
+ *
+ * const program = Effect.gen(function* () {
+ *   const catalog = yield* ActionCatalog.ActionCatalog
+ *   const action = yield* catalog.resolve(user, Domain.AppId.make("slack"), Domain.ActionKey.make("send_channel_message"), "WRITE")
+ *   const fields = yield* catalog.inputFields(user, action.id, { connection, inputs })
+ *   const loaded = yield* ActionInputs.withChoices(fields, (field, page) =>
+ *     catalog.choices(user, action.id, field, { connection, inputs, page })
+ *   )
+ * })
  * ```
  * @since 0.1.0
  * @category choices
@@ -573,10 +617,21 @@ const sameValue = (a: unknown, b: unknown): boolean =>
  *
  * @example
  * ```ts
- * const load = ActionInputs.loader(catalog, user, action, connection.id)
- * let form = yield* ActionInputs.open(load)                          // [spreadsheet]
- * form = yield* ActionInputs.change(load, form, { spreadsheet: "s1" }) // [spreadsheet, worksheet]
- * form = yield* ActionInputs.change(load, form, { worksheet: "w1" })   // + one field per column
+ * import { ActionCatalog, ActionInputs, Domain } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("google-sheets")
+ * const connection = Domain.ConnectionId.make("10002")
+ *
+ * const program = Effect.gen(function* () {
+ *   const catalog = yield* ActionCatalog.ActionCatalog
+ *   const action = yield* catalog.resolve(user, app, Domain.ActionKey.make("add_row"), "WRITE")
+ *   const load = ActionInputs.loader(catalog, user, action, connection)
+ *   let form = yield* ActionInputs.open(load)                          // [spreadsheet]
+ *   form = yield* ActionInputs.change(load, form, { spreadsheet: "s1" }) // [spreadsheet, worksheet]
+ *   form = yield* ActionInputs.change(load, form, { worksheet: "w1" })   // + one field per column
+ * })
  * ```
  * @since 0.1.0
  * @category dynamic fields

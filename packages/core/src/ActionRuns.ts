@@ -3,11 +3,16 @@
  *
  * @example
  * ```ts
- * import { ActionRuns } from "@effect-zapier/core"
+ * import { ActionCatalog, ActionRuns, Domain } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const connection = Domain.ConnectionId.make("10002")
  *
  * const program = Effect.gen(function* () {
  *   const runs = yield* ActionRuns.ActionRuns
+ *   const catalog = yield* ActionCatalog.ActionCatalog
+ *   const action = yield* catalog.resolve(user, Domain.AppId.make("slack"), Domain.ActionKey.make("send_message"), "WRITE")
  *   const runId = yield* runs.create(user, { action: action.id, connection, inputs: { channel: "#general" } })
  *   const state = yield* runs.get(user, runId) // RunPending | RunSucceeded | RunFailed
  * })

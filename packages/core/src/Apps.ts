@@ -4,8 +4,10 @@
  *
  * @example
  * ```ts
- * import { Apps } from "@effect-zapier/core"
+ * import { Apps, Domain } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
  *
  * const program = Effect.gen(function* () {
  *   const apps = yield* Apps.Apps

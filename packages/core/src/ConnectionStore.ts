@@ -139,5 +139,15 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
  */
 export const layerMemory: Layer.Layer<ConnectionStore> = Layer.effect(ConnectionStore, makeMemory)
 
-/** Re-exported so stores in other packages build the same records. @since 0.1.0 */
-export { ConnectAttempt, StoredConnection }
+export {
+  /**
+   * `Domain.ConnectAttempt`, re-exported so stores in other packages build the same records.
+   * @since 0.1.0
+   */
+  ConnectAttempt,
+  /**
+   * `Domain.StoredConnection`, re-exported so stores in other packages build the same records.
+   * @since 0.1.0
+   */
+  StoredConnection
+}

@@ -15,7 +15,10 @@
  */
 import * as Schema from "effect/Schema"
 
-/** A string that is trimmed when decoded and must not be empty. @since 0.1.0 */
+/**
+ * A string that is trimmed when decoded and must not be empty.
+ * @since 0.1.0
+ */
 export const NonEmptyTrimmed = Schema.compose(Schema.Trim, Schema.NonEmptyTrimmedString)
 
 /**
@@ -69,7 +72,9 @@ export type ActionRunId = typeof ActionRunId.Type
  *
  * @example
  * ```ts
- * const user = EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * import { Domain } from "@effect-zapier/core"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
  * ```
  * @since 0.1.0
  * @category models
@@ -84,7 +89,10 @@ export class EndUser extends Schema.Class<EndUser>("@effect-zapier/core/EndUser"
   }
 }
 
-/** Decodes an `EndUser` from unknown input (trimming both ids). @since 0.1.0 */
+/**
+ * Decodes an `EndUser` from unknown input (trimming both ids).
+ * @since 0.1.0
+ */
 export const decodeEndUser = Schema.decodeUnknown(EndUser)
 
 /**
@@ -145,10 +153,17 @@ export class ConnectLink extends Schema.Class<ConnectLink>("@effect-zapier/core/
   reconnect: Schema.optional(ConnectionId),
   state: Schema.optional(Schema.String)
 }) {
-  /** The link without its token, for logs. */
+  /**
+   * The link without its token, for logs.
+   * @since 0.1.0
+   */
   override toString(): string {
     return `ConnectLink(${this.app}${this.reconnect ? `, reconnect ${this.reconnect}` : ""})`
   }
+  /**
+   * The link without its token (`url` is `"<redacted>"`), for JSON logs.
+   * @since 0.1.0
+   */
   toJSON(): unknown {
     return {
       _id: "ConnectLink",
@@ -241,9 +256,15 @@ export class RunFailed extends Schema.TaggedClass<RunFailed>("@effect-zapier/cor
   errors: Schema.Array(RunError)
 }) {}
 
-/** @since 0.1.0 @category run states */
+/**
+ * @since 0.1.0
+ * @category run states
+ */
 export const RunState = Schema.Union(RunPending, RunSucceeded, RunFailed)
-/** @since 0.1.0 @category run states */
+/**
+ * @since 0.1.0
+ * @category run states
+ */
 export type RunState = typeof RunState.Type
 
 /**
@@ -358,7 +379,10 @@ export const Denied = Schema.TaggedStruct("Denied", {
  * @category callbacks
  */
 export const ConnectOutcome = Schema.Union(Approved, Denied)
-/** @since 0.1.0 @category callbacks */
+/**
+ * @since 0.1.0
+ * @category callbacks
+ */
 export type ConnectOutcome = typeof ConnectOutcome.Type
 
 const describeError = (error: unknown): string => {
@@ -378,7 +402,10 @@ const optional = <A extends object>(value: A): A =>
  *
  * @example
  * ```ts
- * const outcome = Schema.decodeUnknownSync(ConnectCallback)({ authentication_id: "12345", service: "SlackAPI" })
+ * import { Domain } from "@effect-zapier/core"
+ * import { Schema } from "effect"
+ *
+ * const outcome = Schema.decodeUnknownSync(Domain.ConnectCallback)({ authentication_id: "12345", service: "SlackAPI" })
  * // { _tag: "Approved", connectionId: "12345", service: "SlackAPI" }
  * ```
  * @since 0.1.0
@@ -514,7 +541,11 @@ export const PausedReason = Schema.Literal(
 /** @since 0.1.0 */
 export type PausedReason = typeof PausedReason.Type
 
-/** True for the paused reasons that a reconnect through Connect UI resolves. @since 0.1.0 @category triggers */
+/**
+ * True for the paused reasons that a reconnect through Connect UI resolves.
+ * @since 0.1.0
+ * @category triggers
+ */
 export const isAuthenticationReason = (reason: PausedReason): boolean =>
   reason === "authentication" || reason === "authentication_access_revoked"
 

@@ -116,7 +116,10 @@ export const RunRequest = Schema.Struct({
 /** @since 0.1.0 */
 export type RunRequest = typeof RunRequest.Type
 
-/** Options of `ensureConnection`, used when a Connect link has to be minted. @since 0.1.0 */
+/**
+ * Options of `ensureConnection`, used when a Connect link has to be minted.
+ * @since 0.1.0
+ */
 export interface EnsureOptions {
   readonly redirectUri?: string | undefined
   readonly theme?: string | undefined

@@ -5,11 +5,20 @@
  *
  * @example
  * ```ts
- * import { Errors } from "@effect-zapier/core"
+ * import { Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
  * import { Effect } from "effect"
  *
- * const program = EmbeddedActions.run(request).pipe(
- *   Effect.catchTag("ConnectionRequired", (e) => Effect.succeed({ openInBrowser: e.link?.url }))
+ * const program = Effect.gen(function* () {
+ *   const actions = yield* EmbeddedActions.EmbeddedActions
+ *   return yield* actions.run({
+ *     user: Domain.EndUser.make({ userId: "u-42", tenantId: "acme" }),
+ *     app: Domain.AppId.make("slack"),
+ *     action: Domain.ActionKey.make("send_channel_message"),
+ *     inputs: { channel: "#general", text: "Hi" }
+ *   })
+ * }).pipe(
+ *   Effect.catchTag("ConnectionRequired", (e) => Effect.succeed({ openInBrowser: e.link?.url })),
+ *   Effect.catchIf(Errors.isZapierError, (e) => Effect.succeed({ failed: e._tag }))
  * )
  * ```
  *

@@ -33,25 +33,40 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 
-/** Runs created. @since 0.1.0 @category metrics */
+/**
+ * Runs created.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const runsStarted = Metric.counter("zapier.runs.started", {
   description: "Action runs created by EmbeddedActions.start",
   incremental: true
 })
 
-/** Runs awaited to success. @since 0.1.0 @category metrics */
+/**
+ * Runs awaited to success.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const runsSucceeded = Metric.counter("zapier.runs.succeeded", {
   description: "Action runs that ended in success (EmbeddedActions.await)",
   incremental: true
 })
 
-/** Runs that failed, before creation (`stage: start`) or while awaited (`stage: await`). @since 0.1.0 @category metrics */
+/**
+ * Runs that failed, before creation (`stage: start`) or while awaited (`stage: await`).
+ * @since 0.1.0
+ * @category metrics
+ */
 export const runsFailed = Metric.counter("zapier.runs.failed", {
   description: "Action runs that failed, by error tag and stage (start: before or while creating it; await: after)",
   incremental: true
 })
 
-/** Where a run failed. @since 0.1.0 */
+/**
+ * Where a run failed.
+ * @since 0.1.0
+ */
 export type Stage = "start" | "await"
 
 /**
@@ -62,7 +77,11 @@ export type Stage = "start" | "await"
 export const runsFailedWith = (error: string, stage: Stage): Metric.Metric.Counter<number> =>
   runsFailed.pipe(Metric.tagged("error", error), Metric.tagged("stage", stage))
 
-/** Polls (GETs) of one await. @since 0.1.0 @category metrics */
+/**
+ * Polls (GETs) of one await.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const pollsPerRun = Metric.histogram(
   "zapier.run.polls",
   MetricBoundaries.fromIterable([1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30, 40, 60, 80]),
@@ -73,24 +92,39 @@ const durationBoundaries = [
   50, 100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 30_000, 60_000, 120_000, 180_000
 ]
 
-/** How long runs took, seen from `await`. @since 0.1.0 @category metrics */
+/**
+ * How long runs took, seen from `await`.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const runDuration = Metric.timerWithBoundaries(
   "zapier.run.duration",
   durationBoundaries,
   "From the start of EmbeddedActions.await to the run's end (for run: from creation to the end)"
 )
 
-/** An upper bound of how late a run's end was noticed. @since 0.1.0 @category metrics */
+/**
+ * An upper bound of how late a run's end was noticed.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const detectionLag = Metric.timerWithBoundaries(
   "zapier.run.detection_lag",
   [10, 25, 50, 100, 250, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 6000, 8000, 10_000],
   "Time between the last poll that saw the run pending and the poll that saw it end"
 )
 
-/** The kind of request a retry or a 429 belongs to (the retry policy differs per kind). @since 0.1.0 */
+/**
+ * The kind of request a retry or a 429 belongs to (the retry policy differs per kind).
+ * @since 0.1.0
+ */
 export type RequestKind = "safe" | "token" | "create"
 
-/** Retries of HTTP attempts. @since 0.1.0 @category metrics */
+/**
+ * Retries of HTTP attempts.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const retries = Metric.counter("zapier.http.retries", {
   description: "Retried Zapier HTTP attempts, by kind of request and reason",
   incremental: true
@@ -105,23 +139,39 @@ export const retries = Metric.counter("zapier.http.retries", {
 export const retriesFor = (kind: RequestKind, reason: string): Metric.Metric.Counter<number> =>
   retries.pipe(Metric.tagged("kind", kind), Metric.tagged("reason", reason))
 
-/** 429 answers from Zapier. @since 0.1.0 @category metrics */
+/**
+ * 429 answers from Zapier.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const rateLimited = Metric.counter("zapier.http.rate_limited", {
   description: "HTTP 429 answers from Zapier, by kind of request",
   incremental: true
 })
 
-/** `rateLimited` for one kind of request. @since 0.1.0 @category metrics */
+/**
+ * `rateLimited` for one kind of request.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const rateLimitedFor = (kind: RequestKind): Metric.Metric.Counter<number> =>
   rateLimited.pipe(Metric.tagged("kind", kind))
 
-/** Token exchanges at Zapier's OAuth endpoint. @since 0.1.0 @category metrics */
+/**
+ * Token exchanges at Zapier's OAuth endpoint.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const tokenExchanges = Metric.counter("zapier.token.exchanges", {
   description: "Token exchanges at Zapier's OAuth endpoint, by token and outcome",
   incremental: true
 })
 
-/** `tokenExchanges` for one token and outcome. @since 0.1.0 @category metrics */
+/**
+ * `tokenExchanges` for one token and outcome.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const tokenExchangesFor = (
   token: "access" | "connect",
   outcome: "success" | "failure"

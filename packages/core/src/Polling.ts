@@ -7,11 +7,18 @@
  *
  * @example
  * ```ts
- * import { Polling } from "@effect-zapier/core"
+ * import { Domain, EmbeddedActions, Polling } from "@effect-zapier/core"
  * import { Duration, Effect } from "effect"
  *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const program = Effect.flatMap(EmbeddedActions.EmbeddedActions, (actions) =>
+ *   actions.await(user, Domain.ActionRunId.make("run-1"))
+ * )
+ *
  * // Poll more patiently for the whole program:
- * program.pipe(Effect.provideService(Polling.Policy, { ...Polling.defaults, maxDelay: Duration.seconds(10) }))
+ * const patient = program.pipe(
+ *   Effect.provideService(Polling.Policy, { ...Polling.defaults, maxDelay: Duration.seconds(10) })
+ * )
  * ```
  * @since 0.1.0
  */
@@ -38,7 +45,10 @@ export interface PolicyShape {
   readonly notFoundGrace: Duration.Duration
 }
 
-/** The defaults (see the module's description). @since 0.1.0 */
+/**
+ * The defaults (see the module's description).
+ * @since 0.1.0
+ */
 export const defaults: PolicyShape = {
   initialDelay: Duration.millis(500),
   factor: 1.5,
@@ -58,7 +68,10 @@ export class Policy extends Context.Reference<Policy>()("@effect-zapier/core/Pol
   defaultValue: () => defaults
 }) {}
 
-/** What the schedule sees after each poll: the last state, or a transient failure with its hint. @since 0.1.0 */
+/**
+ * What the schedule sees after each poll: the last state, or a transient failure with its hint.
+ * @since 0.1.0
+ */
 export type PollInput =
   | RunState
   | { readonly _tag: "Retry"; readonly retryAfter?: Duration.Duration | undefined }
@@ -73,8 +86,13 @@ const hintOf = (input: PollInput): Duration.Duration | undefined =>
  *
  * @example
  * ```ts
- * const driver = yield* Schedule.driver(Polling.schedule(Polling.defaults))
- * yield* driver.next(undefined) // sleeps ~500 ms
+ * import { Polling } from "@effect-zapier/core"
+ * import { Effect, Schedule } from "effect"
+ *
+ * const firstDelay = Effect.gen(function* () {
+ *   const driver = yield* Schedule.driver(Polling.schedule(Polling.defaults))
+ *   yield* driver.next(undefined) // sleeps ~500 ms
+ * })
  * ```
  * @since 0.1.0
  */

@@ -62,7 +62,10 @@ import type { RunEventsUnavailable } from "./Errors.js"
  * @category models
  */
 export const TerminalState = Schema.Union(RunSucceeded, RunFailed)
-/** @since 0.1.0 @category models */
+/**
+ * @since 0.1.0
+ * @category models
+ */
 export type TerminalState = typeof TerminalState.Type
 
 /**
@@ -86,7 +89,10 @@ export class RunEvent extends Schema.Class<RunEvent>("@effect-zapier/core/RunEve
   receivedAt: Schema.DateTimeUtc
 }) {}
 
-/** The answer of {@link Service.check}. @since 0.1.0 */
+/**
+ * The answer of {@link Service.check}.
+ * @since 0.1.0
+ */
 export type TokenCheck = "match" | "mismatch" | "unknown"
 
 /** @since 0.1.0 */

@@ -5,8 +5,10 @@
  *
  * @example
  * ```ts
- * import { TokenExchange } from "@effect-zapier/core"
+ * import { Domain, TokenExchange } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
  *
  * const program = Effect.gen(function* () {
  *   const tokens = yield* TokenExchange.TokenExchange
@@ -20,7 +22,10 @@ import type * as Effect from "effect/Effect"
 import type { AccessToken, AppId, ConnectToken, EndUser } from "./Domain.js"
 import type { InvalidResponse, RateLimited, TokenExchangeFailed, ZapierUnavailable } from "./Errors.js"
 
-/** What a token exchange can fail with. @since 0.1.0 */
+/**
+ * What a token exchange can fail with.
+ * @since 0.1.0
+ */
 export type ExchangeError = TokenExchangeFailed | RateLimited | ZapierUnavailable | InvalidResponse
 
 /** @since 0.1.0 */

@@ -11,6 +11,11 @@
  * import { Domain, TriggerInboxes } from "@effect-zapier/core"
  * import { Effect } from "effect"
  *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
+ * const connection = Domain.ConnectionId.make("10002")
+ * const trigger = Domain.ActionKey.make("new_message")
+ *
  * const program = Effect.gen(function* () {
  *   const inboxes = yield* TriggerInboxes.TriggerInboxes
  *   const inbox = yield* inboxes.ensure(user, {
@@ -52,7 +57,10 @@ export interface EnsureInbox {
   readonly notificationUrl?: string | undefined
 }
 
-/** Filters of `list`. @since 0.1.0 */
+/**
+ * Filters of `list`.
+ * @since 0.1.0
+ */
 export interface ListOptions {
   readonly key?: InboxKey | undefined
   readonly status?: InboxStatus | undefined
@@ -68,7 +76,10 @@ export interface LeaseOptions {
   readonly limit?: number | undefined
 }
 
-/** The limits of a lease, as Zapier documents them. @since 0.1.0 */
+/**
+ * The limits of a lease, as Zapier documents them.
+ * @since 0.1.0
+ */
 export const leaseLimits = {
   minSeconds: 1,
   maxSeconds: 3600,

@@ -6,8 +6,12 @@
  *
  * @example
  * ```ts
- * import { Triggers } from "@effect-zapier/core"
+ * import { Domain, Triggers } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
+ * const connection = Domain.ConnectionId.make("10002")
  *
  * const program = Effect.gen(function* () {
  *   const triggers = yield* Triggers.Triggers
