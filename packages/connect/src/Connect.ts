@@ -32,7 +32,10 @@ export const POPUP_NAME = "zapier-connect"
  * @category constants
  */
 export const POPUP_WIDTH = 980
-/** @since 0.1.0 @category constants */
+/**
+ * @since 0.1.0
+ * @category constants
+ */
 export const POPUP_HEIGHT = 700
 
 /**
@@ -95,21 +98,36 @@ const MESSAGES: Record<ConnectErrorReason, string> = {
  *
  * @example
  * ```ts
- * try {
- *   await openConnect(link)
- * } catch (e) {
- *   if (e instanceof ConnectError && e.reason === "closed") showRetryButton()
- *   else throw e
+ * import { ConnectError, openConnect } from "@effect-zapier/connect"
+ *
+ * // In a click handler: the link comes from the backend, the retry button is the page's own.
+ * const connect = async (link: string, showRetryButton: () => void) => {
+ *   try {
+ *     return await openConnect(link)
+ *   } catch (e) {
+ *     if (e instanceof ConnectError && e.reason === "closed") showRetryButton()
+ *     else throw e
+ *   }
  * }
  * ```
  * @since 0.1.0
  * @category errors
  */
 export class ConnectError extends Error {
+  /**
+   * Always `"ConnectError"`.
+   * @since 0.1.0
+   */
   override readonly name = "ConnectError"
-  /** Why the flow ended without a connection. */
+  /**
+   * Why the flow ended without a connection.
+   * @since 0.1.0
+   */
   readonly reason: ConnectErrorReason
-  /** Connect UI's `error` when `reason` is `"denied"`; `undefined` otherwise. */
+  /**
+   * Connect UI's `error` when `reason` is `"denied"`; `undefined` otherwise.
+   * @since 0.1.0
+   */
   readonly error: unknown
 
   constructor(reason: ConnectErrorReason, error?: unknown) {
@@ -245,15 +263,19 @@ const readMessage = (data: unknown): Outcome => {
  *
  * @example
  * ```ts
- * button.addEventListener("click", async () => {
- *   const { url } = await (await fetch("/zapier/connect-link?app=SlackCLIAPI")).json()
- *   const payload = await openConnect(url)
- *   await fetch("/zapier/complete-connection?app=SlackCLIAPI", {
- *     method: "POST",
- *     headers: { "content-type": "application/json" },
- *     body: JSON.stringify(payload)
+ * import { openConnect } from "@effect-zapier/connect"
+ *
+ * // The page's "Connect Slack" button: the popup must open in the click handler.
+ * const wire = (button: HTMLButtonElement) =>
+ *   button.addEventListener("click", async () => {
+ *     const { url } = await (await fetch("/zapier/connect-link?app=SlackCLIAPI")).json()
+ *     const payload = await openConnect(url)
+ *     await fetch("/zapier/complete-connection?app=SlackCLIAPI", {
+ *       method: "POST",
+ *       headers: { "content-type": "application/json" },
+ *       body: JSON.stringify(payload)
+ *     })
  *   })
- * })
  * ```
  * @since 0.1.0
  * @category popup
@@ -343,6 +365,9 @@ const centre = (): string => {
  *
  * @example
  * ```ts
+ * import { connectRedirectUrl } from "@effect-zapier/connect"
+ *
+ * const link = "https://connect.zapier.com/to/SlackCLIAPI?token=ct-1"
  * const url = connectRedirectUrl(link, "https://app.example.com/zapier/callback")
  * // https://connect.zapier.com/to/SlackCLIAPI?token=…&redirect_uri=https%3A%2F%2Fapp.example.com%2Fzapier%2Fcallback
  * ```
@@ -369,7 +394,10 @@ export const connectRedirectUrl = (link: ConnectLinkInput, redirectUri: string |
  *
  * @example
  * ```ts
- * redirectToConnect(link, "/zapier/callback")
+ * import { redirectToConnect } from "@effect-zapier/connect"
+ *
+ * // In the page: leaves it for Connect UI, which comes back to /zapier/callback.
+ * const goConnect = (link: string) => redirectToConnect(link, "/zapier/callback")
  * ```
  * @since 0.1.0
  * @category redirect

@@ -59,7 +59,11 @@ export interface Options extends SqlStore.Options {
  *
  * @example
  * ```ts
- * const store = PgStore.layer({ host: "127.0.0.1", database: "app", username: "app", password: Redacted.make(pw) })
+ * import * as PgStore from "@effect-zapier/sql/PgStore"
+ * import { Redacted } from "effect"
+ *
+ * const password = Redacted.make(process.env.DATABASE_PASSWORD ?? "")
+ * const store = PgStore.layer({ host: "127.0.0.1", database: "app", username: "app", password })
  * ```
  * @since 0.1.0
  * @category layers
@@ -88,6 +92,9 @@ export const layer = (options: Options): Layer.Layer<ConnectionStore, StoreUnava
  *
  * @example
  * ```ts
+ * import * as PgStore from "@effect-zapier/sql/PgStore"
+ * import { Config } from "effect"
+ *
  * const store = PgStore.layerConfig({ url: Config.redacted("DATABASE_URL"), maxConnections: Config.succeed(5) })
  * ```
  * @since 0.1.0
@@ -123,6 +130,10 @@ export const config: Config.Config<Options> = Config.all({
  *
  * @example
  * ```ts
+ * import { EmbeddedActions } from "@effect-zapier/core"
+ * import * as PgStore from "@effect-zapier/sql/PgStore"
+ * import { Layer } from "effect"
+ *
  * // ZAPIER_STORE_PG_URL=postgres://app:secret@db.internal:5432/app
  * const live = EmbeddedActions.layer.pipe(Layer.provide(PgStore.layerFromEnv))
  * ```

@@ -115,8 +115,16 @@ const toAttemptRecord = (row: typeof AttemptRow.Type): AttemptRecord => ({
  *
  * @example
  * ```ts
- * const store = yield* SqlStore.make({ tablePrefix: "zapier_" }) // needs a SqlClient
- * yield* store.set(user, app, connectionId)
+ * import { Domain } from "@effect-zapier/core"
+ * import { SqlStore } from "@effect-zapier/sql"
+ * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ *
+ * const program = Effect.gen(function* () {
+ *   const store = yield* SqlStore.make({ tablePrefix: "zapier_" }) // needs a SqlClient
+ *   yield* store.set(user, Domain.AppId.make("slack"), Domain.ConnectionId.make("10002"))
+ * })
  * ```
  * @since 0.1.0
  * @category constructors
@@ -262,6 +270,10 @@ RETURNING state`.pipe(Effect.mapError((e) => fromSqlError("closeAttempt", e)))
  *
  * @example
  * ```ts
+ * import { SqlStore } from "@effect-zapier/sql"
+ * import { SqliteClient } from "@effect/sql-sqlite-node"
+ * import { Layer } from "effect"
+ *
  * const store = SqlStore.layer().pipe(Layer.provide(SqliteClient.layer({ filename: "app.db" })))
  * ```
  * @since 0.1.0

@@ -42,6 +42,8 @@ export interface Options extends SqlStore.Options {
  *
  * @example
  * ```ts
+ * import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
+ *
  * const store = SqliteStore.layer({ filename: ":memory:" })
  * ```
  * @since 0.1.0
@@ -75,6 +77,9 @@ export const layer = (options: Options): Layer.Layer<ConnectionStore, StoreUnava
  *
  * @example
  * ```ts
+ * import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
+ * import { Config } from "effect"
+ *
  * const store = SqliteStore.layerConfig({ filename: Config.string("DB_FILE"), tablePrefix: Config.succeed("zapier_") })
  * ```
  * @since 0.1.0
@@ -106,6 +111,10 @@ export const config: Config.Config<Options> = Config.all({
  *
  * @example
  * ```ts
+ * import { EmbeddedActions } from "@effect-zapier/core"
+ * import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
+ * import { Layer } from "effect"
+ *
  * // ZAPIER_STORE_SQLITE_PATH=./data/zapier.db
  * const live = EmbeddedActions.layer.pipe(Layer.provide(SqliteStore.layerFromEnv))
  * ```
