@@ -37,9 +37,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type { Api } from "./internal/api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./internal/errors.js"
+import type { RunBodyShape } from "./internal/settings.js"
 import type { Raw } from "./internal/transport.js"
 import * as Wire from "./Wire.js"
-import type { RunBodyShape } from "./ZapierHttp.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
 const decodeRun = decodeBody(Wire.Run)
