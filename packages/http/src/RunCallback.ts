@@ -48,7 +48,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { toRunState } from "./HttpActionRuns.js"
+import { toRunState } from "./internal/actionRuns.js"
 import { makeVerifier, type Refusal, refuse, type VerifierSettings } from "./internal/callbackJwt.js"
 import * as Wire from "./Wire.js"
 

@@ -4,8 +4,8 @@
  * object, numeric or string ids, `errors[].status` as an integer or a string, the `/v2/actions` envelope as an
  * object or an array of envelopes, and any run status (only `success` and `error` are terminal).
  *
- * These schemas decode responses and encode request bodies; mapping onto core's domain happens in the
- * `Http*` modules.
+ * These schemas decode responses and encode request bodies (every response schema of the client is here); mapping
+ * onto core's domain happens in the live services behind `ZapierHttp`.
  *
  * @example
  * ```ts
@@ -231,6 +231,111 @@ export const OneOrManyPages = <A, I, M = typeof Meta.Type, MI = typeof Meta.Enco
 export const ActionsPage = OneOrManyPages(Action)
 /** @since 0.1.0 */
 export type ActionsPage = typeof ActionsPage.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Apps
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One item of `GET /v2/apps`: `{id, type: "app", title, description, image, images{url_16x16…}, action_types, …}`.
+ * @since 0.1.0
+ */
+export const App = Schema.Struct({
+  id: Id,
+  type: OptionalString,
+  title: OptionalString,
+  description: OptionalString,
+  image: OptionalString,
+  images: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
+  action_types: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
+})
+/** @since 0.1.0 */
+export type App = typeof App.Type
+
+/**
+ * A page of `GET /v2/apps`: one envelope, or an array of envelopes (merged).
+ * @since 0.1.0
+ */
+export const AppsPage = OneOrManyPages(App)
+/** @since 0.1.0 */
+export type AppsPage = typeof AppsPage.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fields (inputs, choices, outputs)
+// ---------------------------------------------------------------------------------------------------------------
+
+const Str = Schema.optional(Schema.NullOr(Schema.String))
+const Bool = Schema.optional(Schema.NullOr(Schema.Boolean))
+const Scalar = Schema.Union(
+  Schema.String,
+  Schema.transform(Schema.Union(Schema.Number, Schema.Boolean), Schema.String, {
+    strict: false,
+    decode: (v) => String(v),
+    encode: (s) => s
+  })
+)
+
+/** `{type: "input_field", id, title, description, default_value, placeholder, is_required, …}` @since 0.1.0 */
+export const InputField = Schema.Struct({
+  type: Str,
+  id: Schema.compose(Id, Schema.NonEmptyString),
+  title: Str,
+  description: Str,
+  default_value: Schema.optional(Schema.NullOr(Scalar)),
+  placeholder: Str,
+  is_required: Bool,
+  depends_on: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+  invalidates_input_fields: Bool,
+  format: Str,
+  value_type: Str,
+  items: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })))
+})
+/** @since 0.1.0 */
+export type InputField = typeof InputField.Type
+
+/** `{type: "info_field", id, description}` @since 0.1.0 */
+export const InfoField = Schema.Struct({ type: Str, id: Id, description: Str })
+/** @since 0.1.0 */
+export type InfoField = typeof InfoField.Type
+
+/** `{type: "fieldset", id, title, fields: [InputField | InfoField]}` @since 0.1.0 */
+export const Fieldset = Schema.Struct({
+  type: Str,
+  id: Id,
+  title: Str,
+  fields: Schema.Array(Schema.Unknown)
+})
+/** @since 0.1.0 */
+export type Fieldset = typeof Fieldset.Type
+
+const AnyMeta = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * The list envelope of the field endpoints (inputs, choices, outputs): one envelope, or an array of them, merged;
+ * their `meta` varies (`{page}` for choices), so any object is accepted.
+ * @since 0.1.0
+ */
+export const FieldsEnvelope = <A, I>(item: Schema.Schema<A, I>) => OneOrManyPages(item, AnyMeta)
+
+/** `{id, type: "choice", label, value}` @since 0.1.0 */
+export const Choice = Schema.Struct({
+  id: Schema.optional(Schema.NullOr(Scalar)),
+  type: Str,
+  label: Str,
+  value: Scalar
+})
+/** @since 0.1.0 */
+export type Choice = typeof Choice.Type
+
+/** `{type: "output_field", id, title, sample}` @since 0.1.0 */
+export const OutputField = Schema.Struct({
+  type: Str,
+  id: Id,
+  title: Str,
+  sample: Schema.optional(Schema.Unknown)
+})
+/** @since 0.1.0 */
+export type OutputField = typeof OutputField.Type
 
 // ---------------------------------------------------------------------------------------------------------------
 // Action runs

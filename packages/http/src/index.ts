@@ -15,16 +15,6 @@
 /** @since 0.1.0 */
 export * as ConnectCallback from "./ConnectCallback.js"
 /** @since 0.1.0 */
-export * as HttpActionCatalog from "./HttpActionCatalog.js"
-/** @since 0.1.0 */
-export * as HttpActionRuns from "./HttpActionRuns.js"
-/** @since 0.1.0 */
-export * as HttpApps from "./HttpApps.js"
-/** @since 0.1.0 */
-export * as HttpConnections from "./HttpConnections.js"
-/** @since 0.1.0 */
-export * as HttpTokenExchange from "./HttpTokenExchange.js"
-/** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter.js"
 /** @since 0.1.0 */
 export * as RunCallback from "./RunCallback.js"

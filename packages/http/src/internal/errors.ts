@@ -211,10 +211,6 @@ const apiErrorsOf = (body: string, secrets: ReadonlyArray<string>): ReadonlyArra
   )
 }
 
-/** Zapier's `errors[]` of a non-2xx answer (empty when the body is not the envelope). @internal */
-export const apiErrors = (error: Status, secrets: ReadonlyArray<string> = []): ReadonlyArray<Errors.ApiError> =>
-  apiErrorsOf(error.body, secrets)
-
 // ---------------------------------------------------------------------------------------------------------------
 // Server hints
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
- * The wire shapes of the field endpoints (spec §4.2–4.3) and their mapping onto core's `ActionInputs` domain:
- * `POST /v2/actions/{id}/inputs` (a RootFieldset: input fields, info fields, fieldsets), `…/inputs/{input}/choices`
+ * The mapping of the field endpoints' answers (`Wire.InputField`, `Wire.Choice`, `Wire.OutputField`, …) onto
+ * core's `ActionInputs` domain: `POST /v2/actions/{id}/inputs` (a RootFieldset: input fields, info fields, fieldsets), `…/inputs/{input}/choices`
  * (declared as an array of envelopes, served as one: both are read) and `…/outputs`.
  *
  * Tolerant of unknown fields, of a missing `format`, of formats and value types this library does not know (the
@@ -14,79 +14,20 @@ import * as Schema from "effect/Schema"
 import * as Wire from "../Wire.js"
 import { BadBody, decodeBody } from "./errors.js"
 
-const Str = Schema.optional(Schema.NullOr(Schema.String))
-const Bool = Schema.optional(Schema.NullOr(Schema.Boolean))
-const Scalar = Schema.Union(
-  Schema.String,
-  Schema.transform(Schema.Union(Schema.Number, Schema.Boolean), Schema.String, {
-    strict: false,
-    decode: (v) => String(v),
-    encode: (s) => s
-  })
-)
-
-/** `{type: "input_field", id, title, description, default_value, placeholder, is_required, …}` @internal */
-export const InputField = Schema.Struct({
-  type: Str,
-  id: Schema.compose(Wire.Id, Schema.NonEmptyString),
-  title: Str,
-  description: Str,
-  default_value: Schema.optional(Schema.NullOr(Scalar)),
-  placeholder: Str,
-  is_required: Bool,
-  depends_on: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
-  invalidates_input_fields: Bool,
-  format: Str,
-  value_type: Str,
-  items: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown })))
-})
-
-/** `{type: "info_field", id, description}` @internal */
-export const InfoField = Schema.Struct({ type: Str, id: Wire.Id, description: Str })
-
-/** `{type: "fieldset", id, title, fields: [InputField | InfoField]}` @internal */
-export const Fieldset = Schema.Struct({
-  type: Str,
-  id: Wire.Id,
-  title: Str,
-  fields: Schema.Array(Schema.Unknown)
-})
-
-const AnyMeta = Schema.Record({ key: Schema.String, value: Schema.Unknown })
-
-/** One envelope, or (as the OpenAPI declares the list responses) an array of envelopes, merged. @internal */
-export const OneOrManyEnvelopes = <A, I>(item: Schema.Schema<A, I>) => Wire.OneOrManyPages(item, AnyMeta)
-
-/** `{id, type: "choice", label, value}` @internal */
-export const Choice = Schema.Struct({
-  id: Schema.optional(Schema.NullOr(Scalar)),
-  type: Str,
-  label: Str,
-  value: Scalar
-})
-
-/** `{type: "output_field", id, title, sample}` @internal */
-export const OutputField = Schema.Struct({
-  type: Str,
-  id: Wire.Id,
-  title: Str,
-  sample: Schema.optional(Schema.Unknown)
-})
-
-const decodeFields = decodeBody(OneOrManyEnvelopes(Schema.Unknown))
-const decodeChoices = decodeBody(OneOrManyEnvelopes(Choice))
-const decodeOutputs = decodeBody(OneOrManyEnvelopes(OutputField))
+const decodeFields = decodeBody(Wire.FieldsEnvelope(Schema.Unknown))
+const decodeChoices = decodeBody(Wire.FieldsEnvelope(Wire.Choice))
+const decodeOutputs = decodeBody(Wire.FieldsEnvelope(Wire.OutputField))
 
 const isFormat = Schema.is(ActionInputs.InputFormat)
 const isValueType = Schema.is(ActionInputs.ValueType)
-const decodeInput = Schema.decodeUnknownEither(InputField)
-const decodeInfo = Schema.decodeUnknownEither(InfoField)
-const decodeFieldset = Schema.decodeUnknownEither(Fieldset)
+const decodeInput = Schema.decodeUnknownEither(Wire.InputField)
+const decodeInfo = Schema.decodeUnknownEither(Wire.InfoField)
+const decodeFieldset = Schema.decodeUnknownEither(Wire.Fieldset)
 
 const text = (s: string | null | undefined): string | undefined =>
   s === null || s === undefined || s.length === 0 ? undefined : s
 
-const toInputField = (f: typeof InputField.Type): ActionInputs.InputField => {
+const toInputField = (f: Wire.InputField): ActionInputs.InputField => {
   const format = f.format?.trim().toUpperCase()
   const valueType = f.value_type?.trim().toUpperCase()
   const list = valueType === "ARRAY"

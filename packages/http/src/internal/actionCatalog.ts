@@ -20,7 +20,7 @@
  *   const fields = yield* catalog.inputFields(user, action.id, { connection, inputs: {} })
  * })
  * ```
- * @since 0.1.0
+ * @internal
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as ActionCatalog from "@effect-zapier/core/ActionCatalog"
@@ -36,11 +36,11 @@ import { ActionNotFound } from "@effect-zapier/core/Errors"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import type { Api } from "./internal/api.js"
-import { paginate } from "./internal/api.js"
-import { decodeBody, fromPlatform } from "./internal/errors.js"
-import { decodeChoicesPage, decodeInputFields, decodeOutputFields } from "./internal/fields.js"
-import * as Wire from "./Wire.js"
+import * as Wire from "../Wire.js"
+import type { Api } from "./api.js"
+import { paginate } from "./api.js"
+import { decodeBody, fromPlatform } from "./errors.js"
+import { decodeChoicesPage, decodeInputFields, decodeOutputFields } from "./fields.js"
 
 const decodePage = decodeBody(Wire.ActionsPage)
 const isActionType = Schema.is(ActionType)

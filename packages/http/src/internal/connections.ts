@@ -15,7 +15,7 @@
  *   const link = yield* connections.connectLink(user, app, { redirectUri: "https://partner.example/callback" })
  * })
  * ```
- * @since 0.1.0
+ * @internal
  */
 import * as Connections from "@effect-zapier/core/Connections"
 import type { AppId, EndUser } from "@effect-zapier/core/Domain"
@@ -24,10 +24,10 @@ import type * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
-import type { Api } from "./internal/api.js"
-import { paginate } from "./internal/api.js"
-import { decodeBody } from "./internal/errors.js"
-import * as Wire from "./Wire.js"
+import * as Wire from "../Wire.js"
+import type { Api } from "./api.js"
+import { paginate } from "./api.js"
+import { decodeBody } from "./errors.js"
 
 const decodePage = decodeBody(Wire.AuthenticationsPage)
 

@@ -24,7 +24,7 @@
  *   const state = yield* runs.get(user, runId)
  * })
  * ```
- * @since 0.1.0
+ * @internal
  */
 
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -35,11 +35,11 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type { Api } from "./internal/api.js"
-import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./internal/errors.js"
-import type { RunBodyShape } from "./internal/settings.js"
-import type { Raw } from "./internal/transport.js"
-import * as Wire from "./Wire.js"
+import * as Wire from "../Wire.js"
+import type { Api } from "./api.js"
+import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
+import type { RunBodyShape } from "./settings.js"
+import type { Raw } from "./transport.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
 const decodeRun = decodeBody(Wire.Run)
@@ -47,7 +47,7 @@ const decodeRun = decodeBody(Wire.Run)
 const other = (shape: RunBodyShape): RunBodyShape => (shape === "flat" ? "data" : "flat")
 
 /** The create-run body in the given shape. @since 0.1.0 */
-export const createBody = (shape: RunBodyShape, run: ActionRuns.CreateRun): unknown => {
+const createBody = (shape: RunBodyShape, run: ActionRuns.CreateRun): unknown => {
   const callback = run.callbackUrl !== undefined ? { callback_url: run.callbackUrl } : {}
   return shape === "flat"
     ? { action: run.action, authentication: run.connection, input: run.inputs, ...callback }

@@ -22,7 +22,7 @@
  *   const token = yield* tokens.accessToken(user) // cached, single-flight
  * })
  * ```
- * @since 0.1.0
+ * @internal
  */
 
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -40,12 +40,12 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import type { Env } from "./internal/env.js"
-import { send } from "./internal/env.js"
-import { decodeBody, forToken, Local } from "./internal/errors.js"
-import { sign } from "./internal/jwt.js"
-import { defaults } from "./internal/settings.js"
-import * as Wire from "./Wire.js"
+import * as Wire from "../Wire.js"
+import type { Env } from "./env.js"
+import { send } from "./env.js"
+import { decodeBody, forToken, Local } from "./errors.js"
+import { sign } from "./jwt.js"
+import { defaults } from "./settings.js"
 
 interface Cached {
   readonly token: AccessTokenType
@@ -69,7 +69,7 @@ const refreshRetryDelay = 10_000
  * When to refresh and when to stop serving a token issued at `startedAt` for `lifetime` ms.
  * @since 0.1.0
  */
-export const refreshPlan = (
+const refreshPlan = (
   startedAt: number,
   lifetime: number
 ): { readonly expiresAt: number; readonly refreshAt: number; readonly staleAt: number } => {

@@ -16,7 +16,7 @@
  *   return page.apps.map((app) => `${app.title} (${app.actionTypes.join(", ")})`)
  * })
  * ```
- * @since 0.1.0
+ * @internal
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Apps from "@effect-zapier/core/Apps"
@@ -25,39 +25,11 @@ import { ActionType, AppId } from "@effect-zapier/core/Domain"
 import { NotFound } from "@effect-zapier/core/Errors"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import type { Api } from "./internal/api.js"
-import { decodeBody } from "./internal/errors.js"
-import * as Wire from "./Wire.js"
+import * as Wire from "../Wire.js"
+import type { Api } from "./api.js"
+import { decodeBody } from "./errors.js"
 
-const OptionalString = Schema.optional(Schema.NullOr(Schema.String))
-
-/**
- * One item of `GET /v2/apps`: `{id, type: "app", title, description, image, images{url_16x16…}, action_types, …}`.
- * @since 0.1.0
- * @category wire
- */
-export const WireApp = Schema.Struct({
-  id: Wire.Id,
-  type: OptionalString,
-  title: OptionalString,
-  description: OptionalString,
-  image: OptionalString,
-  images: Schema.optional(Schema.NullOr(Schema.Record({ key: Schema.String, value: Schema.Unknown }))),
-  action_types: Schema.optional(Schema.NullOr(Schema.Array(Schema.String)))
-})
-/** @since 0.1.0 @category wire */
-export type WireApp = typeof WireApp.Type
-
-/**
- * A page of `GET /v2/apps`: one envelope, or an array of envelopes (merged).
- * @since 0.1.0
- * @category wire
- */
-export const WireAppsPage = Wire.OneOrManyPages(WireApp)
-/** @since 0.1.0 @category wire */
-export type WireAppsPage = typeof WireAppsPage.Type
-
-const decodePage = decodeBody(WireAppsPage)
+const decodePage = decodeBody(Wire.AppsPage)
 const isActionType = Schema.is(ActionType)
 
 const text = (s: string | null | undefined): string | undefined => {
@@ -71,7 +43,7 @@ const text = (s: string | null | undefined): string | undefined => {
  * @since 0.1.0
  * @category wire
  */
-export const toApp = (item: WireApp): Apps.App | undefined => {
+export const toApp = (item: Wire.App): Apps.App | undefined => {
   const id = text(item.id)
   if (id === undefined) return undefined
   const description = text(item.description)
