@@ -232,3 +232,127 @@ describe("no secret leaks", () => {
     })
   )
 })
+
+describe("encoded echoes of a secret", () => {
+  // Secrets with every character that encodings change: + / = & % (and a space in the token).
+  const SECRET = "s3cr+t/==&%25-canary+/7Qz&x=1"
+  const TOKEN = "tok+en/=&% canary-4f1a/+=="
+
+  const base64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)))
+  const base64url = (text: string) => base64(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
+  const formEncoded = (text: string) => new URLSearchParams({ v: text }).toString().slice(2)
+
+  /** How a hostile server could echo `text` (a form body, a token). */
+  const encodings: ReadonlyArray<readonly [string, (text: string) => string]> = [
+    ["raw", (text) => text],
+    ["encodeURIComponent", encodeURIComponent],
+    [
+      "encodeURIComponent, lower-case hex",
+      (text) => encodeURIComponent(text).replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase())
+    ],
+    ["form (+ for space)", formEncoded],
+    ["base64", base64],
+    ["base64url", base64url],
+    ["base64 of client:secret (Basic auth)", (text) => base64(`partner-client:${text}`)],
+    ["base64 at offset 1", (text) => base64(`x${text}`)],
+    ["base64url at offset 2", (text) => base64url(`xy${text}`)]
+  ]
+
+  /** The shapes of `secret` that must never show (every base64 alignment's stable middle included). */
+  const shapesOf = (secret: string): ReadonlyArray<string> => {
+    const bytes = new TextEncoder().encode(secret)
+    const cores: Array<string> = []
+    for (let k = 0; k < 3; k++) {
+      const padded = new Uint8Array(k + bytes.length)
+      padded.set(bytes, k)
+      const b = btoa(String.fromCharCode(...padded))
+      const core = b.slice(Math.ceil((8 * k) / 6), Math.floor((8 * (k + bytes.length)) / 6))
+      cores.push(core, core.replace(/\+/g, "-").replace(/\//g, "_"))
+    }
+    return [secret, encodeURIComponent(secret), formEncoded(secret), ...cores]
+  }
+
+  const sinksOf = (exit: Exit.Exit<unknown, unknown>, lines: ReadonlyArray<string>): string => {
+    const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : undefined
+    const error = failure?._tag === "Some" ? failure.value : undefined
+    return [
+      String(error),
+      error instanceof Error ? error.message : "",
+      JSON.stringify(error),
+      Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "",
+      ...lines
+    ].join("\n")
+  }
+
+  it.effect("the client secret echoed by the token endpoint, in every encoding: 0 leaks", () =>
+    Effect.gen(function* () {
+      const leaked: Array<string> = []
+      for (const [name, encode] of encodings) {
+        // The token endpoint echoes the whole form body (where the secret is form-encoded), and the secret alone.
+        const zapier = scriptedClient((request) =>
+          json(
+            {
+              error: "invalid_client",
+              error_description: `body: ${encode(request.body)} secret: ${encode(request.form.get("client_secret") ?? "")}`
+            },
+            401
+          )
+        )
+        const logs = captureLogs()
+        const live = ZapierHttp.layer(options(keys, { clientSecret: Redacted.make(SECRET) })).pipe(
+          Layer.provide(zapier.layer)
+        )
+        const exit = yield* driveClock(
+          Effect.flatMap(TokenExchange.TokenExchange, (t) => t.accessToken(user)).pipe(
+            Effect.provide(live),
+            Effect.provide(logs.layer)
+          )
+        )
+        assert.isTrue(Exit.isFailure(exit))
+        assert.strictEqual(zapier.requests[0]?.form.get("client_secret"), SECRET)
+        const sinks = sinksOf(exit, logs.lines)
+        assert.include(sinks, "TokenExchangeFailed")
+        for (const shape of shapesOf(SECRET)) if (sinks.includes(shape)) leaked.push(`${name}: ${shape}`)
+      }
+      assert.deepStrictEqual(leaked, [])
+    })
+  )
+
+  it.effect("the access token echoed in Zapier's errors[], in every encoding: 0 leaks", () =>
+    Effect.gen(function* () {
+      const leaked: Array<string> = []
+      for (const [name, encode] of encodings) {
+        const zapier = scriptedClient((request) =>
+          request.path === "/oauth/token"
+            ? json({ access_token: TOKEN, expires_in: 3600 })
+            : json(
+                {
+                  errors: [
+                    {
+                      status: 400,
+                      code: "invalid",
+                      title: `auth ${encode(request.headers.authorization ?? "")}`,
+                      detail: `token ${encode(bearerOf(request) ?? "")}`
+                    }
+                  ]
+                },
+                400
+              )
+        )
+        const logs = captureLogs()
+        const live = ZapierHttp.layer(options(keys)).pipe(Layer.provide(zapier.layer))
+        const exit = yield* driveClock(
+          Effect.flatMap(Connections.Connections, (c) => c.list(user, app)).pipe(
+            Effect.provide(live),
+            Effect.provide(logs.layer)
+          )
+        )
+        assert.isTrue(Exit.isFailure(exit))
+        const sinks = sinksOf(exit, logs.lines)
+        assert.include(sinks, "BadRequest")
+        for (const shape of shapesOf(TOKEN)) if (sinks.includes(shape)) leaked.push(`${name}: ${shape}`)
+      }
+      assert.deepStrictEqual(leaked, [])
+    })
+  )
+})

@@ -186,14 +186,55 @@ const decodeQuietly = <A, I>(schema: Schema.Schema<A, I>, body: string): A | und
 const jwtLike = /[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g
 const longOpaque = /[A-Za-z0-9_\-+/=]{40,}/g
 
+/** `text` as an HTML form encodes it (`+` for a space, `%XX` for the rest but `*-._`). */
+const formEncode = (text: string): string => new URLSearchParams({ v: text }).toString().slice(2)
+
+/**
+ * The part of the base64 (and base64url) encoding of `secret` that is the same wherever the secret sits in the
+ * encoded bytes, for each of the three alignments: the characters made only of the secret's bits.
+ */
+const base64Cores = (secret: string): ReadonlyArray<string> => {
+  const bytes = new TextEncoder().encode(secret)
+  const cores: Array<string> = []
+  for (let offset = 0; offset < 3; offset++) {
+    const padded = new Uint8Array(offset + bytes.length)
+    padded.set(bytes, offset)
+    let binary = ""
+    for (const byte of padded) binary += String.fromCharCode(byte)
+    const encoded = btoa(binary)
+    const core = encoded.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + bytes.length)) / 6))
+    if (core.length >= 6) cores.push(core, core.replace(/\+/g, "-").replace(/\//g, "_"))
+  }
+  return cores
+}
+
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+/**
+ * Every shape in which a server could echo `secret`: as is, URL-encoded (`encodeURIComponent`, and as a form
+ * encodes it, with `+` for a space; percent-escapes matched in either case), and base64 / base64url at any
+ * alignment (e.g. inside `Basic base64(id:secret)` or a base64 of the whole form body). Longest first.
+ * @internal
+ */
+export const secretShapes = (secret: string): ReadonlyArray<RegExp> => {
+  const shapes = new Set([secret, encodeURIComponent(secret), formEncode(secret), ...base64Cores(secret)])
+  return [...shapes]
+    .filter((shape) => shape.length >= 4)
+    .sort((a, b) => b.length - a.length)
+    .map((shape) => new RegExp(escapeRegExp(shape), shape.includes("%") ? "gi" : "g"))
+}
+
 /**
  * Truncates a server-provided text and removes anything token-like (JWTs, long opaque strings) and any of the
- * given secrets.
+ * given secrets in any of the shapes of {@link secretShapes}.
  * @internal
  */
 export const scrub = (text: string, secrets: ReadonlyArray<string> = []): string => {
   let out = text
-  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("<redacted>")
+  for (const secret of secrets) {
+    if (secret.length < 4) continue
+    for (const shape of secretShapes(secret)) out = out.replace(shape, "<redacted>")
+  }
   out = out.replace(jwtLike, "<redacted>").replace(longOpaque, "<redacted>")
   return out.length > 300 ? `${out.slice(0, 300)}…` : out
 }
