@@ -55,8 +55,18 @@ export const DEFAULT_TIMEOUT_MS = 15 * 60 * 1000
 export type ConnectLinkInput = string | URL | { readonly url: string }
 
 /**
+ * The query parameter the backend's `ensureConnection` puts into a link's `redirect_uri` (core's
+ * `Domain.attemptParameter`): the attempt's key, which ties a redirect callback to the link it answers.
+ * {@link connectRedirectUrl} carries it over into the redirect URI it sets.
+ * @since 0.1.0
+ * @category constants
+ */
+export const ATTEMPT_PARAMETER = "connect_attempt"
+
+/**
  * What to post to the backend after a successful Connect flow: the popup's message, normalised so that `authId`
- * is always a string (Zapier sends a number). `state` is kept when Connect UI echoed one.
+ * is always a string (Zapier sends a number). `state` is the one Connect UI echoed, else the link's own `state`
+ * parameter: it tells the backend which Connect link (which attempt) this answer belongs to.
  *
  * The backend decodes it with core's `ConnectCallback` and completes the connection.
  * @since 0.1.0
@@ -229,8 +239,14 @@ type Outcome =
   | { readonly _tag: "failure"; readonly error: ConnectError }
   | undefined
 
+/** The link's `state` parameter (the backend's attempt key), when it has a usable one. */
+const linkState = (url: URL): string | undefined => {
+  const state = url.searchParams.get("state")
+  return state !== null && state.length > 0 && state.length <= MAX_STATE_LENGTH ? state : undefined
+}
+
 /** Reads a message from Connect UI; `undefined` for messages that are not Connect's answer (ignored). */
-const readMessage = (data: unknown): Outcome => {
+const readMessage = (data: unknown, fallbackState: string | undefined): Outcome => {
   if (!data || typeof data !== "object" || !("type" in data)) return undefined
   if (data.type === "authenticationError") {
     return { _tag: "failure", error: new ConnectError("denied", "error" in data ? data.error : undefined) }
@@ -238,11 +254,11 @@ const readMessage = (data: unknown): Outcome => {
   if (data.type !== "authenticationSuccess") return undefined
   const authId = normaliseAuthId("authId" in data ? data.authId : undefined)
   if (authId === undefined) return { _tag: "failure", error: new ConnectError("denied", "malformed_auth_id") }
-  const state = "state" in data ? data.state : undefined
+  const echoed = "state" in data ? data.state : undefined
+  const state =
+    typeof echoed === "string" && echoed.length > 0 && echoed.length <= MAX_STATE_LENGTH ? echoed : fallbackState
   const payload: ConnectPayload =
-    typeof state === "string" && state.length > 0 && state.length <= MAX_STATE_LENGTH
-      ? { type: "authenticationSuccess", authId, state }
-      : { type: "authenticationSuccess", authId }
+    state !== undefined ? { type: "authenticationSuccess", authId, state } : { type: "authenticationSuccess", authId }
   return { _tag: "success", payload }
 }
 
@@ -327,7 +343,7 @@ export const openConnect = (link: ConnectLinkInput, options: OpenConnectOptions 
 
     function onMessage(event: MessageEvent): void {
       if (event.origin !== origin || event.source !== popup) return
-      const outcome = readMessage(event.data)
+      const outcome = readMessage(event.data, linkState(url))
       if (outcome !== undefined) finish(outcome)
     }
     function onAbort(): void {
@@ -361,7 +377,9 @@ const centre = (): string => {
  * on failure; the backend's callback handler completes the connection from that query.
  *
  * `redirectUri` may be relative to the current page; it must end up https (or http on loopback), and must be a
- * callback URL registered with Zapier. Throws a `TypeError` on bad input.
+ * callback URL registered with Zapier. The link's attempt key (the `connect_attempt` of its own `redirect_uri`, else
+ * its `state`) is set as {@link ATTEMPT_PARAMETER} on the new redirect URI, so the callback still proves which link
+ * it answers. Throws a `TypeError` on bad input.
  *
  * @example
  * ```ts
@@ -384,8 +402,24 @@ export const connectRedirectUrl = (link: ConnectLinkInput, redirectUri: string |
     throw new TypeError("The redirect URI is not a URL; pass the callback URL registered with Zapier")
   }
   const checked = secureUrl(callback, "The redirect URI")
+  const attempt = attemptOf(url)
+  if (attempt !== undefined) checked.searchParams.set(ATTEMPT_PARAMETER, attempt)
   url.searchParams.set("redirect_uri", checked.href)
   return url.href
+}
+
+/** The attempt key of a link: the `connect_attempt` of its `redirect_uri`, else its `state`. */
+const attemptOf = (link: URL): string | undefined => {
+  const current = link.searchParams.get("redirect_uri")
+  if (current !== null) {
+    try {
+      const attempt = new URL(current).searchParams.get(ATTEMPT_PARAMETER)
+      if (attempt !== null && attempt.length > 0 && attempt.length <= MAX_STATE_LENGTH) return attempt
+    } catch {
+      // not a URL: fall back to the state
+    }
+  }
+  return linkState(link)
 }
 
 /**

@@ -236,6 +236,7 @@ describe.skipIf(!hasChromium)("openConnect / redirectToConnect in headless Chrom
       assert.closeTo(shape.width, 980, 2)
       assert.closeTo(shape.height, 700, 2)
 
+      const linkState = new URL(popup.url()).searchParams.get("state")
       await popup.click("#approve")
       const outcome = await outcomeOf(page)
       await closedPopup(popup)
@@ -245,7 +246,9 @@ describe.skipIf(!hasChromium)("openConnect / redirectToConnect in headless Chrom
       assert.strictEqual(connects[0]?.outcome, "approved")
       const connectionId = connects[0]?.connection ?? ""
       assert.deepStrictEqual(await backend.connections(user), [connectionId])
-      assert.deepStrictEqual(outcome.payload, { type: "authenticationSuccess", authId: connectionId })
+      // The fake's popup echoes no state: the helper added the link's own, which names the backend's attempt.
+      assert.isString(linkState)
+      assert.deepStrictEqual(outcome.payload, { type: "authenticationSuccess", authId: connectionId, state: linkState })
       assert.deepStrictEqual(outcome.backend, { ok: true, connectionId })
       assert.strictEqual(await backend.stored(user), connectionId)
       // The backend now has a connection: no new Connect link.
@@ -267,7 +270,9 @@ describe.skipIf(!hasChromium)("openConnect / redirectToConnect in headless Chrom
         await popup.click("#approve")
         const outcome = await outcomeOf(page)
         assert.deepStrictEqual(outcome.payload, { type: "authenticationSuccess", authId: String(STUB_AUTH_ID) })
-        assert.deepStrictEqual(stubCompletions, [{ _tag: "Approved", connectionId: String(STUB_AUTH_ID) }])
+        assert.deepStrictEqual(stubCompletions, [
+          { _tag: "Approved", connectionId: String(STUB_AUTH_ID), via: "popup" }
+        ])
         await assertCleanedUp(page)
       }
     ),

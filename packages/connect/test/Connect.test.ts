@@ -4,6 +4,7 @@
  */
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
 import {
+  ATTEMPT_PARAMETER,
   CONNECT_ORIGIN,
   ConnectError,
   type ConnectPayload,
@@ -35,6 +36,19 @@ describe("connectRedirectUrl", () => {
     assert.deepStrictEqual(fromObject.searchParams.getAll("redirect_uri"), ["https://app.example.com/cb"])
     const fromUrl = new URL(connectRedirectUrl(new URL(LINK), "http://127.0.0.1:8080/cb"))
     assert.strictEqual(fromUrl.searchParams.get("redirect_uri"), "http://127.0.0.1:8080/cb")
+  })
+
+  it("carries the link's attempt key into the new redirect URI (its redirect_uri's connect_attempt, else its state)", () => {
+    const minted = `${LINK}&state=st-9&redirect_uri=${encodeURIComponent("https://app.example.com/cb?app=slack&connect_attempt=st-9")}`
+    const moved = new URL(connectRedirectUrl(minted, "https://app.example.com/zapier/callback?app=slack"))
+    const callback = new URL(moved.searchParams.get("redirect_uri") ?? "")
+    assert.strictEqual(callback.searchParams.get("app"), "slack")
+    assert.strictEqual(callback.searchParams.get(ATTEMPT_PARAMETER), "st-9")
+    const stateOnly = new URL(connectRedirectUrl(`${LINK}&state=st-3`, "https://app.example.com/cb"))
+    assert.strictEqual(
+      new URL(stateOnly.searchParams.get("redirect_uri") ?? "").searchParams.get(ATTEMPT_PARAMETER),
+      "st-3"
+    )
   })
 
   it("refuses links and callbacks that are not https (or http on loopback), saying what to pass", () => {
@@ -114,6 +128,13 @@ describe("openConnect message handling (fake window)", () => {
     const result = openConnect(LINK)
     post({ type: "authenticationSuccess", authId: " 987 ", state: "st-1" })
     assert.deepStrictEqual(await result, { type: "authenticationSuccess", authId: "987", state: "st-1" })
+  })
+
+  it("adds the link's own state when Connect UI echoed none, so the backend knows which attempt it answers", async () => {
+    const { post } = installWindow()
+    const result = openConnect(`${LINK}&state=st-link`)
+    post({ type: "authenticationSuccess", authId: 5 })
+    assert.deepStrictEqual(await result, { type: "authenticationSuccess", authId: "5", state: "st-link" })
   })
 
   it("a success message without a usable authId is a denial with error malformed_auth_id", async () => {

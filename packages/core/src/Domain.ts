@@ -301,6 +301,16 @@ export class RunHandle extends Schema.Class<RunHandle>("@effect-zapier/core/RunH
 // Connect callbacks
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * The query parameter `EmbeddedActions.ensureConnection` adds to the `redirect_uri` of every Connect link it mints:
+ * the attempt's unguessable key. The browser brings it back on the callback whatever Zapier does with `state`
+ * (Zapier's success redirect is not documented to echo `state`), so a redirect callback proves which attempt it
+ * answers. A callback without it (or `state`) cannot close an attempt.
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const attemptParameter = "connect_attempt"
+
 const Bounded = (max: number) => Schema.String.pipe(Schema.maxLength(max))
 const IdFromStringOrNumber = Schema.Union(
   Schema.String,
@@ -308,25 +318,30 @@ const IdFromStringOrNumber = Schema.Union(
 ).pipe(Schema.compose(Schema.Trim), Schema.compose(ConnectionId))
 
 /**
- * The query of the success redirect: `?authentication_id=12345&service=SlackAPI` (plus `state` if echoed).
+ * The query of the success redirect: `?authentication_id=12345&service=SlackAPI` (plus `state` if echoed, and the
+ * {@link attemptParameter} the library put into the `redirect_uri`).
  * @since 0.1.0
  * @category callbacks
  */
 export const RedirectSuccess = Schema.Struct({
   authentication_id: IdFromStringOrNumber,
   service: Schema.optional(Bounded(512)),
-  state: Schema.optional(Bounded(512))
+  state: Schema.optional(Bounded(512)),
+  [attemptParameter]: Schema.optional(Bounded(512))
 })
 
 /**
- * The query of the error redirect: `?error=access_denied&error_description=…&state=…`.
+ * The query of the error redirect: `?error=access_denied&error_description=…&state=…` (plus the
+ * {@link attemptParameter}). `error_description` is free text from Zapier or the third-party app: never show it as
+ * your own words.
  * @since 0.1.0
  * @category callbacks
  */
 export const RedirectError = Schema.Struct({
   error: Bounded(256),
   error_description: Schema.optional(Bounded(2048)),
-  state: Schema.optional(Bounded(512))
+  state: Schema.optional(Bounded(512)),
+  [attemptParameter]: Schema.optional(Bounded(512))
 })
 
 /**
@@ -352,25 +367,43 @@ export const PopupError = Schema.Struct({
 })
 
 /**
+ * How a callback reached the partner: the redirect's query, or the popup's message (posted by the partner's page).
+ * @since 0.1.0
+ * @category callbacks
+ */
+export const CallbackVia = Schema.Literal("redirect", "popup")
+/**
+ * @since 0.1.0
+ * @category callbacks
+ */
+export type CallbackVia = typeof CallbackVia.Type
+
+/**
  * Connect UI approved: the connection id it reported (and `service`/`state` when the redirect carried them).
+ * `attempt` is the {@link attemptParameter} of the redirect; `via` says which form the callback had.
  * @since 0.1.0
  * @category callbacks
  */
 export const Approved = Schema.TaggedStruct("Approved", {
   connectionId: ConnectionId,
   service: Schema.optional(Schema.String),
-  state: Schema.optional(Schema.String)
+  state: Schema.optional(Schema.String),
+  attempt: Schema.optional(Schema.String),
+  via: Schema.optional(CallbackVia)
 })
 
 /**
- * Connect UI reported an error (`access_denied`, `invalid_request`, `server_error`, …).
+ * Connect UI reported an error (`access_denied`, `invalid_request`, `server_error`, …). `description` is
+ * untrusted free text.
  * @since 0.1.0
  * @category callbacks
  */
 export const Denied = Schema.TaggedStruct("Denied", {
   error: Schema.String,
   description: Schema.optional(Schema.String),
-  state: Schema.optional(Schema.String)
+  state: Schema.optional(Schema.String),
+  attempt: Schema.optional(Schema.String),
+  via: Schema.optional(CallbackVia)
 })
 
 /**
@@ -406,7 +439,7 @@ const optional = <A extends object>(value: A): A =>
  * import { Schema } from "effect"
  *
  * const outcome = Schema.decodeUnknownSync(Domain.ConnectCallback)({ authentication_id: "12345", service: "SlackAPI" })
- * // { _tag: "Approved", connectionId: "12345", service: "SlackAPI" }
+ * // { _tag: "Approved", connectionId: "12345", service: "SlackAPI", via: "redirect" }
  * ```
  * @since 0.1.0
  * @category callbacks
@@ -419,20 +452,48 @@ export const ConnectCallback = Schema.transform(
     decode: (cb) =>
       "type" in cb
         ? cb.type === "authenticationSuccess"
-          ? optional({ _tag: "Approved" as const, connectionId: cb.authId, state: cb.state })
-          : optional({ _tag: "Denied" as const, error: describeError(cb.error), state: cb.state })
+          ? optional({ _tag: "Approved" as const, connectionId: cb.authId, state: cb.state, via: "popup" as const })
+          : optional({
+              _tag: "Denied" as const,
+              error: describeError(cb.error),
+              state: cb.state,
+              via: "popup" as const
+            })
         : "error" in cb
-          ? optional({ _tag: "Denied" as const, error: cb.error, description: cb.error_description, state: cb.state })
+          ? optional({
+              _tag: "Denied" as const,
+              error: cb.error,
+              description: cb.error_description,
+              state: cb.state,
+              attempt: cb[attemptParameter],
+              via: "redirect" as const
+            })
           : optional({
               _tag: "Approved" as const,
               connectionId: cb.authentication_id,
               service: cb.service,
-              state: cb.state
+              state: cb.state,
+              attempt: cb[attemptParameter],
+              via: "redirect" as const
             }),
     encode: (o) =>
-      o._tag === "Approved"
-        ? optional({ authentication_id: o.connectionId, service: o.service, state: o.state })
-        : optional({ error: o.error, error_description: o.description, state: o.state })
+      o.via === "popup"
+        ? o._tag === "Approved"
+          ? optional({ type: "authenticationSuccess" as const, authId: o.connectionId, state: o.state })
+          : optional({ type: "authenticationError" as const, error: o.error, state: o.state })
+        : o._tag === "Approved"
+          ? optional({
+              authentication_id: o.connectionId,
+              service: o.service,
+              state: o.state,
+              [attemptParameter]: o.attempt
+            })
+          : optional({
+              error: o.error,
+              error_description: o.description,
+              state: o.state,
+              [attemptParameter]: o.attempt
+            })
   }
 )
 

@@ -28,6 +28,7 @@ import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -142,7 +143,8 @@ export interface Service {
   /**
    * A valid connection of the user to the app: the stored one if it is still listed and valid, else the newest
    * valid one listed (then stored), else `ConnectionRequired` with a fresh Connect link (a reconnect link when
-   * the stored connection expired).
+   * the stored connection expired). With `redirectUri`, the link's `redirect_uri` gets a `connect_attempt`
+   * parameter (`Domain.attemptParameter`) that ties the callback to this link; its other parameters are kept.
    */
   readonly ensureConnection: (
     user: EndUser,
@@ -151,8 +153,14 @@ export interface Service {
   ) => Effect.Effect<Connection, RequestError | ConnectionRequired | StoreUnavailable>
   /**
    * Completes a connection from Connect UI's callback: the redirect query (`authentication_id`, `service` or
-   * `error`, `error_description`, `state`) or the popup message. Accepted only for an open attempt of this user
-   * and app, once, and only when the id is among this user's valid connections to the app; then it is stored.
+   * `error`, `error_description`, `state`, and the `connect_attempt` parameter `ensureConnection` put into the
+   * `redirect_uri`) or the popup message. Accepted only for an open attempt of this user and app, once, and only
+   * when the id is among this user's valid connections to the app; then it is stored.
+   *
+   * The callback must prove which attempt it answers (its `state` or `connect_attempt`); a redirect or an error
+   * without that proof is refused as `unbound` without touching any attempt. A popup success without a state may
+   * answer the user's newest attempt. The attempt is closed only once the connection id is verified; an id Zapier
+   * does not list yet is re-checked over `Polling.Policy.connectionGrace` before `connection_not_found`.
    */
   readonly completeConnection: (
     user: EndUser,
@@ -218,6 +226,20 @@ const randomState = (): string => {
 
 const sameUser = (a: EndUser, b: EndUser) => a.userId === b.userId && a.tenantId === b.tenantId
 
+/** `redirectUri` with the attempt parameter set (replacing one already there), its other parameters kept. */
+const withAttempt = (redirectUri: string, state: string): string => {
+  const hash = redirectUri.indexOf("#")
+  const base = hash === -1 ? redirectUri : redirectUri.slice(0, hash)
+  const fragment = hash === -1 ? "" : redirectUri.slice(hash)
+  const query = base.indexOf("?")
+  const path = query === -1 ? base : base.slice(0, query)
+  const kept = (query === -1 ? "" : base.slice(query + 1))
+    .split("&")
+    .filter((pair) => pair.length > 0 && pair.split("=")[0] !== Domain.attemptParameter)
+  kept.push(`${Domain.attemptParameter}=${encodeURIComponent(state)}`)
+  return `${path}?${kept.join("&")}${fragment}`
+}
+
 /**
  * Builds the program from the services it needs (yielded once, here).
  * @since 0.1.0
@@ -258,7 +280,8 @@ export const make = Effect.gen(function* () {
     const linkOptions: ConnectLinkOptions = {
       state,
       reconnect: Option.getOrUndefined(reconnect),
-      redirectUri: options?.redirectUri,
+      // The attempt's key rides in the redirect_uri too: the browser brings it back whether Zapier echoes `state`.
+      redirectUri: options?.redirectUri !== undefined ? withAttempt(options.redirectUri, state) : undefined,
       theme: options?.theme
     }
     const link = yield* connections.connectLink(user, app, linkOptions)
@@ -279,6 +302,23 @@ export const make = Effect.gen(function* () {
   const refuse = (app: AppId, reason: ConnectFailureReason, extra?: { error?: string; description?: string }) =>
     new ConnectFailed({ app, reason, ...extra })
 
+  /**
+   * The user's valid connection with this id, re-listed over the policy's `connectionGrace` while Zapier does not
+   * list it (or still lists it expired): its list may lag Connect UI's redirect. `Left` with the last sighting.
+   */
+  const verifyConnection = (user: EndUser, app: AppId, id: ConnectionId) =>
+    Effect.gen(function* () {
+      const policy = yield* Polling.Policy
+      const driver = yield* Schedule.driver(Polling.schedule(policy).pipe(Schedule.upTo(policy.connectionGrace)))
+      while (true) {
+        const listed = yield* connections.list(user, app)
+        const found = listed.find((c) => c.id === id && c.app === app)
+        if (found !== undefined && !found.isExpired) return Either.right(found)
+        const more = yield* Effect.option(driver.next(undefined))
+        if (Option.isNone(more)) return Either.left(found)
+      }
+    })
+
   const completeConnection = Effect.fn("EmbeddedActions.completeConnection")(function* (
     user: EndUser,
     app: AppId,
@@ -288,43 +328,50 @@ export const make = Effect.gen(function* () {
     const outcome = yield* Schema.decodeUnknown(ConnectCallback)(callback).pipe(
       Effect.mapError(() => refuse(app, "malformed"))
     )
-    // Find the attempt this callback answers: by its state when the callback brings one back, else the newest
-    // attempt of this user and app.
+    // Which attempt this callback answers. It must prove it: by its `state` (echoed by Zapier, or added by the
+    // partner's page to a popup message) or by the attempt parameter the library put into the redirect_uri.
+    // Nothing is changed before that proof and the connection id are both checked.
+    if (outcome.state !== undefined && outcome.attempt !== undefined && outcome.state !== outcome.attempt) {
+      return yield* refuse(app, "state_mismatch")
+    }
+    const binding = outcome.state ?? outcome.attempt
     let record: AttemptRecord
-    if (outcome.state !== undefined) {
-      const found = yield* store.findAttempt(outcome.state)
+    if (binding !== undefined) {
+      const found = yield* store.findAttempt(binding)
       if (Option.isNone(found)) return yield* refuse(app, "state_mismatch")
       record = found.value
       if (!sameUser(record.attempt.user, user)) return yield* refuse(app, "other_user")
       if (record.attempt.app !== app) return yield* refuse(app, "other_app")
-    } else {
+    } else if (outcome._tag === "Approved" && outcome.via === "popup") {
+      // A popup message reached the backend through the partner's own page (which checked Connect UI's origin and
+      // window) and carries no state: it may answer the user's newest attempt, once its connection id is verified.
       const found = yield* store.latestAttempt(user, app)
       if (Option.isNone(found)) return yield* refuse(app, "no_attempt")
       record = found.value
+    } else {
+      // A redirect (anybody can link a browser to it) or an error without proof: refused, no attempt touched.
+      return yield* refuse(app, "unbound")
     }
     if (record.closed) return yield* refuse(app, "replay")
-    const now = yield* DateTime.now
-    if (DateTime.lessThan(record.attempt.expiresAt, now)) {
-      yield* store.closeAttempt(record.attempt.state)
-      return yield* refuse(app, "attempt_expired")
-    }
-    if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
+    if (DateTime.lessThan(record.attempt.expiresAt, yield* DateTime.now)) return yield* refuse(app, "attempt_expired")
     if (outcome._tag === "Denied") {
+      // A proven error: the link's single-use token is spent, so the attempt is over.
+      if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
       return yield* refuse(app, "denied", {
         error: outcome.error,
         ...(outcome.description !== undefined ? { description: outcome.description } : {})
       })
     }
-    const listed = yield* connections.list(user, app)
-    const connection = listed.find((c) => c.id === outcome.connectionId && c.app === app)
-    if (!connection) {
-      return yield* new ConnectFailed({ app, reason: "connection_not_found", connection: outcome.connectionId })
+    const verified = yield* verifyConnection(user, app, outcome.connectionId)
+    if (Either.isLeft(verified)) {
+      return yield* verified.left === undefined
+        ? new ConnectFailed({ app, reason: "connection_not_found", connection: outcome.connectionId })
+        : new ConnectFailed({ app, reason: "connection_expired", connection: verified.left.id })
     }
-    if (connection.isExpired) {
-      return yield* new ConnectFailed({ app, reason: "connection_expired", connection: connection.id })
-    }
-    yield* store.set(user, app, connection.id)
-    return connection
+    // Closed only now, atomically: of two callbacks racing on one attempt, only one stores its connection.
+    if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
+    yield* store.set(user, app, verified.right.id)
+    return verified.right
   })
 
   const awaitConnection = Effect.fn("EmbeddedActions.awaitConnection")(function* (

@@ -200,6 +200,7 @@ export const ConnectFailureReason = Schema.Literal(
   "other_app",
   "replay",
   "state_mismatch",
+  "unbound",
   "connection_not_found",
   "connection_expired",
   "timeout"
@@ -216,13 +217,22 @@ const connectAdvice: Record<ConnectFailureReason, string> = {
   other_app: "the callback belongs to a Connect link for another app and was refused",
   replay: "this callback was already used; it cannot complete a connection twice",
   state_mismatch: "the callback's state does not match the Connect link; it may be forged and was refused",
-  connection_not_found: "the connection id is not among this user's connections to the app",
+  unbound:
+    "the callback does not say which Connect link it answers (no state, no connect_attempt parameter); it may be forged and was refused, and no attempt was touched",
+  connection_not_found: "the connection id is not among this user's valid connections to the app",
   connection_expired: "the connection is expired; offer the user a reconnect link",
   timeout: "no valid connection appeared before the deadline; offer the user a fresh Connect link"
 }
 
+/** Connect UI's documented error codes: only these are quoted in a message (anything else may be forged text). */
+const knownConnectErrors = new Set(["invalid_request", "access_denied", "server_error"])
+
 /**
  * Connect UI reported an error, or the callback could not be trusted (see `reason`).
+ *
+ * `error` and `description` are what the callback said (Zapier's code and its `error_description`). They arrive in a
+ * URL anybody can craft, so treat them as untrusted text: the `message` quotes only a documented error code and
+ * never the description; show your users a fixed text per `reason` rather than `description`.
  * @since 0.1.0
  */
 export class ConnectFailed extends Schema.TaggedError<ConnectFailed>("@effect-zapier/core/ConnectFailed")(
@@ -236,7 +246,7 @@ export class ConnectFailed extends Schema.TaggedError<ConnectFailed>("@effect-za
   }
 ) {
   override get message(): string {
-    const detail = this.error ? ` (${this.error}${this.description ? `: ${this.description}` : ""})` : ""
+    const detail = this.error !== undefined && knownConnectErrors.has(this.error) ? ` (${this.error})` : ""
     return `Connecting ${this.app} failed: ${connectAdvice[this.reason]}${detail}.`
   }
 }

@@ -43,6 +43,12 @@ export interface PolicyShape {
   readonly maxConsecutiveErrors: number
   /** How long a `NotFound` right after creation is treated as eventual consistency. */
   readonly notFoundGrace: Duration.Duration
+  /**
+   * How long `completeConnection` keeps re-checking a connection id that Zapier does not list yet (or still lists
+   * as expired) after Connect UI reported it: the list may lag the redirect by a moment. The re-checks follow this
+   * policy's delays (about 4 extra list requests in 5 s by default); `0` checks once.
+   */
+  readonly connectionGrace: Duration.Duration
 }
 
 /**
@@ -56,7 +62,8 @@ export const defaults: PolicyShape = {
   jitter: 0.2,
   deadline: Duration.seconds(180),
   maxConsecutiveErrors: 3,
-  notFoundGrace: Duration.seconds(5)
+  notFoundGrace: Duration.seconds(5),
+  connectionGrace: Duration.seconds(5)
 }
 
 /**

@@ -24,24 +24,55 @@ describe("Domain.ConnectCallback", () => {
     const outcome = decodeCallback({ authentication_id: "12345", service: "SlackAPI", extra: "ignored" })
     assert.deepStrictEqual(
       outcome,
-      Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("12345"), service: "SlackAPI" })
+      Either.right({
+        _tag: "Approved",
+        connectionId: Domain.ConnectionId.make("12345"),
+        service: "SlackAPI",
+        via: "redirect"
+      })
     )
   })
 
   it("decodes the popup message with a numeric authId", () => {
     const outcome = decodeCallback({ type: "authenticationSuccess", authId: 987 })
-    assert.deepStrictEqual(outcome, Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("987") }))
+    assert.deepStrictEqual(
+      outcome,
+      Either.right({ _tag: "Approved", connectionId: Domain.ConnectionId.make("987"), via: "popup" })
+    )
   })
 
   it("decodes the error redirect and the popup error", () => {
     assert.deepStrictEqual(
       decodeCallback({ error: "access_denied", error_description: "User not found", state: "s1" }),
-      Either.right({ _tag: "Denied", error: "access_denied", description: "User not found", state: "s1" })
+      Either.right({
+        _tag: "Denied",
+        error: "access_denied",
+        description: "User not found",
+        state: "s1",
+        via: "redirect"
+      })
     )
     assert.deepStrictEqual(
       decodeCallback({ type: "authenticationError", error: { error: "server_error" } }),
-      Either.right({ _tag: "Denied", error: "server_error" })
+      Either.right({ _tag: "Denied", error: "server_error", via: "popup" })
     )
+  })
+
+  it("reads the attempt parameter the library put into the redirect_uri", () => {
+    assert.deepStrictEqual(
+      decodeCallback({ authentication_id: "1", [Domain.attemptParameter]: "nonce-1" }),
+      Either.right({
+        _tag: "Approved",
+        connectionId: Domain.ConnectionId.make("1"),
+        attempt: "nonce-1",
+        via: "redirect"
+      })
+    )
+    assert.deepStrictEqual(
+      decodeCallback({ error: "access_denied", [Domain.attemptParameter]: "nonce-2" }),
+      Either.right({ _tag: "Denied", error: "access_denied", attempt: "nonce-2", via: "redirect" })
+    )
+    assert.isTrue(Either.isLeft(decodeCallback({ authentication_id: "1", [Domain.attemptParameter]: "x".repeat(513) })))
   })
 
   it("refuses malformed and oversize callbacks", () => {

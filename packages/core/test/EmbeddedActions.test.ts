@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConnectionStore, Domain, EmbeddedActions, Errors, Polling } from "@effect-zapier/core"
+import { ConnectionStore, Connections, Domain, EmbeddedActions, Errors, Polling } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import { Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
 
@@ -204,16 +204,19 @@ describe("EmbeddedActions.ensureConnection", () => {
     }).pipe(Effect.provide(TestLayer()))
   )
 
-  it.effect("passes a redirect URI into the link", () =>
+  it.effect("passes a redirect URI into the link, with the attempt parameter added and its own query kept", () =>
     Effect.gen(function* () {
       const { actions } = yield* services
       const error = yield* Effect.flip(
-        actions.ensureConnection(user, sample.slack, { redirectUri: "https://partner.example/zapier/callback" })
+        actions.ensureConnection(user, sample.slack, {
+          redirectUri: "https://partner.example/zapier/callback?app=slack&connect_attempt=stale#top"
+        })
       )
       if (error._tag !== "ConnectionRequired") return assert.fail(`expected ConnectionRequired, got ${error._tag}`)
+      const state = error.link!.state!
       assert.strictEqual(
         new URL(error.link!.url).searchParams.get("redirect_uri"),
-        "https://partner.example/zapier/callback"
+        `https://partner.example/zapier/callback?app=slack&connect_attempt=${encodeURIComponent(state)}#top`
       )
     }).pipe(Effect.provide(TestLayer()))
   )
@@ -256,14 +259,25 @@ describe("EmbeddedActions.completeConnection", () => {
     Effect.gen(function* () {
       const { actions, store, zapier } = yield* services
       const theirs = yield* zapier.addConnection(other, sample.slack)
-      yield* Effect.flip(actions.ensureConnection(user, sample.slack))
-      const error = yield* Effect.flip(
-        actions.completeConnection(user, sample.slack, { authentication_id: theirs.id, service: "SlackAPI" })
+      const required = yield* Effect.flip(actions.ensureConnection(user, sample.slack))
+      if (required._tag !== "ConnectionRequired") return assert.fail(required._tag)
+      const error = yield* settle(
+        Effect.flip(
+          actions.completeConnection(user, sample.slack, {
+            authentication_id: theirs.id,
+            service: "SlackAPI",
+            state: required.link!.state
+          })
+        ),
+        "10 seconds"
       )
       assert.strictEqual(error._tag, "ConnectFailed")
       if (error._tag !== "ConnectFailed") return
       assert.strictEqual(error.reason, "connection_not_found")
       assert.isTrue(Option.isNone(yield* store.get(user, sample.slack)))
+      // the attempt is still open: the user's real callback completes it
+      const mine = yield* zapier.approveConnect(required.link!)
+      assert.isFalse((yield* actions.completeConnection(user, sample.slack, mine)).isExpired)
     }).pipe(Effect.provide(TestLayer()))
   )
 
@@ -272,8 +286,10 @@ describe("EmbeddedActions.completeConnection", () => {
       const { actions, zapier } = yield* services
       const expired = yield* zapier.addConnection(user, sample.slack, { isExpired: true })
       yield* Effect.flip(actions.ensureConnection(user, sample.slack))
-      const error = yield* Effect.flip(
-        actions.completeConnection(user, sample.slack, { type: "authenticationSuccess", authId: expired.id })
+      const error = yield* settle(
+        Effect.flip(
+          actions.completeConnection(user, sample.slack, { type: "authenticationSuccess", authId: expired.id })
+        )
       )
       assert.strictEqual(error._tag === "ConnectFailed" ? error.reason : error._tag, "connection_expired")
     }).pipe(Effect.provide(TestLayer()))
@@ -283,7 +299,7 @@ describe("EmbeddedActions.completeConnection", () => {
     Effect.gen(function* () {
       const { actions, zapier } = yield* services
       const noAttempt = yield* Effect.flip(
-        actions.completeConnection(user, sample.slack, { authentication_id: "1", service: "SlackAPI" })
+        actions.completeConnection(user, sample.slack, { type: "authenticationSuccess", authId: "1" })
       )
       assert.strictEqual(noAttempt._tag === "ConnectFailed" ? noAttempt.reason : noAttempt._tag, "no_attempt")
       const required = yield* Effect.flip(actions.ensureConnection(user, sample.slack))
@@ -323,9 +339,219 @@ describe("EmbeddedActions.completeConnection", () => {
       const conn = yield* zapier.addConnection(user, sample.slack)
       yield* TestClock.adjust("7 minutes")
       const error = yield* Effect.flip(
-        actions.completeConnection(user, sample.slack, { authentication_id: conn.id, service: "SlackAPI" })
+        actions.completeConnection(user, sample.slack, {
+          authentication_id: conn.id,
+          service: "SlackAPI",
+          state: required.link!.state
+        })
       )
       assert.strictEqual(error._tag === "ConnectFailed" ? error.reason : error._tag, "attempt_expired")
+    }).pipe(Effect.provide(TestLayer()))
+  )
+})
+
+/**
+ * The program over a `Connections` that hides each connection from the first `lag` lists that would show it: a
+ * Zapier whose list lags Connect UI's redirect.
+ */
+const LaggingLayer = (lag: number) => {
+  const lagging = Layer.effect(
+    Connections.Connections,
+    Effect.map(Connections.Connections, (inner) => {
+      const sightings = new Map<string, number>()
+      return Connections.Connections.of({
+        ...inner,
+        list: (who, app) =>
+          Effect.map(inner.list(who, app), (listed) =>
+            listed.filter((c) => {
+              const seen = (sightings.get(c.id) ?? 0) + 1
+              sightings.set(c.id, seen)
+              return seen > lag
+            })
+          )
+      })
+    })
+  )
+  return EmbeddedActions.layer.pipe(
+    Layer.provide(lagging),
+    Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
+  )
+}
+
+const listsOf = (ledger: FakeZapier.Ledger) =>
+  ledger.requests.filter((r) => r.endpoint === "GET /v2/authentications").length
+
+/** The Connect link of a user without a connection, minted with a redirect URI. */
+const redirectLink = (who: Domain.EndUser) =>
+  Effect.gen(function* () {
+    const { actions } = yield* services
+    const required = yield* Effect.flip(
+      actions.ensureConnection(who, sample.slack, { redirectUri: "https://partner.example/zapier/callback?app=slack" })
+    )
+    if (required._tag !== "ConnectionRequired") return assert.fail(`expected ConnectionRequired, got ${required._tag}`)
+    const link = required.link!
+    const redirect = new URL(new URL(link.url).searchParams.get("redirect_uri")!)
+    return { link, state: link.state!, nonce: redirect.searchParams.get(Domain.attemptParameter)! }
+  })
+
+const reasonOf = (error: { readonly _tag: string }) =>
+  error instanceof Errors.ConnectFailed ? error.reason : error._tag
+
+describe("EmbeddedActions.completeConnection against forged and early callbacks", () => {
+  it.effect("a forged error link (no state, no attempt parameter) is refused as unbound; the attempt stays open", () =>
+    Effect.gen(function* () {
+      const { actions, store, zapier } = yield* services
+      const { link, state } = yield* redirectLink(user)
+      const forged = yield* Effect.flip(
+        actions.completeConnection(user, sample.slack, {
+          error: "access_denied",
+          error_description: "Your account is locked: call +1 555 0100"
+        })
+      )
+      assert.strictEqual(reasonOf(forged), "unbound")
+      assert.notInclude(forged.message, "555")
+      assert.isFalse(Option.getOrThrow(yield* store.findAttempt(state)).closed)
+      // the user's real callback still completes the attempt
+      const real = yield* zapier.approveConnect(link)
+      const connection = yield* actions.completeConnection(user, sample.slack, real)
+      assert.strictEqual(Option.getOrThrow(yield* store.get(user, sample.slack)).connectionId, connection.id)
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect("a forged success redirect without proof is refused as unbound before anything is listed", () =>
+    Effect.gen(function* () {
+      const { actions, store, zapier } = yield* services
+      const theirs = yield* zapier.addConnection(other, sample.slack)
+      const { state } = yield* redirectLink(user)
+      yield* zapier.resetLedger
+      const forged = yield* Effect.flip(
+        actions.completeConnection(user, sample.slack, { authentication_id: theirs.id, service: "SlackAPI" })
+      )
+      assert.strictEqual(reasonOf(forged), "unbound")
+      assert.strictEqual(listsOf(yield* zapier.ledger), 0)
+      assert.isFalse(Option.getOrThrow(yield* store.findAttempt(state)).closed)
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect("a redirect bound only by the attempt parameter completes (Zapier need not echo state)", () =>
+    Effect.gen(function* () {
+      const { actions, store, zapier } = yield* services
+      const { link, state, nonce } = yield* redirectLink(user)
+      assert.strictEqual(nonce, state)
+      const approved = yield* zapier.approveConnect(link)
+      if (!("authentication_id" in approved)) return assert.fail("expected the redirect form")
+      const connection = yield* actions.completeConnection(user, sample.slack, {
+        authentication_id: approved.authentication_id,
+        service: "SlackAPI",
+        [Domain.attemptParameter]: nonce
+      })
+      assert.strictEqual(Option.getOrThrow(yield* store.get(user, sample.slack)).connectionId, connection.id)
+      assert.isTrue(Option.getOrThrow(yield* store.findAttempt(state)).closed)
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect("state and attempt parameter that disagree are refused, and so is another user's attempt parameter", () =>
+    Effect.gen(function* () {
+      const { actions, store } = yield* services
+      const mine = yield* redirectLink(user)
+      const theirs = yield* redirectLink(other)
+      const mixed = yield* Effect.flip(
+        actions.completeConnection(user, sample.slack, {
+          error: "access_denied",
+          state: mine.state,
+          [Domain.attemptParameter]: theirs.nonce
+        })
+      )
+      assert.strictEqual(reasonOf(mixed), "state_mismatch")
+      const stolen = yield* Effect.flip(
+        actions.completeConnection(user, sample.slack, {
+          error: "access_denied",
+          [Domain.attemptParameter]: theirs.nonce
+        })
+      )
+      assert.strictEqual(reasonOf(stolen), "other_user")
+      assert.isFalse(Option.getOrThrow(yield* store.findAttempt(mine.state)).closed)
+      assert.isFalse(Option.getOrThrow(yield* store.findAttempt(theirs.state)).closed)
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect("a proven error closes the attempt; Zapier's error_description is kept as data, never in the message", () =>
+    Effect.gen(function* () {
+      const { actions, store } = yield* services
+      const { state, nonce } = yield* redirectLink(user)
+      const denied = yield* Effect.flip(
+        actions.completeConnection(user, sample.slack, {
+          error: "access_denied",
+          error_description: "<b>Call +1 555 0100</b>",
+          [Domain.attemptParameter]: nonce
+        })
+      )
+      if (!(denied instanceof Errors.ConnectFailed)) return assert.fail(denied._tag)
+      assert.strictEqual(denied.reason, "denied")
+      assert.strictEqual(denied.description, "<b>Call +1 555 0100</b>")
+      assert.notInclude(denied.message, "555")
+      assert.include(denied.message, "access_denied")
+      assert.isTrue(Option.getOrThrow(yield* store.findAttempt(state)).closed)
+      const odd = new Errors.ConnectFailed({ app: sample.slack, reason: "denied", error: "Visit evil.example" })
+      assert.notInclude(odd.message, "evil")
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect("a connection Zapier lists a moment after the redirect is re-checked and completed", () =>
+    Effect.gen(function* () {
+      const { actions, store, zapier } = yield* services
+      const { link, state } = yield* redirectLink(user)
+      const approved = yield* zapier.approveConnect(link)
+      yield* zapier.resetLedger
+      const fiber = yield* Effect.fork(actions.completeConnection(user, sample.slack, approved))
+      yield* TestClock.adjust("1 second")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "still waiting for Zapier to list it")
+      assert.isFalse(Option.getOrThrow(yield* store.findAttempt(state)).closed, "not closed before it is verified")
+      yield* TestClock.adjust("2 seconds")
+      const connection = yield* Fiber.join(fiber)
+      assert.strictEqual(listsOf(yield* zapier.ledger), 3)
+      assert.strictEqual(Option.getOrThrow(yield* store.get(user, sample.slack)).connectionId, connection.id)
+      assert.isTrue(Option.getOrThrow(yield* store.findAttempt(state)).closed)
+    }).pipe(Effect.provide(LaggingLayer(2)))
+  )
+
+  it.effect("an id that never shows up fails after a bounded number of lists, and the attempt stays open", () =>
+    Effect.gen(function* () {
+      const { actions, store, zapier } = yield* services
+      const { link, state, nonce } = yield* redirectLink(user)
+      yield* zapier.resetLedger
+      const error = yield* settle(
+        Effect.flip(
+          actions.completeConnection(user, sample.slack, {
+            authentication_id: "999999",
+            [Domain.attemptParameter]: nonce
+          })
+        ),
+        "1 minute"
+      )
+      assert.strictEqual(reasonOf(error), "connection_not_found")
+      const lists = listsOf(yield* zapier.ledger)
+      assert.isAtLeast(lists, 3)
+      assert.isAtMost(lists, 6, "a few re-checks within the grace, not a poll")
+      assert.isFalse(Option.getOrThrow(yield* store.findAttempt(state)).closed)
+      const real = yield* zapier.approveConnect(link)
+      yield* actions.completeConnection(user, sample.slack, real)
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect("with connectionGrace 0 the id is checked once", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      const { nonce } = yield* redirectLink(user)
+      yield* zapier.resetLedger
+      const error = yield* Effect.flip(
+        actions.completeConnection(user, sample.slack, {
+          authentication_id: "999999",
+          [Domain.attemptParameter]: nonce
+        })
+      ).pipe(Effect.provideService(Polling.Policy, { ...Polling.defaults, connectionGrace: Duration.zero }))
+      assert.strictEqual(reasonOf(error), "connection_not_found")
+      assert.strictEqual(listsOf(yield* zapier.ledger), 1)
     }).pipe(Effect.provide(TestLayer()))
   )
 })

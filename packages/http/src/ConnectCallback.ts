@@ -16,11 +16,19 @@
  * 1. the handler's `app` option (one route per app), else
  * 2. the `app` query parameter the partner put into its `redirect_uri` (e.g. `…/zapier/callback?app=<id>`), else
  * 3. the `service` Zapier reports, mapped by the handler's `services` option, else
- * 4. the app of the open attempt that the callback's `state` names.
+ * 4. the app of the attempt that the callback's `state`, or its `connect_attempt` parameter, names.
  * A disagreement between these (the option vs. the query, the declared app vs. the mapped service) is refused as
  * `other_app`; `completeConnection` refuses an app that is not the attempt's. With none of them, the callback
- * cannot be tied to an app and is refused as `malformed` (Zapier's success redirect is not documented to echo
- * `state`, so put the app into the `redirect_uri` or mount one route per app).
+ * cannot be tied to an app and is refused as `malformed`.
+ *
+ * Which attempt: `ensureConnection(user, app, { redirectUri })` adds a `connect_attempt` parameter (the attempt's
+ * unguessable key) to the `redirect_uri` of the link, and the browser brings it back here, so the callback proves
+ * which Connect link it answers even though Zapier's success redirect is not documented to echo `state`. A
+ * callback with neither (a link crafted by someone else) is refused as `unbound` and changes nothing.
+ *
+ * What the app must still do: resolve the user from its own session (never the query), keep the session cookie
+ * `SameSite=Lax` or stricter, and show its users a fixed text per refusal reason: `error_description` is
+ * untrusted text from the query (the `ConnectFailed` message never quotes it).
  *
  * @example
  * ```ts
@@ -50,7 +58,7 @@ import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as ConnectionStore from "@effect-zapier/core/ConnectionStore"
-import { AppId, type Connection, type EndUser } from "@effect-zapier/core/Domain"
+import { AppId, attemptParameter, type Connection, type EndUser } from "@effect-zapier/core/Domain"
 import * as EmbeddedActions from "@effect-zapier/core/EmbeddedActions"
 import { ConnectFailed, type RequestError, type StoreUnavailable } from "@effect-zapier/core/Errors"
 import * as Effect from "effect/Effect"
@@ -72,6 +80,7 @@ export const limits = {
     authentication_id: 128,
     service: 128,
     state: 512,
+    [attemptParameter]: 512,
     error: 128,
     error_description: 2048,
     app: 256
@@ -97,13 +106,16 @@ export type CallbackQuery =
       readonly authenticationId: string
       readonly service?: string | undefined
       readonly state?: string | undefined
+      readonly attempt?: string | undefined
       readonly app?: AppId | undefined
     }
   | {
       readonly _tag: "Error"
       readonly error: string
+      /** Free text from Zapier or the third-party app: untrusted, never to be shown as the partner's own words. */
       readonly description?: string | undefined
       readonly state?: string | undefined
+      readonly attempt?: string | undefined
       readonly app?: AppId | undefined
     }
 
@@ -121,7 +133,14 @@ export interface Malformed {
 type Known = keyof typeof limits.values
 
 /** Connect UI's own parameters (the partner's app parameter is matched by its configured name). */
-const callbackKeys = new Set<string>(["authentication_id", "service", "state", "error", "error_description"])
+const callbackKeys = new Set<string>([
+  "authentication_id",
+  "service",
+  "state",
+  attemptParameter,
+  "error",
+  "error_description"
+])
 
 /** Visible ASCII only: ids, codes, service keys, state and app ids have no spaces or control characters. */
 const isToken = (value: string): boolean => {
@@ -204,6 +223,7 @@ export const parseQuery = (query: string, appParameter = "app"): Either.Either<C
   const authenticationId = values.get("authentication_id")
   const error = values.get("error")
   const state = values.get("state")
+  const attempt = values.get(attemptParameter)
   if (authenticationId !== undefined && error !== undefined) {
     return malformed("the query has both authentication_id and error")
   }
@@ -211,10 +231,10 @@ export const parseQuery = (query: string, appParameter = "app"): Either.Either<C
     if (values.has("error_description")) {
       return malformed("the query has error_description without error")
     }
-    return Either.right({ _tag: "Success", authenticationId, service: values.get("service"), state, app })
+    return Either.right({ _tag: "Success", authenticationId, service: values.get("service"), state, attempt, app })
   }
   if (error !== undefined) {
-    return Either.right({ _tag: "Error", error, description: values.get("error_description"), state, app })
+    return Either.right({ _tag: "Error", error, description: values.get("error_description"), state, attempt, app })
   }
   return malformed("the query has neither authentication_id nor error")
 }
@@ -274,8 +294,11 @@ export interface Options<EU, RU, ES, RS, EF, RF> {
   ) => Effect.Effect<HttpServerResponse.HttpServerResponse, EF, RF>
   /** The one app this route completes (mount one route per app); any other app the callback names is refused. */
   readonly app?: AppId | undefined
-  /** Zapier's service keys (the callback's `service`, e.g. `SlackAPI`) mapped to app ids. */
-  readonly services?: Readonly<Record<string, AppId>> | undefined
+  /**
+   * Zapier's service keys (the callback's `service`, e.g. `SlackAPI`) mapped to app ids: a `Map` or a plain object
+   * (only its own properties are read, so `service=constructor` or `__proto__` maps to nothing).
+   */
+  readonly services?: ReadonlyMap<string, AppId> | Readonly<Record<string, AppId>> | undefined
   /** The query parameter that carries the app id the partner put into its `redirect_uri` (default `app`). */
   readonly appParameter?: string | undefined
 }
@@ -303,8 +326,18 @@ const protect = (response: HttpServerResponse.HttpServerResponse): HttpServerRes
 export const toCallback = (query: CallbackQuery): Readonly<Record<string, string>> => {
   const fields: Record<string, string | undefined> =
     query._tag === "Success"
-      ? { authentication_id: query.authenticationId, service: query.service, state: query.state }
-      : { error: query.error, error_description: query.description, state: query.state }
+      ? {
+          authentication_id: query.authenticationId,
+          service: query.service,
+          state: query.state,
+          [attemptParameter]: query.attempt
+        }
+      : {
+          error: query.error,
+          error_description: query.description,
+          state: query.state,
+          [attemptParameter]: query.attempt
+        }
   return Object.fromEntries(Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined))
 }
 
@@ -315,6 +348,21 @@ const reasonOf = (error: unknown): string =>
     : typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
       ? error._tag
       : "failure"
+
+/** The app a service key maps to: own properties only (never `Object.prototype`'s), and only app ids. */
+const lookupService = (
+  services: ReadonlyMap<string, AppId> | Readonly<Record<string, AppId>> | undefined,
+  service: string
+): AppId | undefined => {
+  if (services === undefined) return undefined
+  const found: unknown =
+    services instanceof Map
+      ? services.get(service)
+      : Object.hasOwn(services, service)
+        ? (services as Readonly<Record<string, unknown>>)[service]
+        : undefined
+  return typeof found === "string" && Either.isRight(decodeAppId(found)) ? (found as AppId) : undefined
+}
 
 const queryOf = (url: string): string => {
   const at = url.indexOf("?")
@@ -376,7 +424,9 @@ export const handler = <EU, RU, ES, RS, EF, RF>(
 
     // 3. Which app: the partner's declaration, checked against the rest, else the attempt the state names.
     const mapped =
-      query._tag === "Success" && query.service !== undefined ? options.services?.[query.service] : undefined
+      query._tag === "Success" && query.service !== undefined
+        ? lookupService(options.services, query.service)
+        : undefined
     const declared = options.app ?? query.app ?? mapped
     const conflict =
       (options.app !== undefined && query.app !== undefined && query.app !== options.app) ||
@@ -388,9 +438,10 @@ export const handler = <EU, RU, ES, RS, EF, RF>(
       })
     }
     let app = declared
-    if (app === undefined && query.state !== undefined) {
+    const binding = query.state ?? query.attempt
+    if (app === undefined && binding !== undefined) {
       const store = yield* ConnectionStore.ConnectionStore
-      const attempt = yield* Effect.either(store.findAttempt(query.state))
+      const attempt = yield* Effect.either(store.findAttempt(binding))
       if (Either.isLeft(attempt)) return yield* refuse(attempt.left, { user: user.right })
       if (Option.isNone(attempt.right)) {
         return yield* refuse(new ConnectFailed({ app: unknownApp, reason: "state_mismatch" }), { user: user.right })

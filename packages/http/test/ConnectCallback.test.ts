@@ -70,6 +70,10 @@ const routes = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/zapier/callback/by-service",
     ConnectCallback.handler({ ...callbackOptions, services: { SlackAPI: sample.slack } })
+  ),
+  HttpRouter.get(
+    "/zapier/callback/by-service-map",
+    ConnectCallback.handler({ ...callbackOptions, services: new Map([["SlackAPI", sample.slack]]) })
   )
 )
 
@@ -161,6 +165,7 @@ describe("ConnectCallback.parseQuery", () => {
         authenticationId: "12345",
         service: "SlackAPI",
         state: "s-1",
+        attempt: undefined,
         app: Domain.AppId.make("slack")
       } as const)
     )
@@ -171,6 +176,7 @@ describe("ConnectCallback.parseQuery", () => {
         error: "server_error",
         description: "OAuth Failed: access_denied",
         state: "s-2",
+        attempt: undefined,
         app: undefined
       } as const)
     )
@@ -181,7 +187,19 @@ describe("ConnectCallback.parseQuery", () => {
         authenticationId: "7",
         service: undefined,
         state: undefined,
+        attempt: undefined,
         app: Domain.AppId.make("sheets")
+      } as const)
+    )
+    assert.deepStrictEqual(
+      ConnectCallback.parseQuery("authentication_id=7&connect_attempt=n-1&app=slack"),
+      Either.right({
+        _tag: "Success",
+        authenticationId: "7",
+        service: undefined,
+        state: undefined,
+        attempt: "n-1",
+        app: Domain.AppId.make("slack")
       } as const)
     )
   })
@@ -191,6 +209,11 @@ describe("ConnectCallback.parseQuery", () => {
     ["authentication_id=1&authentication_id=2", "the parameter authentication_id is repeated", "repeated id"],
     ["authentication_id=1&state=a&state=b", "the parameter state is repeated", "repeated state"],
     ["authentication_id=1&app=slack&app=slack", "the parameter app is repeated", "repeated app"],
+    [
+      "authentication_id=1&connect_attempt=a&connect_attempt=b",
+      "the parameter connect_attempt is repeated",
+      "repeated attempt"
+    ],
     ["authentication_id=%E0%A4%A", "the query has an invalid percent-encoding", "bad percent-encoding"],
     ["authentication_id=", "the parameter authentication_id is empty", "empty value"],
     ["authentication_id=12%0A34", "the parameter authentication_id has characters it may not have", "newline"],
@@ -225,13 +248,16 @@ describe("ConnectCallback.parseQuery", () => {
   })
 
   it("toCallback gives completeConnection Connect UI's wire names, without the partner's app", () => {
-    const parsed = ConnectCallback.parseQuery("authentication_id=42&service=SlackAPI&state=s&app=slack")
+    const parsed = ConnectCallback.parseQuery(
+      "authentication_id=42&service=SlackAPI&state=s&app=slack&connect_attempt=n"
+    )
     assert.deepStrictEqual(
       Either.map(parsed, ConnectCallback.toCallback),
       Either.right({
         authentication_id: "42",
         service: "SlackAPI",
-        state: "s"
+        state: "s",
+        connect_attempt: "n"
       })
     )
     const denied = ConnectCallback.parseQuery("error=access_denied")
@@ -311,9 +337,12 @@ describe("ConnectCallback.handler on a NodeHttpServer, over the live client and 
         // A forged state on a route that must find the app from the state alone.
         const noApp = withQuery(forged, (q) => q.delete("app"))
         assert.strictEqual(failedWith(yield* visit(noApp, "sess-alice")), "state_mismatch")
-        // Bob has no attempt: a callback without state naming Alice's connection is refused.
+        // Bob has no attempt: Alice's callback without its state still names her attempt, and is refused.
         const stateless = withQuery(location, (q) => q.delete("state"))
-        assert.strictEqual(failedWith(yield* visit(stateless, "sess-bob")), "no_attempt")
+        assert.strictEqual(failedWith(yield* visit(stateless, "sess-bob")), "other_user")
+        // Without any proof of its attempt (no state, no connect_attempt): unbound, nothing looked up.
+        const unbound = withQuery(stateless, (q) => q.delete("connect_attempt"))
+        assert.strictEqual(failedWith(yield* visit(unbound, "sess-alice")), "unbound")
         assert.strictEqual(yield* snapshot(alice, sample.slack, [state]), before)
         assert.strictEqual(
           yield* snapshot(bob, sample.slack, []),
@@ -355,7 +384,7 @@ describe("ConnectCallback.handler on a NodeHttpServer, over the live client and 
         const after = yield* snapshot(alice, sample.slack, [state])
         yield* TestClock.adjust("1 minute")
         assert.strictEqual(failedWith(yield* visit(location, "sess-alice")), "replay")
-        // Without the state (Zapier need not echo it), the newest attempt is the closed one: still a replay.
+        // Without the state (Zapier need not echo it), the connect_attempt names the closed attempt: a replay.
         assert.strictEqual(
           failedWith(
             yield* visit(
@@ -440,13 +469,27 @@ describe("ConnectCallback.handler on a NodeHttpServer, over the live client and 
       )
     )
 
+    it.effect("from the connect_attempt alone (Zapier echoes no state, no app parameter)", () =>
+      withPartner(
+        Effect.gen(function* () {
+          const { location, link } = yield* approvedCallback(alice, "/zapier/callback")
+          const stateless = withQuery(location, (q) => q.delete("state"))
+          assert.strictEqual(new URL(stateless).searchParams.get("connect_attempt"), link.state)
+          assert.isString(connectedWith(yield* visit(stateless, "sess-alice")))
+        })
+      )
+    )
+
     it.effect("no state and no app: refused as malformed, with the fix in the problem; no stored change", () =>
       withPartner(
         Effect.gen(function* () {
           const { location, state } = yield* approvedCallback(alice, "/zapier/callback")
           const before = yield* snapshot(alice, sample.slack, [state])
           const answer = yield* visit(
-            withQuery(location, (q) => q.delete("state")),
+            withQuery(location, (q) => {
+              q.delete("state")
+              q.delete("connect_attempt")
+            }),
             "sess-alice"
           )
           assert.strictEqual(failedWith(answer), "malformed")
@@ -461,9 +504,25 @@ describe("ConnectCallback.handler on a NodeHttpServer, over the live client and 
       withPartner(
         Effect.gen(function* () {
           const { location } = yield* approvedCallback(alice, "/zapier/callback/by-service")
-          const stateless = withQuery(location, (q) => q.delete("state"))
+          const stateless = withQuery(location, (q) => {
+            q.delete("state")
+            q.delete("connect_attempt")
+          })
           assert.strictEqual(new URL(stateless).searchParams.get("service"), "SlackAPI")
-          assert.isString(connectedWith(yield* visit(stateless, "sess-alice")))
+          // the service names the app, but the callback proves no attempt: refused, nothing touched
+          assert.strictEqual(failedWith(yield* visit(stateless, "sess-alice")), "unbound")
+          assert.isString(
+            connectedWith(
+              yield* visit(
+                withQuery(location, (q) => q.delete("state")),
+                "sess-alice"
+              )
+            )
+          )
+          // the same with the services given as a Map
+          const viaMap = yield* approvedCallback(bob, "/zapier/callback/by-service-map")
+          const mapped = withQuery(viaMap.location, (q) => q.delete("state"))
+          assert.isString(connectedWith(yield* visit(mapped, "sess-bob")))
         })
       )
     )
@@ -495,6 +554,42 @@ describe("ConnectCallback.handler on a NodeHttpServer, over the live client and 
       )
     )
   })
+
+  it.effect("a cross-site error link without proof: refused as unbound, the attempt untouched, nothing quoted", () =>
+    withPartner(
+      Effect.gen(function* () {
+        const base = yield* partnerUrl
+        const { location, state } = yield* approvedCallback(alice)
+        const before = yield* snapshot(alice, sample.slack, [state])
+        const forged = `${base}/zapier/callback?app=slack&error=access_denied&error_description=Call+%2B1+555+0100`
+        const answer = yield* visit(forged, "sess-alice")
+        assert.strictEqual(failedWith(answer), "unbound")
+        assert.notInclude(answer.location ?? "", "555")
+        assert.strictEqual(yield* snapshot(alice, sample.slack, [state]), before)
+        // the user's real callback still completes the attempt
+        assert.isString(connectedWith(yield* visit(location, "sess-alice")))
+      })
+    )
+  )
+
+  it.effect("service=constructor, __proto__ or toString maps to no app: malformed, never a 500", () =>
+    withPartner(
+      Effect.gen(function* () {
+        const base = yield* partnerUrl
+        const { state } = yield* approvedCallback(alice, "/zapier/callback/by-service")
+        const before = yield* snapshot(alice, sample.slack, [state])
+        for (const service of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+          const answer = yield* visit(
+            `${base}/zapier/callback/by-service?authentication_id=1&service=${service}`,
+            "sess-alice"
+          )
+          assert.strictEqual(answer.status, 303, service)
+          assert.strictEqual(failedWith(answer), "malformed", service)
+        }
+        assert.strictEqual(yield* snapshot(alice, sample.slack, [state]), before)
+      })
+    )
+  )
 
   it.effect("reconnect over HTTP: expired → reconnect link → Connect UI → callback → same id, valid, re-verified", () =>
     withPartner(
