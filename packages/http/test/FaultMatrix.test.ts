@@ -29,6 +29,7 @@ import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import {
   Attempts,
+  type ClientKind,
   type ConnectFault,
   createUppercase,
   errorSinks,
@@ -49,6 +50,9 @@ const NOW = Date.parse("2026-03-01T12:00:00Z")
 
 type Kind = "token" | "get" | "create"
 const kinds: ReadonlyArray<Kind> = ["token", "get", "create"]
+
+/** Every row runs over both HttpClients a partner may pick. */
+const clients: ReadonlyArray<ClientKind> = ["undici", "fetch"]
 
 const endpointOf = (kind: Kind) =>
   kind === "token" ? Endpoint.token : kind === "get" ? Endpoint.authentications : Endpoint.createRun
@@ -97,6 +101,7 @@ type StackServices = Layer.Layer.Success<ReturnType<typeof stack>>
  * (the exits the row returns, every log line, every span name and attribute).
  */
 const row = <E>(
+  client: ClientKind,
   options: StackOptions,
   body: (logs: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Exit.Exit<unknown, unknown>>, E, StackServices>
 ): Effect.Effect<void> =>
@@ -114,7 +119,12 @@ const row = <E>(
       const canaries = [...sent, ...keyCanaries, sample.clientSecret]
       assert.isAbove(sent.size, 0, "the secrets sent were recorded")
       assert.deepStrictEqual(leaks(sinks, canaries), [])
-    }).pipe(Effect.provide(stack(options)), Effect.provide(logs.layer), Effect.provide(spans.layer), Effect.orDie)
+    }).pipe(
+      Effect.provide(stack({ ...options, client })),
+      Effect.provide(logs.layer),
+      Effect.provide(spans.layer),
+      Effect.orDie
+    )
   })
 
 const failureTag = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
@@ -156,12 +166,13 @@ const sameKind = (kind: Kind, l: FakeZapier.Ledger, user: Domain.EndUser, expect
 // TCP rows (real time)
 // ---------------------------------------------------------------------------------------------------------------
 
-describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
+describe.each(clients)("§3 TCP faults (real loopback, 300 ms attempt timeout) over %s", (client) => {
   for (const kind of kinds) {
     describe(kind, () => {
       for (const fault of ["refused", "connect-timeout", "dns"] satisfies ReadonlyArray<ConnectFault>) {
         it.live(`${fault} once: provably not sent, retried, one ${kind} in the ledger`, () =>
           row(
+            client,
             rowStack(kind, {
               ...(fault === "dns" && kind !== "token" ? { apiHost: "localhost" } : {}),
               // undici's connect timeout fires within about a second (its timers tick every ~0.5 s).
@@ -189,7 +200,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
       }
 
       it.live("server down (every connection refused): ZapierUnavailable, never ambiguous, nothing reached it", () =>
-        row(rowStack(kind), () =>
+        row(client, rowStack(kind), () =>
           Effect.gen(function* () {
             const st = yield* Stack
             const user = userOf(`${kind}-down`)
@@ -208,7 +219,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
       )
 
       it.live("latency 100 ± 50 ms (below the timeout): no retry, the answer only comes later", () =>
-        row(rowStack(kind, { extra: { requestTimeout: "2 seconds" } }), () =>
+        row(client, rowStack(kind, { extra: { requestTimeout: "2 seconds" } }), () =>
           Effect.gen(function* () {
             const st = yield* Stack
             const user = userOf(`${kind}-latency`)
@@ -229,7 +240,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
 
       if (kind === "create") {
         it.live("hang after the server processed it: attempt timeout → RunOutcomeUnknown, no retry, 1 run", () =>
-          row(rowStack(kind), () =>
+          row(client, rowStack(kind), () =>
             Effect.gen(function* () {
               const st = yield* Stack
               const user = userOf("create-hang")
@@ -250,7 +261,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
           )
         )
         it.live("hang before the server saw it: still RunOutcomeUnknown (the client cannot know), 0 runs", () =>
-          row(rowStack(kind), () =>
+          row(client, rowStack(kind), () =>
             Effect.gen(function* () {
               const st = yield* Stack
               const user = userOf("create-hang-unsent")
@@ -269,7 +280,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
         )
       } else {
         it.live("hang: the attempt times out (300 ms) and is retried on a new connection", () =>
-          row(rowStack(kind), () =>
+          row(client, rowStack(kind), () =>
             Effect.gen(function* () {
               const st = yield* Stack
               const user = userOf(`${kind}-hang`)
@@ -293,7 +304,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
           ? "reset before the request is read: ambiguous to the client → RunOutcomeUnknown, no retry, 0 runs"
           : "reset before the request is read: retried",
         () =>
-          row(rowStack(kind), () =>
+          row(client, rowStack(kind), () =>
             Effect.gen(function* () {
               const st = yield* Stack
               const user = userOf(`${kind}-reset-before`)
@@ -331,7 +342,7 @@ describe("§3 TCP faults (real loopback, 300 ms attempt timeout)", () => {
         ]
       ] as const) {
         it.live(kind === "create" ? `${name}: RunOutcomeUnknown, no retry, exactly 1 run` : `${name}: retried`, () =>
-          row(rowStack(kind), () =>
+          row(client, rowStack(kind), () =>
             Effect.gen(function* () {
               const st = yield* Stack
               // The same request once, untouched, for the size of its answer.
@@ -382,11 +393,11 @@ const timesOf = (kind: Kind, l: FakeZapier.Ledger, user: Domain.EndUser) => requ
 
 const inject = (rule: FakeZapier.FaultRule) => Effect.flatMap(FakeZapier.FakeZapier, (z) => z.injectFault(rule))
 
-describe("§3 application faults (FakeZapierServer over loopback, TestClock)", () => {
+describe.each(clients)("§3 application faults (FakeZapierServer over loopback, TestClock) over %s", (client) => {
   for (const kind of kinds) {
     describe(kind, () => {
       it.effect("500 / 502 / 504 bursts of k = 1..5", () =>
-        row(appStack(), () =>
+        row(client, appStack(), () =>
           Effect.gen(function* () {
             yield* TestClock.setTime(NOW)
             const exits: Array<Exit.Exit<unknown, unknown>> = []
@@ -427,7 +438,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
           ? "503 with Retry-After, not processed: ambiguous to the client (undocumented) → RunOutcomeUnknown"
           : "503 with Retry-After, not processed: retried after the hint",
         () =>
-          row(appStack(), () =>
+          row(client, appStack(), () =>
             Effect.gen(function* () {
               yield* TestClock.setTime(NOW)
               const user = userOf(`${kind}-503`)
@@ -457,7 +468,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
         it.effect(
           `429 with Retry-After as ${name}: ${kind === "token" ? "retried after it" : "the shared budget pauses, then retried"}`,
           () =>
-            row(appStack(), () =>
+            row(client, appStack(), () =>
               Effect.gen(function* () {
                 yield* TestClock.setTime(NOW)
                 const user = userOf(`${kind}-429`)
@@ -493,7 +504,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
       }
 
       it.effect("429 with a huge Retry-After: fails fast with RateLimited {retryAfter}", () =>
-        row(appStack(), () =>
+        row(client, appStack(), () =>
           Effect.gen(function* () {
             const user = userOf(`${kind}-429-huge`)
             const act = yield* prepare(kind, user)
@@ -510,6 +521,46 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
         )
       )
 
+      for (const status of [302, 307]) {
+        it.effect(
+          `${status} to another origin: never followed (${kind === "token" ? "TokenExchangeFailed" : kind === "get" ? "InvalidResponse" : "RunOutcomeUnknown, 0 runs"}), nothing sent there`,
+          () =>
+            row(client, appStack(), () =>
+              Effect.gen(function* () {
+                const st = yield* Stack
+                const user = userOf(`${kind}-${status}`)
+                const act = yield* prepare(kind, user)
+                // The same fake server under another origin (the other host name): followed, it would answer.
+                const host = kind === "token" ? st.apiHost : st.tokenHost
+                const elsewhere = new URL(pathOf(kind).split(" ")[1]!, `http://${host}:${st.server.port}`)
+                yield* inject({
+                  endpoint: endpointOf(kind),
+                  user,
+                  fault: Fault.respond("", { status, headers: { location: elsewhere.href }, afterCommit: false })
+                })
+                const before = (yield* ledger).requests.length
+                const exit = yield* virtual(act)
+                const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+                const l = yield* ledger
+                // One request, the redirected one: nothing (no token, no secret) went to the Location.
+                assert.strictEqual(l.requests.length - before, 1)
+                if (kind === "token") {
+                  assert.strictEqual(error?._tag, "TokenExchangeFailed")
+                  if (error?._tag === "TokenExchangeFailed") assert.strictEqual(error.error, "redirect")
+                } else if (kind === "get") {
+                  assert.strictEqual(error?._tag, "InvalidResponse")
+                  if (error?._tag === "InvalidResponse") assert.strictEqual(error.status, status)
+                } else {
+                  // Whether a run exists behind a redirect cannot be known: never replayed.
+                  assert.strictEqual(error?._tag, "RunOutcomeUnknown")
+                  assert.strictEqual(runsOf(l, user), 0)
+                }
+                return [exit]
+              })
+            )
+        )
+      }
+
       it.effect(
         kind === "token"
           ? "malformed JSON, an HTML page, an empty 200: retried once, then InvalidResponse"
@@ -517,7 +568,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
             ? "malformed JSON, an HTML page, an empty 200: retried once, then InvalidResponse"
             : "malformed JSON, an HTML page, an empty 200: RunOutcomeUnknown, no retry, 1 run",
         () =>
-          row(appStack(), () =>
+          row(client, appStack(), () =>
             Effect.gen(function* () {
               const exits: Array<Exit.Exit<unknown, unknown>> = []
               for (const [name, fault] of [
@@ -547,7 +598,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
 
       if (kind !== "token") {
         it.effect("401 (token revoked): one refresh and one retry", () =>
-          row(appStack(), () =>
+          row(client, appStack(), () =>
             Effect.gen(function* () {
               const zapier = yield* FakeZapier.FakeZapier
               const user = userOf(`${kind}-401`)
@@ -570,7 +621,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   }
 
   it.effect("token: 400 invalid_grant (claims the fake refuses): TokenExchangeFailed at once, no retry", () =>
-    row(appStack({ extra: { issuer: "https://not-the-registered-issuer.example" } }), () =>
+    row(client, appStack({ extra: { issuer: "https://not-the-registered-issuer.example" } }), () =>
       Effect.gen(function* () {
         const user = userOf("token-invalid-grant")
         const act = yield* prepare("token", user)
@@ -595,7 +646,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
     it.effect(
       `token: the partner's clock ${skew > 0 ? "5 min ahead" : "6 min behind"}: a clear TokenExchangeFailed`,
       () =>
-        row(appStack(), () =>
+        row(client, appStack(), () =>
           Effect.gen(function* () {
             yield* TestClock.setTime(NOW)
             const user = userOf(`token-skew-${skew}`)
@@ -616,7 +667,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   }
 
   it.effect("token: a redirect from the token endpoint is never followed over the wire (G14)", () =>
-    row(appStack(), () =>
+    row(client, appStack(), () =>
       Effect.gen(function* () {
         const st = yield* Stack
         const user = userOf("token-redirect")
@@ -642,7 +693,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   )
 
   it.effect("GET run: schema drift (an unknown status, extra fields) is pending, logged once", () =>
-    row(appStack(), (logs) =>
+    row(client, appStack(), (logs) =>
       Effect.gen(function* () {
         const user = userOf("drift")
         yield* prepare("token", user)
@@ -668,7 +719,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   const embedded = EmbeddedActions.layer.pipe(Layer.provide(ConnectionStore.layerMemory))
 
   it.effect("404 just after create: retried for up to 5 s (eventual consistency), then the result", () =>
-    row(appStack(), () =>
+    row(client, appStack(), () =>
       Effect.gen(function* () {
         yield* TestClock.setTime(NOW)
         const user = userOf("404-then-found")
@@ -688,7 +739,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   )
 
   it.effect("404 that lasts: NotFound once the 5 s grace is over", () =>
-    row(appStack(), () =>
+    row(client, appStack(), () =>
       Effect.gen(function* () {
         yield* TestClock.setTime(NOW)
         const user = userOf("404-forever")
@@ -707,7 +758,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   )
 
   it.effect("a run stuck pending: PollTimeout {lastStatus} at the overall deadline, GETs within the schedule", () =>
-    row(appStack(), () =>
+    row(client, appStack(), () =>
       Effect.gen(function* () {
         yield* TestClock.setTime(NOW)
         const zapier = yield* FakeZapier.FakeZapier
@@ -733,7 +784,7 @@ describe("§3 application faults (FakeZapierServer over loopback, TestClock)", (
   )
 
   it.effect("a caller interrupted mid-exchange: the other waiters get the token, the cache is not poisoned", () =>
-    row(appStack(), () =>
+    row(client, appStack(), () =>
       Effect.gen(function* () {
         const user = userOf("interrupted-exchange")
         yield* inject({ endpoint: Endpoint.token, user, fault: Fault.delay("2 seconds") })

@@ -5,6 +5,7 @@
  */
 
 import type * as Net from "node:net"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -320,8 +321,17 @@ export class Stack extends Context.Tag("test/Stack")<
   }
 >() {}
 
+/** The HttpClient the stack uses: `NodeHttpClient` over undici, or `FetchHttpClient` (undici's fetch). */
+export type ClientKind = "undici" | "fetch"
+
 /** Options of {@link stack}. */
 export interface StackOptions {
+  /**
+   * The HttpClient (default `undici`). `fetch` is `FetchHttpClient` over undici's WHATWG `fetch` with the same
+   * Agent (so the connector's faults apply): fetch's own semantics (redirects followed unless told otherwise,
+   * `TypeError: fetch failed` wrapping the cause), which the library must handle as it handles undici's.
+   */
+  readonly client?: ClientKind | undefined
   /** Which requests go through the fault proxy (default: the API's). */
   readonly through?: "api" | "token" | "none" | undefined
   /** The API's host; the token endpoint uses the other one (default `127.0.0.1`, tokens on `localhost`). */
@@ -349,9 +359,27 @@ export const stack = (options: StackOptions = {}) =>
       const apiHost = options.apiHost ?? "127.0.0.1"
       const tokenHost = apiHost === "127.0.0.1" ? "localhost" : "127.0.0.1"
       const url = (host: string, proxied: boolean) => `http://${host}:${proxied ? proxy.port : server.port}`
-      const client = NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
-        Layer.provide(agentLayer({ connect: connector.connect, ...options.agent }))
-      )
+      const dispatcher = agentLayer({ connect: connector.connect, ...options.agent })
+      const client =
+        options.client === "fetch"
+          ? FetchHttpClient.layer.pipe(
+              Layer.provide(
+                Layer.effect(
+                  FetchHttpClient.Fetch,
+                  Effect.map(
+                    NodeHttpClient.Dispatcher,
+                    (agent) =>
+                      ((input: string | URL, init?: RequestInit) =>
+                        Undici.fetch(input, {
+                          ...(init as Undici.RequestInit),
+                          dispatcher: agent
+                        })) as unknown as typeof globalThis.fetch
+                  )
+                )
+              ),
+              Layer.provide(dispatcher)
+            )
+          : NodeHttpClient.layerUndiciWithoutDispatcher.pipe(Layer.provide(dispatcher))
       const http = instrumented(options.counting === true || options.inFlight !== undefined, options.inFlight).pipe(
         Layer.provide(client)
       )

@@ -30,10 +30,12 @@ export interface Env {
 }
 
 /**
- * The token endpoint's redirects are never followed (a redirected token request would carry the client secret
- * elsewhere). undici's dispatcher and node:http do not follow redirects; fetch does by default, so a fetch-based
- * client is told not to (a `FetchHttpClient.RequestInit` in the caller's context is kept, with `redirect`
- * overridden; one given only to the client's layer is not visible here and is replaced for these requests).
+ * No redirect is ever followed, whatever the request: a redirected token request would carry the client secret
+ * elsewhere, a redirected API request the user's access token, and its answer would be trusted although it came
+ * from another origin (which pagination, for one, refuses). undici's dispatcher and node:http do not follow
+ * redirects; fetch does by default, so a fetch-based client is told not to (`redirect: "manual"`: the 3xx itself
+ * is the answer). A `FetchHttpClient.RequestInit` in the caller's context is kept, with `redirect` overridden;
+ * one given only to the client's layer is not visible here and is replaced for these requests.
  */
 const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
@@ -70,8 +72,9 @@ const metered = <A>(
 /**
  * Builds (per attempt) and sends a request under the retry policy of `kind`. API requests (`safe`, `create`)
  * take a slot of the rate limiter before each attempt; token exchanges do not (Zapier's published limits are the
- * API's, and a refresh must not queue behind polls). A 3xx is never followed by this package: it is an error of
- * the request's kind.
+ * API's, and a refresh must not queue behind polls). A 3xx is never followed, with any HttpClient: it is an error
+ * of the request's kind (`TokenExchangeFailed` "redirect" for the token endpoint, `InvalidResponse` for a GET,
+ * `RunOutcomeUnknown` for the create-run POST, since whether a run exists behind a redirect cannot be known).
  * @internal
  */
 export const send = <A>(
@@ -87,8 +90,8 @@ export const send = <A>(
     env.settings,
     env.budget,
     Effect.flatMap(build, (request) => {
-      const once = attempt(env.client, env.settings, request, decode)
-      if (kind === "token") return noRedirects(once)
+      const once = noRedirects(attempt(env.client, env.settings, request, decode))
+      if (kind === "token") return once
       return env.limiter === undefined ? once : metered(env.limiter, env.settings, once)
     })
   )

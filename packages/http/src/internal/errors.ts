@@ -511,7 +511,11 @@ export const forCreate = (error: AttemptError, ctx: Context): ApiFailure => {
       return error.status !== 429 && (error.status >= 500 || error.status === 408 || error.status < 400)
         ? outcomeUnknown(
             ctx,
-            error.status >= 500 ? "Zapier answered with a server error" : `unexpected HTTP ${error.status}`,
+            error.status >= 500
+              ? "Zapier answered with a server error"
+              : isRedirect(error.status)
+                ? `${redirectReason(error.status)}; whether the run was created cannot be known`
+                : `unexpected HTTP ${error.status}`,
             error.status
           )
         : fromStatus(error, ctx)
@@ -552,5 +556,14 @@ const fromStatus = (error: Status, ctx: Context): Errors.RequestError => {
             ]
     })
   }
-  return new Errors.InvalidResponse({ endpoint, reason: `unexpected HTTP ${status}`, status })
+  return new Errors.InvalidResponse({
+    endpoint,
+    reason: isRedirect(status) ? `${redirectReason(status)}; check apiUrl` : `unexpected HTTP ${status}`,
+    status
+  })
 }
+
+const isRedirect = (status: number): boolean => status >= 300 && status < 400
+
+const redirectReason = (status: number): string =>
+  `the answer was a redirect (HTTP ${status}), which is never followed (its target is not trusted)`
