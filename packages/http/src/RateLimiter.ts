@@ -55,9 +55,10 @@ import type { RedisOptions as IORedisOptions, Redis } from "ioredis"
 export interface Service {
   /**
    * Waits until a slot of `key`'s budget (default: the limiter's `key` option) is free, and takes it. Waiters are
-   * served in arrival order. Fails only when the wait would exceed `maxWait` (then no slot is taken), with
-   * `RateLimited` whose `retryAfter` is the wait that would have been needed. Interrupting a waiter gives its slot
-   * back.
+   * served in arrival order (with Redis: within each process; across processes, a waiter reserves its slot once it
+   * is at most one counted window away). Fails only when the wait would exceed `maxWait` (then no slot is taken),
+   * with `RateLimited` whose `retryAfter` is the wait that would have been needed. Interrupting a waiter gives its
+   * slot back.
    */
   readonly take: (key?: string) => Effect.Effect<void, Errors.RateLimited>
   /**
