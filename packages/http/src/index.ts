@@ -17,6 +17,8 @@ export * as ConnectCallback from "./ConnectCallback.js"
 /** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter.js"
 /** @since 0.1.0 */
+export * as RateLimiterRedis from "./RateLimiterRedis.js"
+/** @since 0.1.0 */
 export * as RunCallback from "./RunCallback.js"
 /** @since 0.1.0 */
 export * as RunEventsRedis from "./RunEventsRedis.js"

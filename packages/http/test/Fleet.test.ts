@@ -1,6 +1,6 @@
 /**
  * A fleet sharing one Redis rate budget, as a partner runs it: three real child processes (fixtures/fleetProcess.ts,
- * run with tsx), each with the live client over undici and `RateLimiter.layerRedis` configured with the server's
+ * run with tsx), each with the live client over undici and `RateLimiterRedis.layer` configured with the server's
  * own figures (20 requests per 10 s, the default margin), against one FakeZapierServer enforcing exactly that limit
  * (a 429 costs a 10 s cooldown). Twelve workers per process list connections as fast as the budget allows, so the
  * budget is always in demand. After the second window one process is killed with SIGKILL while its queued waiters

@@ -27,7 +27,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { Redis } from "ioredis"
 import * as Jose from "jose"
-import { RateLimiter, ZapierHttp } from "../src/index.js"
+import { RateLimiterRedis, ZapierHttp } from "../src/index.js"
 import {
   Attempts,
   createUppercase,
@@ -233,7 +233,7 @@ describe("G7 rate-limit compliance", () => {
         const processOf = () =>
           ZapierHttp.layer(liveOptions({ api: server.url, token: server.url }, { requestTimeout: "5 seconds" })).pipe(
             Layer.provide(
-              RateLimiter.layerRedis({
+              RateLimiterRedis.layer({
                 redis: { url: Redacted.make(redisUrl) },
                 prefix,
                 limit: 20,

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Agent } from "undici"
-import { RateLimiter, ZapierHttp } from "../src/index.js"
+import { RateLimiterRedis, ZapierHttp } from "../src/index.js"
 import { CLIENT_SECRET, generateKeys } from "./support.js"
 
 const keys = await generateKeys("ES256")
@@ -55,7 +55,7 @@ it.effect("the README's rate-budget and dispatcher snippets build", () => {
     )
   )
   const ZapierShared = ZapierHttp.layerFromEnv.pipe(
-    Layer.provide(RateLimiter.layerRedis({ redis: { url: Redacted.make(redisUrl) }, limit: 150, window: "1 minute" })),
+    Layer.provide(RateLimiterRedis.layer({ redis: { url: Redacted.make(redisUrl) }, limit: 150, window: "1 minute" })),
     Layer.provide(Http)
   )
   return Effect.gen(function* () {

@@ -10,7 +10,7 @@ import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
-import { RateLimiter } from "../src/index.js"
+import { RateLimiter, RateLimiterRedis } from "../src/index.js"
 
 /** The most slots found in any window `(t - window, t]`. */
 const maxInAnyWindow = (times: ReadonlyArray<number>, windowMillis: number): number => {
@@ -394,8 +394,8 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         margin: 0,
         maxWait: "10 seconds"
       } as const
-      const a = yield* RateLimiter.makeRedis(options)
-      const b = yield* RateLimiter.makeRedis(options)
+      const a = yield* RateLimiterRedis.make(options)
+      const b = yield* RateLimiterRedis.make(options)
       const start = yield* Clock.currentTimeMillis
       const times = yield* Effect.forEach(
         range(30),
@@ -427,8 +427,8 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         margin: 0,
         maxWait: "5 seconds"
       } as const
-      const a = yield* RateLimiter.makeRedis(options)
-      const b = yield* RateLimiter.makeRedis(options)
+      const a = yield* RateLimiterRedis.make(options)
+      const b = yield* RateLimiterRedis.make(options)
       const start = yield* Clock.currentTimeMillis
       yield* a.take()
       const pending = yield* Effect.fork(
@@ -457,7 +457,7 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
   it.scopedLive("waiters reserve at most one window ahead in Redis, and are served in arrival order", () =>
     Effect.gen(function* () {
       const prefix = uniquePrefix()
-      const limiter = yield* RateLimiter.makeRedis({
+      const limiter = yield* RateLimiterRedis.make({
         redis: { url: Redacted.make(redisUrl) },
         prefix,
         limit: 2,
@@ -511,8 +511,8 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
         margin: 0,
         maxWait: "200 millis"
       } as const
-      const a = yield* RateLimiter.makeRedis(options)
-      const b = yield* RateLimiter.makeRedis(options)
+      const a = yield* RateLimiterRedis.make(options)
+      const b = yield* RateLimiterRedis.make(options)
       yield* a.take()
       yield* b.take()
       const error = yield* Effect.flip(a.take())
@@ -525,7 +525,7 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
   it.scopedLive("keys expire once the window is over", () =>
     Effect.gen(function* () {
       const prefix = uniquePrefix()
-      const limiter = yield* RateLimiter.makeRedis({
+      const limiter = yield* RateLimiterRedis.make({
         redis: { url: Redacted.make(redisUrl) },
         prefix,
         limit: 5,
@@ -547,10 +547,10 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
       const client = yield* inspector
       yield* Effect.scoped(
         Effect.gen(function* () {
-          const limiter = yield* RateLimiter.makeRedis({ redis: { client }, prefix: uniquePrefix(), limit: 1 })
+          const limiter = yield* RateLimiterRedis.make({ redis: { client }, prefix: uniquePrefix(), limit: 1 })
           yield* limiter.take()
           const error = yield* Effect.flip(
-            RateLimiter.makeRedis({ redis: { client }, prefix: uniquePrefix(), limit: 1, maxWait: 0 }).pipe(
+            RateLimiterRedis.make({ redis: { client }, prefix: uniquePrefix(), limit: 1, maxWait: 0 }).pipe(
               Effect.flatMap((l) => Effect.zipRight(l.take(), l.take()))
             )
           )
@@ -582,7 +582,7 @@ describe("RateLimiter (Redis unreachable)", () => {
         })
       )
       const times = yield* Effect.gen(function* () {
-        const limiter = yield* RateLimiter.makeRedis({
+        const limiter = yield* RateLimiterRedis.make({
           redis: { url: Redacted.make(`redis://:s3cret-canary@127.0.0.1:${port}`) },
           prefix: uniquePrefix(),
           limit: 2,

@@ -118,7 +118,7 @@ export interface Options {
    * On by default at Zapier's published 60 requests/min per IP, counted over 61 s (the limiter's safety margin):
    * staying under the limit costs at most a request's wait, while a 429 costs everyone a 60 s cooldown. `false`
    * turns it off (for a limit enforced elsewhere). When the layer's context holds a {@link RateLimiter.RateLimiter}
-   * (e.g. `RateLimiter.layerRedis`, to share one partner budget across processes), that one is used instead of a
+   * (e.g. `RateLimiterRedis.layer`, to share one partner budget across processes), that one is used instead of a
    * new in-memory one, and these numbers are ignored (every limiter applies its margin by default)
    * [ZAPIER_RATE_LIMIT (a number, or `off`), ZAPIER_RATE_LIMIT_WINDOW, ZAPIER_RATE_LIMIT_MARGIN,
    * ZAPIER_RATE_LIMIT_MAX_WAIT].
@@ -127,7 +127,7 @@ export interface Options {
    * ```ts
    * // One budget for the fleet: Zapier's 150 requests/min per partner (counted over 61 s), shared through Redis.
    * ZapierHttp.layer(options).pipe(
-   *   Layer.provide(RateLimiter.layerRedis({ redis: { url }, limit: 150, window: "1 minute" })),
+   *   Layer.provide(RateLimiterRedis.layer({ redis: { url }, limit: 150, window: "1 minute" })),
    *   Layer.provide(NodeHttpClient.layerUndici)
    * )
    * ```
