@@ -13,6 +13,7 @@
  *
  * @since 0.1.0
  */
+import { NodeInspectSymbol } from "effect/Inspectable"
 import * as Schema from "effect/Schema"
 
 /**
@@ -140,7 +141,9 @@ export class Action extends Schema.Class<Action>("@effect-zapier/core/Action")({
 }) {}
 
 /**
- * A Connect UI link for the end user's browser. It embeds a single-use connect token and expires with it.
+ * A Connect UI link for the end user's browser. It embeds a single-use connect token and expires with it: whoever
+ * has the URL can attach their own account to this user, so it is printed without it everywhere (`String`,
+ * `JSON.stringify`, `util.inspect`, loggers); read `url` only to hand it to that user's browser.
  * `reconnect` is set when the link re-authorizes an expired connection in place; `state` is the unguessable
  * value that ties the callback to this link.
  * @since 0.1.0
@@ -172,6 +175,14 @@ export class ConnectLink extends Schema.Class<ConnectLink>("@effect-zapier/core/
       reconnect: this.reconnect,
       url: "<redacted>"
     }
+  }
+  /**
+   * The link without its token for `util.inspect`, `console.log` and Effect's loggers (`Logger.pretty`, an
+   * `Exit` or `Cause` printed): the same as {@link ConnectLink.toJSON}. Only `url`, read explicitly, holds the token.
+   * @since 0.1.0
+   */
+  [NodeInspectSymbol](): unknown {
+    return this.toJSON()
   }
 }
 
