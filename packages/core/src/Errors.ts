@@ -155,6 +155,18 @@ export class BadRequest extends Schema.TaggedError<BadRequest>("@effect-zapier/c
   }
 }
 
+/** What to check, by the kind of resource (`resource` starts with it: `action run r-1`, `app slack`, …). */
+const notFoundAdvice = (resource: string): string => {
+  if (resource.startsWith("action run")) return "Check the run id; Zapier keeps run data for 7 days only."
+  if (resource.startsWith("app ")) return "Check the app id: list the apps this user can use to find it."
+  if (resource.startsWith("action ")) {
+    return "Action ids are valid for one lookup only: resolve the action by its key again before using it."
+  }
+  if (resource.startsWith("input ")) return "Check the field id against the action's input fields."
+  if (resource.startsWith("connection")) return "Check the connection id against the user's connections."
+  return "Check the id."
+}
+
 /**
  * A resource that does not exist for this user (an unknown run id, an app id, …).
  * @since 0.1.0
@@ -164,7 +176,7 @@ export class NotFound extends Schema.TaggedError<NotFound>("@effect-zapier/core/
   resource: Schema.String
 }) {
   override get message(): string {
-    return `${this.resource} was not found on ${this.endpoint} for this user. Check the id; run data is kept by Zapier for 7 days.`
+    return `${this.resource} was not found on ${this.endpoint} for this user. ${notFoundAdvice(this.resource)}`
   }
 }
 

@@ -123,6 +123,18 @@ describe("Errors", () => {
     assert.include(failed.message, "reconnected")
   })
 
+  it("NotFound says what to check for the kind of resource, and mentions run retention only for runs", () => {
+    const message = (resource: string) => new Errors.NotFound({ endpoint: "GET /x", resource }).message
+    assert.include(message("action run r-1"), "7 days")
+    for (const resource of ["app slack", "action a-1", "input channel of action a-1", "connection c-1", "thing"]) {
+      assert.notInclude(message(resource), "7 days", resource)
+      assert.include(message(resource), resource)
+    }
+    assert.include(message("app slack"), "app id")
+    assert.include(message("action a-1"), "by its key")
+    assert.include(message("input channel of action a-1"), "field id")
+  })
+
   it("round-trip through the ZapierError schema", () => {
     const error = new Errors.PollTimeout({
       runId: Domain.ActionRunId.make("r1"),
