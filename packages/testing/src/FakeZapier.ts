@@ -42,6 +42,8 @@ import type { Seed } from "./internal/seed.js"
 // re-exports them, so `FakeZapier.Seed`, `FakeZapier.Fault`, … are what users see.
 
 /** @since 0.1.0 */
+export { callbackKeyId } from "./internal/areas/callbacks.js"
+/** @since 0.1.0 */
 export type { ConnectCallbackPayload, ConnectOptions, DenyOptions } from "./internal/areas/connect.js"
 /** @since 0.1.0 */
 export type { RunInfo } from "./internal/areas/runs.js"
@@ -51,7 +53,9 @@ export { type Control, Endpoint } from "./internal/areas.js"
 export { Fault, type FaultRule } from "./internal/fault.js"
 /** @since 0.1.0 */
 export {
+  type CallbackEntry,
   type ConnectEntry,
+  callbacksOf,
   type ExchangeEntry,
   exchangesOf,
   type Ledger,
@@ -71,6 +75,8 @@ export { sample, sampleChannels, sampleSeed } from "./internal/sample.js"
 export type {
   ActionSeed,
   AppSeed,
+  CallbackPlan,
+  CallbackSeed,
   ChoiceSeed,
   ChoicesSeed,
   ConnectionSeed,
@@ -137,7 +143,7 @@ export const layer = (
   | Apps.Apps
   | FakeZapier
 > =>
-  Layer.unwrapEffect(
+  Layer.unwrapScoped(
     Effect.map(Areas.makeModel(seed ?? {}), (model) =>
       Layer.merge(Layer.effectContext(Areas.services(model)), Layer.succeed(FakeZapier, model.control))
     )

@@ -60,6 +60,8 @@ export interface Service {
   readonly tokenUrl: string
   /** The Connect UI base URL (`{connectUrl}/to/{app}`): the same as `url`. */
   readonly connectUrl: string
+  /** The key set of the run callback signatures: `{url}/.well-known/jwks.json`. */
+  readonly jwksUrl: string
   readonly port: number
 }
 
@@ -112,6 +114,7 @@ const make = (options: Server.Options) =>
       apiUrl: url,
       tokenUrl: `${url}/oauth/token`,
       connectUrl: url,
+      jwksUrl: `${url}/.well-known/jwks.json`,
       port: address.port
     }
     return Context.make(FakeZapierServer, service).pipe(Context.add(FakeZapier.FakeZapier, model.control))
@@ -159,4 +162,24 @@ export const clientOptions = (server: Service, key: PartnerKey) => ({
   tokenUrl: server.tokenUrl,
   connectUrl: server.connectUrl,
   allowInsecureHttp: true
+})
+
+/**
+ * What a live client needs to receive this server's run callbacks at `callbackUrl` (a partner server in the same
+ * test, e.g. `http://127.0.0.1:{port}/zapier/runs`): plain values shaped like `ZapierHttp.Options`, to spread
+ * after {@link clientOptions}. The server's seed must allow loopback callbacks (`callbacks: { allowLoopback: true }`).
+ *
+ * @example
+ * ```ts
+ * const options = {
+ *   ...FakeZapierServer.clientOptions(server, key),
+ *   ...FakeZapierServer.callbackOptions(server, `${partnerUrl}/zapier/runs`)
+ * }
+ * ```
+ * @since 0.1.0
+ * @category clients
+ */
+export const callbackOptions = (server: Service, callbackUrl: string) => ({
+  runCallbackUrl: callbackUrl,
+  runCallbackJwksUrl: server.jwksUrl
 })

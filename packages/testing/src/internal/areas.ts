@@ -19,6 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Actions from "./areas/actions.js"
 import * as AppsArea from "./areas/apps.js"
+import * as Callbacks from "./areas/callbacks.js"
 import * as Connect from "./areas/connect.js"
 import * as Runs from "./areas/runs.js"
 import * as Tokens from "./areas/tokens.js"
@@ -38,7 +39,8 @@ export const Endpoint = {
   ...AppsArea.endpoints,
   ...Connect.endpoints,
   ...Actions.endpoints,
-  ...Runs.endpoints
+  ...Runs.endpoints,
+  ...Callbacks.endpoints
 } as const
 
 /**
@@ -52,7 +54,8 @@ export interface Control
     AppsArea.AppsControl,
     Actions.ActionsControl,
     Connect.ConnectControl,
-    Runs.RunsControl {
+    Runs.RunsControl,
+    Callbacks.CallbacksControl {
   /** The Connect UI base URL used in links. */
   readonly connectUrl: string
 }
@@ -64,10 +67,11 @@ export interface Model {
   readonly actions: Actions.Model
   readonly connect: Connect.Model
   readonly runs: Runs.Model
+  readonly callbacks: Callbacks.Model
   readonly control: Control
 }
 
-/** Builds a fresh model from a seed, on the `Clock` in scope. */
+/** Builds a fresh model from a seed, on the `Clock` in scope; callback deliveries run in the scope. */
 export const makeModel = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string | undefined }) =>
   Effect.gen(function* () {
     const kit = yield* State.makeKit(seed, overrides)
@@ -75,16 +79,18 @@ export const makeModel = (seed: FZ.Seed, overrides?: { readonly connectUrl?: str
     const apps = AppsArea.model(kit)
     const actions = Actions.model(kit)
     const connect = Connect.model(kit)
-    const runs = Runs.model(kit)
+    const callbacks = yield* Callbacks.model(kit)
+    const runs = Runs.model(kit, callbacks.schedule)
     const control: Control = {
       connectUrl: kit.settings.connectUrl,
       ...apps.control,
       ...actions.control,
       ...connect.control,
       ...runs.control,
+      ...callbacks.control,
       ...kernel.control
     }
-    return { kernel, apps, actions, connect, runs, control } satisfies Model
+    return { kernel, apps, actions, connect, runs, callbacks, control } satisfies Model
   })
 
 /** Every area's routes on one server. */
@@ -94,7 +100,8 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
     ...AppsArea.routes(server, model.apps),
     ...Connect.routes(server, model.connect),
     ...Actions.routes(server, model.actions),
-    ...Runs.routes(server, model.runs)
+    ...Runs.routes(server, model.runs),
+    ...Callbacks.routes(server, model.callbacks)
   ])
 
 /** Core's services, in memory, over one model. */

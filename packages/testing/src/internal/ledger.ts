@@ -72,6 +72,21 @@ export interface ConnectEntry {
 }
 
 /**
+ * One attempt to deliver a run callback (Zapier → the partner's callback URL): `delivery` is 1, or 2 for a planned
+ * duplicate; `attempt` counts retries within a delivery (0 for a dropped one); `status` is the partner's HTTP
+ * status, `network` for no answer (refused, reset, timed out), or `dropped` when the plan dropped it.
+ * @since 0.1.0
+ * @category ledger
+ */
+export interface CallbackEntry {
+  readonly at: number
+  readonly runId: Domain.ActionRunId
+  readonly delivery: number
+  readonly attempt: number
+  readonly status: number | "network" | "dropped"
+}
+
+/**
  * Everything that happened, in order.
  * @since 0.1.0
  * @category ledger
@@ -83,6 +98,7 @@ export interface Ledger {
   readonly runs: ReadonlyArray<RunEntry>
   readonly polls: ReadonlyArray<PollEntry>
   readonly connects: ReadonlyArray<ConnectEntry>
+  readonly callbacks: ReadonlyArray<CallbackEntry>
 }
 
 const sameUser = (a: Domain.EndUser | undefined, b: Domain.EndUser): boolean =>
@@ -118,6 +134,14 @@ export const exchangesOf = (
  */
 export const pollsOf = (ledger: Ledger, runId: Domain.ActionRunId): ReadonlyArray<PollEntry> =>
   ledger.polls.filter((p) => p.runId === runId)
+
+/**
+ * The callback delivery attempts of one run.
+ * @since 0.1.0
+ * @category ledger
+ */
+export const callbacksOf = (ledger: Ledger, runId: Domain.ActionRunId): ReadonlyArray<CallbackEntry> =>
+  ledger.callbacks.filter((c) => c.runId === runId)
 
 /**
  * The runs one user created.

@@ -272,4 +272,37 @@ export interface Seed {
    */
   readonly rateLimitWindow?: Duration.DurationInput | undefined
   readonly faults?: ReadonlyArray<FaultRule> | undefined
+  /** Run callbacks (see {@link CallbackSeed}). */
+  readonly callbacks?: CallbackSeed | undefined
+}
+
+/**
+ * What happens to one callback delivery: sent (`deliver`), never sent (`drop`), or sent twice (`duplicate`).
+ * @since 0.1.0
+ * @category seed
+ */
+export type CallbackPlan = "deliver" | "drop" | "duplicate"
+
+/**
+ * How the fake posts run callbacks.
+ * @since 0.1.0
+ * @category seed
+ */
+export interface CallbackSeed {
+  /**
+   * Accept a loopback `callback_url` (`http:` or `https:` on 127.0.0.1, localhost, ::1) for a partner server in the
+   * same test. Zapier refuses them (default false: refused with 400, as Zapier does).
+   */
+  readonly allowLoopback?: boolean | undefined
+  /**
+   * The signature's claims: `minimal` (default: `iss`, `iat`, `exp`, `jti`, what Zapier documents) or `bound`
+   * (also `run_id` and `body_sha256`, which Zapier does not document).
+   */
+  readonly claims?: "minimal" | "bound" | undefined
+  /** Attempts per delivery on a 5xx or a network error, the first included (default 3, as Zapier). */
+  readonly attempts?: number | undefined
+  /** The wait before the first retry, doubled for each later one (default 200 ms). */
+  readonly retryDelay?: Duration.DurationInput | undefined
+  /** The longest one POST may take (default 5 s). */
+  readonly timeout?: Duration.DurationInput | undefined
 }

@@ -17,7 +17,7 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ClientKit } from "../client.js"
 import { ApiFailure } from "../model/failures.js"
-import type { ConnectionRecord, Kit, Outcome, RunRecord, RunView } from "../model/state.js"
+import type { ConnectionRecord, Kit, Outcome, RunErrorView, RunRecord, RunView } from "../model/state.js"
 import { appendLedger, misuse, randomUuid, sameUser, scriptKey, seconds, userKey } from "../model/state.js"
 import type { Routes, ServerKit } from "../server/kit.js"
 import { Authentication, describeIssue, Inputs, isObject, json, OptionalString } from "../server/kit.js"
@@ -64,8 +64,11 @@ export interface RunsControl {
   readonly runs: Effect.Effect<ReadonlyArray<RunInfo>>
 }
 
-/** callback_url rules of the spec (§5): HTTPS, at most 2048 characters, no private or loopback host. */
-const callbackUrlProblem = (url: string): string | undefined => {
+/**
+ * callback_url rules of the spec (§5): HTTPS, at most 2048 characters, no private or loopback host (a loopback
+ * one, http or https, only when the seed allows it for a test).
+ */
+const callbackUrlProblem = (url: string, allowLoopback: boolean): string | undefined => {
   if (url.length > 2048) return "callback_url must be at most 2048 characters."
   let parsed: URL
   try {
@@ -73,8 +76,10 @@ const callbackUrlProblem = (url: string): string | undefined => {
   } catch {
     return "callback_url must be an absolute URL."
   }
-  if (parsed.protocol !== "https:") return "callback_url must use HTTPS."
   const host = parsed.hostname.replace(/^\[|\]$/g, "")
+  const loopback = host === "localhost" || host === "::1" || /^127\./.test(host)
+  if (allowLoopback && loopback && (parsed.protocol === "http:" || parsed.protocol === "https:")) return undefined
+  if (parsed.protocol !== "https:") return "callback_url must use HTTPS."
   if (
     host === "localhost" ||
     host === "::1" ||
@@ -110,8 +115,18 @@ const toRunInfo = (r: RunRecord, now: number): RunInfo => ({
   status: runStatus(r.outcome, now)
 })
 
-/** The model side: creating and reading runs, and the run controls. */
-export const model = (kit: Kit) => {
+/** A run that ends and has a callback URL, handed to the callbacks area. */
+export interface Ended {
+  readonly runId: Domain.ActionRunId
+  readonly url: string
+  readonly at: number
+  readonly status: "success" | "error"
+  readonly results: ReadonlyArray<unknown>
+  readonly errors: ReadonlyArray<RunErrorView>
+}
+
+/** The model side: creating and reading runs, and the run controls; `onCallback` posts a run's callback. */
+export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> = () => Effect.void) => {
   const { now, state } = kit
   const findApp = (method: string, app: string) =>
     Effect.flatMap(Ref.get(state), (s) => {
@@ -155,7 +170,7 @@ export const model = (kit: Kit) => {
         return yield* Effect.fail(ApiFailure.invalid(`${app.title} requires an authentication.`, "authentication"))
       }
       if (input.callbackUrl !== undefined) {
-        const problem = callbackUrlProblem(input.callbackUrl)
+        const problem = callbackUrlProblem(input.callbackUrl, kit.settings.callbacks.allowLoopback)
         if (problem !== undefined) return yield* Effect.fail(ApiFailure.invalid(problem, "callback_url"))
       }
       const runId = Domain.ActionRunId.make(yield* randomUuid)
@@ -233,6 +248,16 @@ export const model = (kit: Kit) => {
           }
         )
       )
+      if (input.callbackUrl !== undefined && outcome._tag !== "Pending") {
+        yield* onCallback({
+          runId,
+          url: input.callbackUrl,
+          at: outcome.at,
+          status: outcome._tag === "Succeed" ? "success" : "error",
+          results: outcome._tag === "Succeed" ? outcome.results : [],
+          errors: outcome._tag === "Fail" ? outcome.errors : []
+        })
+      }
       return runId
     })
 

@@ -263,7 +263,8 @@ export const make = (kit: Kit) => {
       lookups: Chunk.toReadonlyArray(s.ledger.lookups),
       runs: Chunk.toReadonlyArray(s.ledger.runs),
       polls: Chunk.toReadonlyArray(s.ledger.polls),
-      connects: Chunk.toReadonlyArray(s.ledger.connects)
+      connects: Chunk.toReadonlyArray(s.ledger.connects),
+      callbacks: Chunk.toReadonlyArray(s.ledger.callbacks)
     })).pipe(Effect.withSpan("FakeZapier.ledger")),
     resetLedger: Ref.update(state, (s) => ({ ...s, ledger: emptyLedger })).pipe(
       Effect.withSpan("FakeZapier.resetLedger")

@@ -155,6 +155,7 @@ export interface LedgerState {
   readonly runs: Chunk.Chunk<FZ.RunEntry>
   readonly polls: Chunk.Chunk<FZ.PollEntry>
   readonly connects: Chunk.Chunk<FZ.ConnectEntry>
+  readonly callbacks: Chunk.Chunk<FZ.CallbackEntry>
 }
 
 export interface State {
@@ -249,7 +250,8 @@ export const emptyLedger: LedgerState = {
   lookups: Chunk.empty(),
   runs: Chunk.empty(),
   polls: Chunk.empty(),
-  connects: Chunk.empty()
+  connects: Chunk.empty(),
+  callbacks: Chunk.empty()
 }
 
 /** The connect URL for an app, as a connect token's `resource` must name it. */
@@ -264,6 +266,14 @@ export interface Settings {
   readonly scope: string
   /** The rate limit's window and cooldown. */
   readonly rateLimitWindowMillis: number
+  /** Run callbacks: who may be called, what is signed, how deliveries are retried. */
+  readonly callbacks: {
+    readonly allowLoopback: boolean
+    readonly claims: "minimal" | "bound"
+    readonly attempts: number
+    readonly retryDelay: Duration.Duration
+    readonly timeout: Duration.Duration
+  }
 }
 
 export const connectionsOf = (s: State, key: string, app?: string): ReadonlyArray<ConnectionRecord> =>
@@ -330,7 +340,14 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
       rateLimitWindowMillis: Math.max(
         1,
         Duration.toMillis(Duration.decode(seed.rateLimitWindow ?? Duration.minutes(1)))
-      )
+      ),
+      callbacks: {
+        allowLoopback: seed.callbacks?.allowLoopback ?? false,
+        claims: seed.callbacks?.claims ?? "minimal",
+        attempts: Math.max(1, seed.callbacks?.attempts ?? 3),
+        retryDelay: Duration.decode(seed.callbacks?.retryDelay ?? Duration.millis(200)),
+        timeout: Duration.decode(seed.callbacks?.timeout ?? Duration.seconds(5))
+      }
     }
     const partner: Partner = {
       clientId: seed.partner?.clientId ?? "fake-client-id",

@@ -1,0 +1,165 @@
+/**
+ * The fake's run callbacks, seen from a plain node:http listener on 127.0.0.1: the body Zapier documents, an RS256
+ * signature that verifies against the fake's key set (and not after the body is changed, with bound claims),
+ * retries on 5xx only, drops and duplicates as planned, loopback URLs refused unless the seed allows them, and
+ * every attempt in the ledger. The TestClock is the model's clock; I/O is real.
+ */
+import * as Http from "node:http"
+import { assert, describe, it } from "@effect/vitest"
+import { ActionCatalog, ActionRuns, type Domain } from "@effect-zapier/core"
+import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
+import * as Jose from "jose"
+import { FakeZapier } from "../src/index.js"
+
+const { sample } = FakeZapier
+const user = sample.user
+const NOW = Date.parse("2026-03-01T12:00:00Z")
+
+interface Received {
+  readonly body: string
+  readonly signature: string | undefined
+}
+
+/** A listener that records what it receives and answers with the next status of `answers` (then 200). */
+const listener = (answers: Array<number>) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly url: string; readonly received: Array<Received> }>((resume) => {
+      const received: Array<Received> = []
+      const server = Http.createServer((req, res) => {
+        let body = ""
+        req.on("data", (chunk: Buffer) => {
+          body += chunk.toString("utf8")
+        })
+        req.on("end", () => {
+          const header = req.headers["zapier-callback-signature"]
+          received.push({ body, signature: typeof header === "string" ? header : undefined })
+          res.statusCode = answers.shift() ?? 200
+          res.end("{}")
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        resume(Effect.succeed({ url: `http://127.0.0.1:${port}/cb?zapier_run_token=t`, received, server }))
+      })
+    }),
+    (l) => Effect.sync(() => (l as unknown as { server: Http.Server }).server.close())
+  )
+
+const io = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
+
+/** Steps the clock and lets I/O through until the ledger has `n` callback entries. */
+const until = (zapier: FakeZapier.Control, n: number) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 400 && (yield* zapier.ledger).callbacks.length < n; i++) {
+      yield* io
+      yield* TestClock.adjust("100 millis")
+    }
+  })
+
+const createRun = (callbackUrl: string) =>
+  Effect.gen(function* () {
+    const zapier = yield* FakeZapier.FakeZapier
+    yield* zapier.addConnection(user, sample.slack)
+    const connection = (yield* zapier.connections(user))[0]!
+    const catalog = yield* ActionCatalog.ActionCatalog
+    const action = yield* catalog.resolve(user, sample.slack, sample.sendChannelMessage, "WRITE")
+    const runs = yield* ActionRuns.ActionRuns
+    return yield* runs.create(user, { action: action.id, connection: connection.id, inputs: {}, callbackUrl })
+  })
+
+const Seed = (callbacks: FakeZapier.CallbackSeed) => FakeZapier.layer({ ...FakeZapier.sampleSeed, callbacks })
+
+describe("FakeZapier run callbacks", () => {
+  it.scoped("posts the documented body with an RS256 signature that verifies against the key set", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const zapier = yield* FakeZapier.FakeZapier
+      const target = yield* listener([])
+      yield* zapier.scriptRuns(
+        sample.slack,
+        sample.sendChannelMessage,
+        FakeZapier.RunScript.succeed("2 seconds", [{ ok: 1 }])
+      )
+      const runId = yield* createRun(target.url)
+      yield* until(zapier, 1)
+      assert.strictEqual(target.received.length, 1)
+      const { body, signature } = target.received[0]!
+      assert.deepStrictEqual(JSON.parse(body), {
+        data: { type: "run", id: runId, status: "success", results: [{ ok: 1 }], errors: [] }
+      })
+      const jwks = Jose.createLocalJWKSet({ keys: [...(yield* zapier.callbackJwks).keys] })
+      const verified = yield* Effect.promise(() =>
+        Jose.jwtVerify(signature!, jwks, { algorithms: ["RS256"], currentDate: new Date(NOW + 2000) })
+      )
+      assert.strictEqual(verified.protectedHeader.kid, FakeZapier.callbackKeyId)
+      assert.strictEqual((verified.payload.exp ?? 0) - (verified.payload.iat ?? 0), 300)
+      assert.strictEqual(verified.payload.iat, Math.floor((NOW + 2000) / 1000), "signed when the run ended")
+      assert.isUndefined(verified.payload.run_id, "minimal claims by default")
+      const ledger = yield* zapier.ledger
+      assert.deepStrictEqual(
+        FakeZapier.callbacksOf(ledger, runId).map((c) => [c.at - NOW, c.delivery, c.attempt, c.status]),
+        [[2000, 1, 1, 200]]
+      )
+    }).pipe(Effect.provide(Seed({ allowLoopback: true })))
+  )
+
+  it.scoped("bound claims: run_id and the body's SHA-256", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const zapier = yield* FakeZapier.FakeZapier
+      const target = yield* listener([])
+      const runId = yield* createRun(target.url)
+      yield* until(zapier, 1)
+      const { body, signature } = target.received[0]!
+      const payload = Jose.decodeJwt(signature!)
+      assert.strictEqual(payload.run_id, runId)
+      const digest = Buffer.from(
+        yield* Effect.promise(() => globalThis.crypto.subtle.digest("SHA-256", new TextEncoder().encode(body)))
+      ).toString("hex")
+      assert.strictEqual(payload.body_sha256, digest)
+    }).pipe(Effect.provide(Seed({ allowLoopback: true, claims: "bound" })))
+  )
+
+  it.scoped("retries 5xx answers up to 3 attempts in all, never a 4xx; drops and duplicates as planned", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const zapier = yield* FakeZapier.FakeZapier
+      const target = yield* listener([503, 502, 500, 404])
+      const first = yield* createRun(target.url)
+      yield* until(zapier, 3)
+      const second = yield* createRun(target.url)
+      yield* until(zapier, 4)
+      yield* zapier.planCallbacks("drop", "duplicate")
+      const third = yield* createRun(target.url)
+      const fourth = yield* createRun(target.url)
+      yield* until(zapier, 7)
+      const ledger = yield* zapier.ledger
+      const statuses = (runId: Domain.ActionRunId) =>
+        FakeZapier.callbacksOf(ledger, runId).map((c) => [c.delivery, c.attempt, c.status])
+      assert.deepStrictEqual(statuses(first), [
+        [1, 1, 503],
+        [1, 2, 502],
+        [1, 3, 500]
+      ])
+      assert.deepStrictEqual(statuses(second), [[1, 1, 404]], "a 4xx is not retried")
+      assert.deepStrictEqual(statuses(third), [[1, 0, "dropped"]])
+      assert.deepStrictEqual(statuses(fourth), [
+        [1, 1, 200],
+        [2, 1, 200]
+      ])
+      assert.strictEqual(target.received.length, 3 + 1 + 2)
+    }).pipe(Effect.provide(Seed({ allowLoopback: true })))
+  )
+
+  it.scoped("a loopback or plain-http callback_url is refused with 400 unless the seed allows loopback", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const error = yield* Effect.flip(createRun("http://127.0.0.1:9/cb"))
+      assert.strictEqual(error._tag, "BadRequest")
+      const https = yield* Effect.flip(createRun("https://10.0.0.1/cb"))
+      assert.strictEqual(https._tag, "BadRequest")
+    }).pipe(Effect.provide(Seed({})))
+  )
+})
