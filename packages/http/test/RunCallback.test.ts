@@ -41,7 +41,7 @@ const rsa = (kid: string) =>
   })
 
 /** What the JWKS route serves (mutable, to rotate keys) and how often it was asked. */
-const jwks = { keys: [] as Array<Jose.JWK>, served: 0 }
+const jwks = { keys: [] as Array<Jose.JWK>, served: 0, redirect: false }
 
 const sign = (
   key: Jose.CryptoKey,
@@ -67,7 +67,9 @@ const routes = HttpRouter.empty.pipe(
     "/jwks.json",
     Effect.sync(() => {
       jwks.served++
-      return HttpServerResponse.unsafeJson({ keys: jwks.keys })
+      return jwks.redirect
+        ? HttpServerResponse.redirect("/jwks-elsewhere.json", { status: 302 })
+        : HttpServerResponse.unsafeJson({ keys: jwks.keys })
     })
   )
 )
@@ -137,6 +139,7 @@ const setup = Effect.gen(function* () {
   const keys: Keys = { zapier: yield* rsa("zapier-1"), other: yield* rsa("attacker") }
   jwks.keys = [keys.zapier.jwk]
   jwks.served = 0
+  jwks.redirect = false
   lines.length = 0
   const base = yield* baseUrl
   const bus = yield* RunEvents.RunEvents
@@ -362,6 +365,14 @@ describe("RunCallback.handler", () => {
       const answer = yield* post(a.url, bodyOf("run-k"), yield* sign(keys.zapier.privateKey, "zapier-1"))
       assert.include([401, 503], answer.status)
       assert.isFalse(yield* delivered(bus, a.runId))
+      // A redirect is not followed: the 3xx is not a key set.
+      jwks.keys = [keys.zapier.jwk]
+      jwks.redirect = true
+      yield* TestClock.adjust("2 minutes")
+      const b = yield* run("run-k2")
+      const redirected = yield* post(b.url, bodyOf("run-k2"), yield* sign(keys.zapier.privateKey, "zapier-1"))
+      assert.strictEqual(redirected.status, 503, redirected.text)
+      assert.isFalse(yield* delivered(bus, b.runId))
     }).pipe(Effect.provide(Stack))
   )
 })

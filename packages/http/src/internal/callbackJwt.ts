@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Jose from "jose"
+import { noRedirects } from "./env.js"
 
 /** Why a callback was not accepted: the HTTP status to answer and a message that quotes nothing received. */
 export interface Refusal {
@@ -97,6 +98,8 @@ export const makeVerifier = (client: HttpClient.HttpClient, settings: VerifierSe
           )
         }),
         Effect.scoped,
+        // A key set from wherever a redirect points is not Zapier's: the 3xx is the answer (503, fetched again later).
+        noRedirects,
         Effect.timeout(settings.requestTimeout),
         Effect.mapError(() => unavailable)
       )

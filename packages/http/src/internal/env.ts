@@ -37,7 +37,7 @@ export interface Env {
  * is the answer). A `FetchHttpClient.RequestInit` in the caller's context is kept, with `redirect` overridden;
  * one given only to the client's layer is not visible here and is replaced for these requests.
  */
-const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
     Effect.provideService(effect, FetchHttpClient.RequestInit, {
       ...Option.getOrElse(init, () => ({})),
