@@ -27,6 +27,7 @@
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import {
+  ActionId,
   ActionKey,
   ActionRunId,
   ActionType,
@@ -328,7 +329,11 @@ export class RunOutcomeUnknown extends Schema.TaggedError<RunOutcomeUnknown>("@e
     app: Schema.optional(AppId),
     action: Schema.optional(ActionKey),
     connection: Schema.optional(Schema.NullOr(ConnectionId)),
-    status: Schema.optional(Schema.Number)
+    status: Schema.optional(Schema.Number),
+    /** The fresh action id the create was sent with (set by durable runs, to reconcile with the target app). */
+    actionId: Schema.optional(ActionId),
+    /** When the create was about to be sent (set by durable runs). */
+    sentAt: Schema.optional(Schema.DateTimeUtc)
   }
 ) {
   override get message(): string {

@@ -1,0 +1,352 @@
+/**
+ * One Zapier action run as an `@effect/workflow` `Workflow`, whose execution id derives from the caller's key.
+ *
+ * Its steps, each journaled by the engine so a replay (after a crash, on any replica) skips what is done:
+ * 1. `resolve` (activity): the connection (the request's, or `EmbeddedActions.ensureConnection`), a fresh action id,
+ *    and the pre-run input check.
+ * 2. `create` (activity): the "about to create" claim in the runs table (`RunRegistry.claimCreate`), the create-run
+ *    POST, then the run id recorded. Its result is journaled, so a replay never POSTs again. A replay that finds the
+ *    claim taken without a recorded run id is the one ambiguous window (a crash after the POST was sent and before
+ *    its answer was recorded): the run ends with `RunOutcomeUnknown` carrying the action, the connection and the
+ *    time of the claim, never a second POST.
+ * 3. the wait: `DurableClock` sleeps between `poll/<n>` activities (each one GET of the run), checking before each
+ *    poll the `outcome` `DurableDeferred`, which a run callback completes (`DurableRuns.complete`) from any replica.
+ * 4. the typed outcome: `RunResult`, or a failure of core's taxonomy (`ActionRunFailed`, `PollTimeout`,
+ *    `RunOutcomeUnknown`, `ConnectionRequired`, …) or `RunStoreUnavailable`, journaled as the workflow's result.
+ *
+ * @example
+ * ```ts
+ * import { RunWorkflow } from "@effect-zapier/workflow"
+ *
+ * // registers the workflow with the engine in context (DurableRuns' layers do this for you)
+ * const registered = RunWorkflow.layer({ deadline: "1 hour" })
+ * ```
+ * @since 0.1.0
+ */
+import * as Activity from "@effect/workflow/Activity"
+import * as DurableClock from "@effect/workflow/DurableClock"
+import * as DurableDeferred from "@effect/workflow/DurableDeferred"
+import * as Workflow from "@effect/workflow/Workflow"
+import { WorkflowEngine, WorkflowInstance } from "@effect/workflow/WorkflowEngine"
+import { ActionCatalog } from "@effect-zapier/core/ActionCatalog"
+import * as ActionInputs from "@effect-zapier/core/ActionInputs"
+import { ActionRuns } from "@effect-zapier/core/ActionRuns"
+import {
+  ActionId,
+  ActionKey,
+  ActionRunId,
+  ActionType,
+  AppId,
+  ConnectionId,
+  EndUser,
+  RunFailed,
+  RunPending,
+  RunResult,
+  RunSucceeded
+} from "@effect-zapier/core/Domain"
+import { EmbeddedActions } from "@effect-zapier/core/EmbeddedActions"
+import { ActionRunFailed, PollTimeout, RunOutcomeUnknown, ZapierError } from "@effect-zapier/core/Errors"
+import * as Polling from "@effect-zapier/core/Polling"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { RunStoreUnavailable } from "./Errors.js"
+import { RunRegistry } from "./RunRegistry.js"
+
+/**
+ * A durable run's request: core's `RunRequest` without its in-memory-only parts (everything here is stored as
+ * JSON in the journal, and compared to detect a key reused with another request).
+ * @since 0.1.0
+ * @category models
+ */
+export const DurableRequest = Schema.Struct({
+  user: EndUser,
+  app: AppId,
+  action: ActionKey,
+  /** Defaults to `WRITE`. */
+  actionType: Schema.optional(ActionType),
+  inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** Run with this connection instead of looking one up; `null` for apps without authentication. */
+  connection: Schema.optional(Schema.NullOr(ConnectionId)),
+  /** An HTTPS URL Zapier posts the finished run to (see `DurableRuns.complete`). */
+  callbackUrl: Schema.optional(Schema.String),
+  /** How long to wait for the run to end, from its creation (defaults to the layer's deadline). */
+  timeout: Schema.optional(Schema.DurationFromMillis),
+  /** Check the inputs against the action's fields before creating (default: on for `WRITE`). */
+  validateInputs: Schema.optional(Schema.Boolean),
+  /** With the check on, also check dropdown values against their choices (default off). */
+  validateChoices: Schema.optional(Schema.Boolean)
+})
+/** @since 0.1.0 */
+export type DurableRequest = typeof DurableRequest.Type
+
+/**
+ * Every way a durable run can fail: core's taxonomy, and the store failing under the create step.
+ * @since 0.1.0
+ * @category models
+ */
+export const RunFailure = Schema.Union(ZapierError, RunStoreUnavailable)
+/** @since 0.1.0 */
+export type RunFailure = typeof RunFailure.Type
+
+/**
+ * The workflow. Its execution id is a digest of its name and the caller's key, so the same key is one execution
+ * on every replica.
+ * @since 0.1.0
+ * @category workflows
+ */
+export const RunWorkflow = Workflow.make({
+  name: "EffectZapier/ActionRun",
+  payload: { key: Schema.String, request: DurableRequest },
+  success: RunResult,
+  error: RunFailure,
+  idempotencyKey: (payload) => payload.key
+})
+
+/**
+ * What a run callback completes: the run's terminal state.
+ * @since 0.1.0
+ * @category deferreds
+ */
+export const Outcome = DurableDeferred.make("outcome", { success: Schema.Union(RunSucceeded, RunFailed) })
+
+/**
+ * The token that completes {@link Outcome} for the execution of `executionId` (from any replica).
+ * @since 0.1.0
+ * @category deferreds
+ */
+export const outcomeToken = (executionId: string): DurableDeferred.Token =>
+  DurableDeferred.tokenFromExecutionId(Outcome, { workflow: RunWorkflow, executionId })
+
+/** @since 0.1.0 */
+export interface Options {
+  /** How long to wait for a run to end, from its creation, unless the request says otherwise (default 1 hour). */
+  readonly deadline?: Duration.DurationInput | undefined
+  /**
+   * Waits up to this long are journaled sleeps held in memory; longer ones are durable timers in the store that
+   * suspend the execution (a callback resumes it at once). Default 60 seconds; runs with a `callbackUrl` always
+   * suspend between polls.
+   */
+  readonly inMemorySleepThreshold?: Duration.DurationInput | undefined
+  /** How long a `NotFound` right after the create counts as eventual consistency (default: the polling policy's). */
+  readonly notFoundGrace?: Duration.DurationInput | undefined
+}
+
+const Created = Schema.Struct({ runId: ActionRunId, createdAt: Schema.Number })
+const Resolved = Schema.Struct({ actionId: ActionId, connection: Schema.NullOr(ConnectionId) })
+/** A poll that found Zapier busy: poll again later (after `retryAfter` when Zapier said so). */
+class Retry extends Schema.TaggedClass<Retry>("@effect-zapier/workflow/Retry")("Retry", {
+  reason: Schema.String,
+  retryAfter: Schema.optional(Schema.DurationFromMillis)
+}) {}
+const Polled = Schema.Union(RunPending, RunSucceeded, RunFailed, Retry)
+
+/** The engine's own signal for `interrupt` (a deferred named by `@effect/workflow`'s cluster engine). */
+const InterruptSignal = DurableDeferred.make("Workflow/InterruptSignal")
+
+const isTransient = (e: { readonly _tag: string }) => e._tag === "ZapierUnavailable" || e._tag === "RateLimited"
+
+const createEndpoint = "POST /v2/action-runs/"
+
+/**
+ * Builds the workflow's body from the services it needs (yielded once).
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: Options) =>
+  Effect.gen(function* () {
+    const runs = yield* ActionRuns
+    const catalog = yield* ActionCatalog
+    const actions = yield* EmbeddedActions
+    const registry = yield* RunRegistry
+    const defaultDeadline = Duration.decode(options?.deadline ?? Duration.hours(1))
+    const threshold = Duration.decode(options?.inMemorySleepThreshold ?? Duration.seconds(60))
+
+    // Store writes inside a step are retried for a while: the engine's own journal lives in the same database.
+    const storeRetry = Schedule.exponential(Duration.millis(200), 2).pipe(
+      Schedule.union(Schedule.spaced(Duration.seconds(5))),
+      Schedule.intersect(Schedule.recurs(8))
+    )
+
+    const resolve = (request: DurableRequest) =>
+      Activity.make({
+        name: "resolve",
+        success: Resolved,
+        error: ZapierError,
+        execute: Effect.gen(function* () {
+          const connection =
+            request.connection !== undefined
+              ? request.connection
+              : (yield* actions.ensureConnection(request.user, request.app)).id
+          const action = yield* catalog.resolve(
+            request.user,
+            request.app,
+            request.action,
+            request.actionType ?? "WRITE"
+          )
+          if (request.validateInputs ?? action.actionType === "WRITE") {
+            yield* ActionInputs.check(
+              catalog,
+              request.user,
+              action,
+              { connection, inputs: request.inputs },
+              { choices: request.validateChoices ?? false }
+            )
+          }
+          return { actionId: action.id, connection }
+        }).pipe(
+          Effect.retry({
+            schedule: Schedule.exponential(Duration.millis(500), 2).pipe(Schedule.jittered),
+            times: 4,
+            while: isTransient
+          })
+        )
+      })
+
+    const create = (key: string, request: DurableRequest, resolved: typeof Resolved.Type) =>
+      Activity.make({
+        name: "create",
+        success: Created,
+        error: RunFailure,
+        execute: Effect.gen(function* () {
+          const at = yield* Clock.currentTimeMillis
+          const unknown = (reason: string, info: { at: number; status?: number | undefined }) =>
+            new RunOutcomeUnknown({
+              endpoint: createEndpoint,
+              reason,
+              app: request.app,
+              action: request.action,
+              connection: resolved.connection,
+              actionId: resolved.actionId,
+              sentAt: DateTime.unsafeMake(info.at),
+              ...(info.status !== undefined ? { status: info.status } : {})
+            })
+          const claim = yield* registry
+            .claimCreate(key, { actionId: resolved.actionId, connection: resolved.connection, at })
+            .pipe(Effect.retry(storeRetry))
+          if (claim._tag === "Taken") {
+            if (claim.runId !== undefined) return { runId: claim.runId, createdAt: claim.at }
+            return yield* unknown(
+              "an earlier attempt of this durable run stopped after it was about to send the create and before it " +
+                "recorded Zapier's answer; it was not sent again",
+              { at: claim.at }
+            )
+          }
+          const runId = yield* runs
+            .create(request.user, {
+              action: resolved.actionId,
+              connection: resolved.connection,
+              inputs: request.inputs,
+              callbackUrl: request.callbackUrl
+            })
+            .pipe(
+              Effect.catchTag("RunOutcomeUnknown", (e) => Effect.fail(unknown(e.reason, { at, status: e.status }))),
+              // Anything else provably created nothing (the client only reports those): the claim is given back.
+              Effect.tapError((e) =>
+                e._tag === "RunOutcomeUnknown" ? Effect.void : Effect.ignore(registry.releaseClaim(key))
+              )
+            )
+          yield* registry.recordRunId(key, runId).pipe(Effect.retry(storeRetry))
+          return { runId, createdAt: at }
+        })
+      })
+
+    const poll = (request: DurableRequest, created: typeof Created.Type, n: number, grace: Duration.Duration) =>
+      Activity.make({
+        name: `poll/${n}`,
+        success: Polled,
+        error: ZapierError,
+        execute: runs.get(request.user, created.runId).pipe(
+          Effect.catchTags({
+            RateLimited: (e) => Effect.succeed(new Retry({ reason: "rate limited", retryAfter: e.retryAfter })),
+            ZapierUnavailable: (e) => Effect.succeed(new Retry({ reason: e.reason })),
+            NotFound: (e) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                now - created.createdAt <= Duration.toMillis(grace)
+                  ? Effect.succeed(new Retry({ reason: "not found yet" }))
+                  : Effect.fail(e)
+              )
+          })
+        )
+      })
+
+    const settle = (state: RunSucceeded | RunFailed) =>
+      state._tag === "RunSucceeded"
+        ? Effect.succeed(RunResult.make({ runId: state.runId, results: state.results }))
+        : Effect.fail(new ActionRunFailed({ runId: state.runId, errors: state.errors }))
+
+    return (payload: { readonly key: string; readonly request: DurableRequest }) =>
+      Effect.gen(function* () {
+        const { key, request } = payload
+        const engine = yield* WorkflowEngine
+        const instance = yield* WorkflowInstance
+        const policy = yield* Polling.Policy
+        const grace = Duration.decode(options?.notFoundGrace ?? policy.notFoundGrace)
+        const deadline = request.timeout ?? defaultDeadline
+        const inMemoryThreshold = request.callbackUrl !== undefined ? Duration.zero : threshold
+
+        const resolved = yield* resolve(request)
+        const created = yield* create(key, request, resolved)
+
+        // A callback (from any replica) completes `Outcome`; `interrupt` is acted upon at the next wait.
+        const checkSignals = Effect.gen(function* () {
+          const interrupted = instance.interrupted || (yield* engine.deferredResult(InterruptSignal)) !== undefined
+          if (interrupted) return yield* Workflow.suspend(instance)
+          const outcome = yield* engine.deferredResult(Outcome)
+          return outcome
+        })
+
+        let delay = Duration.toMillis(policy.initialDelay)
+        let lastStatus: string | undefined
+        for (let n = 0; ; n++) {
+          const early = yield* checkSignals
+          if (early !== undefined) return yield* Effect.flatMap(early, settle)
+          const now = yield* Clock.currentTimeMillis
+          const left = created.createdAt + Duration.toMillis(deadline) - now
+          if (left <= 0) {
+            return yield* new PollTimeout({
+              runId: created.runId,
+              waited: deadline,
+              ...(lastStatus !== undefined ? { lastStatus } : {})
+            })
+          }
+          const jitter = policy.jitter > 0 ? 1 - policy.jitter + (yield* Random.next) * 2 * policy.jitter : 1
+          yield* DurableClock.sleep({
+            name: `poll/${n}`,
+            duration: Duration.millis(Math.max(1, Math.min(left, Math.round(delay * jitter)))),
+            inMemoryThreshold
+          })
+          const late = yield* checkSignals
+          if (late !== undefined) return yield* Effect.flatMap(late, settle)
+          const polled = yield* poll(request, created, n, grace)
+          const grown = Math.min(delay * policy.factor, Duration.toMillis(policy.maxDelay))
+          switch (polled._tag) {
+            case "Retry":
+              delay = Math.max(grown, polled.retryAfter ? Duration.toMillis(polled.retryAfter) : 0)
+              continue
+            case "RunPending":
+              lastStatus = polled.status
+              delay = Math.max(grown, polled.retryAfter ? Duration.toMillis(polled.retryAfter) : 0)
+              continue
+            default:
+              return yield* settle(polled)
+          }
+        }
+      })
+  })
+
+/**
+ * Registers the workflow with the `WorkflowEngine` in context; its steps use the Zapier services and the runs
+ * table given to the layer.
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<never, never, WorkflowEngine | ActionRuns | ActionCatalog | EmbeddedActions | RunRegistry> =>
+  Layer.unwrapEffect(Effect.map(make(options), (execute) => RunWorkflow.toLayer((payload) => execute(payload))))
