@@ -17,7 +17,12 @@
  * ```
  * @since 0.1.0
  */
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as ClusterWorkflowEngine from "@effect/cluster/ClusterWorkflowEngine"
+import { EntityAddress } from "@effect/cluster/EntityAddress"
+import { EntityId } from "@effect/cluster/EntityId"
+import { EntityType } from "@effect/cluster/EntityType"
+import { MessageStorage } from "@effect/cluster/MessageStorage"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import * as RunnerHealth from "@effect/cluster/RunnerHealth"
 import * as Runners from "@effect/cluster/Runners"
@@ -36,6 +41,8 @@ import type { ActionCatalog } from "@effect-zapier/core/ActionCatalog"
 import type { ActionRuns } from "@effect-zapier/core/ActionRuns"
 import type { EmbeddedActions } from "@effect-zapier/core/EmbeddedActions"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as DurableRuns from "./DurableRuns.js"
@@ -60,7 +67,11 @@ export interface StoreOptions {
    * default `zapier_durable`.
    */
   readonly prefix?: string | undefined
-  /** Passed to `@effect/cluster`'s `ShardingConfig` (shards, lock and poll intervals, …) over its defaults. */
+  /**
+   * Passed to `@effect/cluster`'s `ShardingConfig` (shards, lock and poll intervals, …) over its defaults.
+   * `entityMessagePollInterval` (default 10 s) is also the granularity of durable timers (the waits of runs with a
+   * `callbackUrl`).
+   */
   readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
 }
 
@@ -110,6 +121,38 @@ const shardingConfig = (options: ClusterOptions | StoreOptions) => {
   }
 }
 
+/**
+ * The cluster's `PendingSignals`: a signal sent to a running execution is a `deferred` request waiting in the
+ * message store for the execution's entity (the cluster engine's protocol), found by its primary key.
+ */
+const clusterSignals: Layer.Layer<RunWorkflow.PendingSignals, never, Sharding.Sharding | MessageStorage> = Layer.effect(
+  RunWorkflow.PendingSignals,
+  Effect.gen(function* () {
+    const sharding = yield* Sharding.Sharding
+    const store = yield* MessageStorage
+    const workflow = RunWorkflow.RunWorkflow
+    const entityType = EntityType.make(`Workflow/${workflow.name}`)
+    const group = Context.get(workflow.annotations, ClusterSchema.ShardGroup)
+    return {
+      pending: (executionId, names) => {
+        const entityId = EntityId.make(executionId)
+        const address = new EntityAddress({
+          entityType,
+          entityId,
+          shardId: sharding.getShardId(entityId, group(entityId))
+        })
+        return Effect.exists(names, (name) =>
+          Effect.map(store.requestIdForPrimaryKey({ address, tag: "deferred", id: name }), Option.isSome)
+        ).pipe(Effect.orElseSucceed(() => false))
+      }
+    }
+  })
+)
+
+/** The cluster engine over a sharding stack, with the signal probe. */
+const clusterEngine = <E, R>(sharding: Layer.Layer<Sharding.Sharding | MessageStorage, E, R>) =>
+  clusterSignals.pipe(Layer.provideMerge(ClusterWorkflowEngine.layer), Layer.provide(sharding))
+
 const storage = (options: StoreOptions) => {
   const prefix = options.prefix ?? defaultPrefix
   return Layer.merge(SqlMessageStorage.layerWith({ prefix }), Layer.orDie(SqlRunnerStorage.layerWith({ prefix })))
@@ -131,11 +174,7 @@ export const layerSingleWithoutSql = (
     Layer.provide(RunnerHealth.layerNoop),
     Layer.provide(config)
   )
-  return layerWith(
-    ClusterWorkflowEngine.layer.pipe(Layer.provide(sharding)),
-    RunRegistry.layerSql({ prefix: options.prefix ?? defaultPrefix }),
-    options
-  )
+  return layerWith(clusterEngine(sharding), RunRegistry.layerSql({ prefix: options.prefix ?? defaultPrefix }), options)
 }
 
 /**
@@ -176,11 +215,7 @@ export const layerClusterWithoutSql = (
     shardingConfig: config,
     serialization: options.serialization
   }).pipe(Layer.provideMerge(storage(options)), Layer.provide(ShardingConfig.layerFromEnv(config)))
-  return layerWith(
-    ClusterWorkflowEngine.layer.pipe(Layer.provide(sharding)),
-    RunRegistry.layerSql({ prefix: options.prefix ?? defaultPrefix }),
-    options
-  )
+  return layerWith(clusterEngine(sharding), RunRegistry.layerSql({ prefix: options.prefix ?? defaultPrefix }), options)
 }
 
 /**

@@ -10,7 +10,8 @@
  *    its answer was recorded): the run ends with `RunOutcomeUnknown` carrying the action, the connection and the
  *    time of the claim, never a second POST.
  * 3. the wait: `DurableClock` sleeps between `poll/<n>` activities (each one GET of the run), checking before each
- *    poll the `outcome` `DurableDeferred`, which a run callback completes (`DurableRuns.complete`) from any replica.
+ *    poll the `outcome` `DurableDeferred`, which a run callback completes (`DurableRuns.complete`) from any
+ *    replica. Runs with a `callbackUrl` suspend between their (slower) polls, so the callback wakes them at once.
  * 4. the typed outcome: `RunResult`, or a failure of core's taxonomy (`ActionRunFailed`, `PollTimeout`,
  *    `RunOutcomeUnknown`, `ConnectionRequired`, …) or `RunStoreUnavailable`, journaled as the workflow's result.
  *
@@ -48,10 +49,12 @@ import { EmbeddedActions } from "@effect-zapier/core/EmbeddedActions"
 import { ActionRunFailed, PollTimeout, RunOutcomeUnknown, ZapierError } from "@effect-zapier/core/Errors"
 import * as Polling from "@effect-zapier/core/Polling"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
@@ -123,16 +126,36 @@ export const Outcome = DurableDeferred.make("outcome", { success: Schema.Union(R
 export const outcomeToken = (executionId: string): DurableDeferred.Token =>
   DurableDeferred.tokenFromExecutionId(Outcome, { workflow: RunWorkflow, executionId })
 
+/**
+ * Tells a running execution that a signal (a run callback's `outcome`, or `interrupt`) was sent to it. The cluster
+ * engine hands a workflow one message at a time, so a signal sent while the execution runs waits until it
+ * suspends; between polls the execution asks this probe and, when a signal is pending, suspends so the engine
+ * delivers it and resumes the execution. `DurableLayers` provides the cluster's (a read of the message store);
+ * without one, the engine's own view of the deferreds is used (the memory engine records signals at once).
+ * @since 0.1.0
+ * @category signals
+ */
+export class PendingSignals extends Context.Tag("@effect-zapier/workflow/PendingSignals")<
+  PendingSignals,
+  { readonly pending: (executionId: string, names: ReadonlyArray<string>) => Effect.Effect<boolean> }
+>() {}
+
+/** The engine's own signal for `interrupt` (a deferred named by `@effect/workflow`'s cluster engine). */
+export const InterruptSignal = DurableDeferred.make("Workflow/InterruptSignal")
+
 /** @since 0.1.0 */
 export interface Options {
   /** How long to wait for a run to end, from its creation, unless the request says otherwise (default 1 hour). */
   readonly deadline?: Duration.DurationInput | undefined
   /**
-   * Waits up to this long are journaled sleeps held in memory; longer ones are durable timers in the store that
-   * suspend the execution (a callback resumes it at once). Default 60 seconds; runs with a `callbackUrl` always
-   * suspend between polls.
+   * Waits between polls up to this long are journaled sleeps held in memory (precise and cheap: no timer, no
+   * replay); longer ones are durable timers in the store that suspend the execution. Default 60 seconds. Runs with
+   * a `callbackUrl` always suspend between polls (their polls are a slow safety net, see `callbackPolling`), so a
+   * callback wakes them at once; other runs see a callback or an `interrupt` at their next poll.
    */
   readonly inMemorySleepThreshold?: Duration.DurationInput | undefined
+  /** The safety-net polling of runs with a `callbackUrl` (default: 5 s, doubling, capped at 60 s). */
+  readonly callbackPolling?: Partial<Polling.PolicyShape> | undefined
   /** How long a `NotFound` right after the create counts as eventual consistency (default: the polling policy's). */
   readonly notFoundGrace?: Duration.DurationInput | undefined
 }
@@ -145,9 +168,6 @@ class Retry extends Schema.TaggedClass<Retry>("@effect-zapier/workflow/Retry")("
   retryAfter: Schema.optional(Schema.DurationFromMillis)
 }) {}
 const Polled = Schema.Union(RunPending, RunSucceeded, RunFailed, Retry)
-
-/** The engine's own signal for `interrupt` (a deferred named by `@effect/workflow`'s cluster engine). */
-const InterruptSignal = DurableDeferred.make("Workflow/InterruptSignal")
 
 const isTransient = (e: { readonly _tag: string }) => e._tag === "ZapierUnavailable" || e._tag === "RateLimited"
 
@@ -166,6 +186,7 @@ export const make = (options?: Options) =>
     const registry = yield* RunRegistry
     const defaultDeadline = Duration.decode(options?.deadline ?? Duration.hours(1))
     const threshold = Duration.decode(options?.inMemorySleepThreshold ?? Duration.seconds(60))
+    const probe = yield* Effect.serviceOption(PendingSignals)
 
     // Store writes inside a step are retried for a while: the engine's own journal lives in the same database.
     const storeRetry = Schedule.exponential(Duration.millis(200), 2).pipe(
@@ -285,7 +306,16 @@ export const make = (options?: Options) =>
         const { key, request } = payload
         const engine = yield* WorkflowEngine
         const instance = yield* WorkflowInstance
-        const policy = yield* Polling.Policy
+        const policy =
+          request.callbackUrl !== undefined
+            ? {
+                ...(yield* Polling.Policy),
+                initialDelay: Duration.seconds(5),
+                factor: 2,
+                maxDelay: Duration.seconds(60),
+                ...options?.callbackPolling
+              }
+            : yield* Polling.Policy
         const grace = Duration.decode(options?.notFoundGrace ?? policy.notFoundGrace)
         const deadline = request.timeout ?? defaultDeadline
         const inMemoryThreshold = request.callbackUrl !== undefined ? Duration.zero : threshold
@@ -293,12 +323,19 @@ export const make = (options?: Options) =>
         const resolved = yield* resolve(request)
         const created = yield* create(key, request, resolved)
 
-        // A callback (from any replica) completes `Outcome`; `interrupt` is acted upon at the next wait.
+        // A callback (from any replica) completes `Outcome`; `interrupt` sends the engine's `InterruptSignal`.
+        const signalNames = [Outcome.name, InterruptSignal.name]
         const checkSignals = Effect.gen(function* () {
-          const interrupted = instance.interrupted || (yield* engine.deferredResult(InterruptSignal)) !== undefined
-          if (interrupted) return yield* Workflow.suspend(instance)
+          if (instance.interrupted || (yield* engine.deferredResult(InterruptSignal)) !== undefined) {
+            return yield* Workflow.suspend(instance)
+          }
           const outcome = yield* engine.deferredResult(Outcome)
-          return outcome
+          if (outcome !== undefined) return outcome
+          if (Option.isSome(probe) && (yield* probe.value.pending(instance.executionId, signalNames))) {
+            // sent but not delivered: suspend so the engine delivers it and resumes this execution
+            return yield* Workflow.suspend(instance)
+          }
+          return undefined
         })
 
         let delay = Duration.toMillis(policy.initialDelay)

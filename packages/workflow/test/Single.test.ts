@@ -1,0 +1,108 @@
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { ConnectionStore, Domain, EmbeddedActions } from "@effect-zapier/core"
+import { FakeZapier } from "@effect-zapier/testing"
+import { DurableLayers, DurableRuns } from "@effect-zapier/workflow"
+import { Effect, Layer, Redacted } from "effect"
+import * as Pg from "./support/Pg.js"
+
+const { sample } = FakeZapier
+const user = sample.user
+
+const Zapier = EmbeddedActions.layer.pipe(
+  Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
+)
+
+const fast = { entityMessagePollInterval: "200 millis", refreshAssignmentsInterval: "500 millis" } as const
+
+const scenario = Effect.gen(function* () {
+  const runs = yield* DurableRuns.DurableRuns
+  const zapier = yield* FakeZapier.FakeZapier
+  yield* zapier.addConnection(user, sample.slack)
+  const request = {
+    user,
+    app: sample.slack,
+    action: sample.sendChannelMessage,
+    inputs: { channel: "#ops", text: "Hi" }
+  }
+  const id = yield* runs.start("single-1", request)
+  assert.strictEqual(yield* runs.start("single-1", request), id)
+  const result = yield* runs.await("single-1")
+  assert.strictEqual((result.results[0] as { channel: string }).channel, "#ops")
+  assert.strictEqual((yield* runs.result("single-1"))._tag, "Succeeded")
+  assert.strictEqual((yield* zapier.ledger).runs.length, 1)
+})
+
+/** Reads `read` every 100 ms until it gives a value. */
+const waitFor = <A, E, R>(read: Effect.Effect<A | undefined, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(read, (a) =>
+    a !== undefined ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("100 millis"), waitFor(read))
+  )
+
+const signals = Effect.gen(function* () {
+  const runs = yield* DurableRuns.DurableRuns
+  const zapier = yield* FakeZapier.FakeZapier
+  yield* zapier.addConnection(user, sample.slack)
+  const pending = { user, app: sample.slack, action: sample.exportChannelHistory, inputs: { channel: "#ops" } }
+  // interrupt: acted upon at the run's next poll, while it runs
+  yield* runs.start("signal-interrupt", pending)
+  yield* waitFor(Effect.map(zapier.ledger, (l) => (l.polls.length > 0 ? true : undefined)))
+  yield* runs.interrupt("signal-interrupt")
+  const interrupted = yield* Effect.flip(runs.await("signal-interrupt"))
+  assert.strictEqual(interrupted._tag, "DurableRunInterrupted")
+  // a callback's outcome completes a running run
+  yield* runs.start("signal-callback", pending)
+  const second = yield* waitFor(Effect.map(zapier.ledger, (l) => l.runs[1]))
+  assert.isTrue(yield* runs.complete(Domain.RunSucceeded.make({ runId: second.runId, results: [{ via: "callback" }] })))
+  const result = yield* runs.await("signal-callback")
+  assert.deepStrictEqual(result.results, [{ via: "callback" }])
+})
+
+describe("DurableLayers.layerSingle", () => {
+  it.live.skipIf(Pg.skip)(
+    "on PostgreSQL: a run to its result, the same key once",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Pg.freshDatabase
+        yield* scenario.pipe(
+          Effect.provide(
+            DurableLayers.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
+              Layer.provideMerge(Zapier)
+            )
+          )
+        )
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(Pg.skip)(
+    "on PostgreSQL: interrupt and a callback reach a running run",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Pg.freshDatabase
+        yield* signals.pipe(
+          Effect.provide(
+            DurableLayers.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
+              Layer.provideMerge(Zapier)
+            )
+          )
+        )
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "on SQLite: a run to its result, the same key once",
+    () =>
+      scenario.pipe(
+        Effect.provide(
+          DurableLayers.layerSingle({
+            sqlite: { filename: Path.join(Os.tmpdir(), `ezw-${Date.now()}-${Math.random().toString(36).slice(2)}.db`) },
+            shardingConfig: fast
+          }).pipe(Layer.provideMerge(Zapier))
+        )
+      ),
+    60_000
+  )
+})
