@@ -1,10 +1,11 @@
+import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConnectionStore, Domain, EmbeddedActions } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import { DurableLayers, DurableRuns } from "@effect-zapier/workflow"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Pg from "./support/Pg.js"
 
 const { sample } = FakeZapier
@@ -92,17 +93,64 @@ describe("DurableLayers.layerSingle", () => {
     60_000
   )
 
+  it.live.skipIf(Pg.skip)(
+    "on PostgreSQL: the database unavailable is a typed RunStoreUnavailable, and a run started before is not lost",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Pg.freshDatabase
+        yield* Effect.gen(function* () {
+          const runs = yield* DurableRuns.DurableRuns
+          const zapier = yield* FakeZapier.FakeZapier
+          yield* zapier.addConnection(user, sample.slack)
+          const request = (text: string) => ({
+            user,
+            app: sample.slack,
+            action: sample.sendChannelMessage,
+            inputs: { channel: "#ops", text }
+          })
+          yield* runs.start("before-outage", request("before"))
+          yield* Pg.setAvailable(url, false)
+          const refused = yield* Effect.flip(runs.start("during-outage", request("during")))
+          assert.strictEqual(refused._tag, "RunStoreUnavailable")
+          const unread = yield* Effect.flip(runs.result("before-outage"))
+          assert.strictEqual(unread._tag, "RunStoreUnavailable")
+          assert.notInclude(unread.message, "postgres://")
+          yield* Pg.setAvailable(url, true)
+          const result = yield* runs.await("before-outage")
+          assert.strictEqual((result.results[0] as { text: string }).text, "before")
+          assert.strictEqual((yield* zapier.ledger).runs.length, 1)
+        }).pipe(
+          Effect.provide(
+            DurableLayers.layerSingle({
+              pg: { url: Redacted.make(url) },
+              shardingConfig: fast,
+              storeTimeout: "5 seconds"
+            }).pipe(Layer.provideMerge(Zapier))
+          ),
+          // the cluster logs the outage itself (its storage loops); this test checks what callers get
+          Logger.withMinimumLogLevel(LogLevel.None)
+        )
+      }).pipe(Effect.scoped),
+    90_000
+  )
+
   it.live(
     "on SQLite: a run to its result, the same key once",
     () =>
-      scenario.pipe(
-        Effect.provide(
-          DurableLayers.layerSingle({
-            sqlite: { filename: Path.join(Os.tmpdir(), `ezw-${Date.now()}-${Math.random().toString(36).slice(2)}.db`) },
-            shardingConfig: fast
-          }).pipe(Layer.provideMerge(Zapier))
+      Effect.gen(function* () {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "ezw-"))),
+          (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
         )
-      ),
+        yield* scenario.pipe(
+          Effect.provide(
+            DurableLayers.layerSingle({
+              sqlite: { filename: Path.join(dir, "durable.db") },
+              shardingConfig: fast
+            }).pipe(Layer.provideMerge(Zapier))
+          )
+        )
+      }).pipe(Effect.scoped),
     60_000
   )
 })

@@ -44,3 +44,14 @@ export const freshDatabase = Effect.gen(function* () {
   )
   return urlOf(name)
 }).pipe(Effect.orDie)
+
+/** Refuses (or allows again) new sessions to `database` and ends the open ones: the database is unavailable. */
+export const setAvailable = (databaseUrl: string, available: boolean) =>
+  Effect.gen(function* () {
+    const sql = Context.get(yield* Layer.build(admin), SqlClient.SqlClient)
+    const name = new URL(databaseUrl).pathname.slice(1)
+    yield* sql`ALTER DATABASE ${sql(name)} ALLOW_CONNECTIONS ${sql.literal(available ? "true" : "false")}`
+    if (!available) {
+      yield* sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${name} AND pid <> pg_backend_pid()`
+    }
+  }).pipe(Effect.scoped, Effect.orDie)
