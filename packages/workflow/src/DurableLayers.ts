@@ -1,19 +1,17 @@
 /**
- * `DurableRuns` assembled on an engine: a fleet (`layerCluster`: one runner per process, PostgreSQL), one process
- * (`layerSingle`: SQLite or PostgreSQL), or memory (`layerMemory`: tests). Each also registers {@link RunWorkflow}
- * and needs the Zapier services (`ActionRuns`, `ActionCatalog`, `EmbeddedActions`: `ZapierHttp` and
- * `EmbeddedActions.layer` in production, `FakeZapier.layer` in tests).
+ * `DurableRuns` assembled on an engine: a fleet (`layerClusterWithoutSql`: one runner per process), one process
+ * (`layerSingleWithoutSql`), both on the app's `SqlClient`, or memory (`layerMemory`: tests). The entry points
+ * `@effect-zapier/workflow/DurablePg` and `/DurableSqlite` add the database client (each driver is an optional peer
+ * dependency). Each layer also registers {@link RunWorkflow} and needs the Zapier services (`ActionRuns`,
+ * `ActionCatalog`, `EmbeddedActions`: `ZapierHttp` and `EmbeddedActions.layer` in production, `FakeZapier.layer`
+ * in tests).
  *
  * @example
  * ```ts
  * import { DurableLayers } from "@effect-zapier/workflow"
- * import { Redacted } from "effect"
  *
- * // one runner per replica; every replica reaches the others on host:port and shares the database
- * const durable = DurableLayers.layerCluster({
- *   pg: { url: Redacted.make(process.env.DATABASE_URL ?? "") },
- *   runnerAddress: { host: process.env.POD_IP ?? "localhost", port: 34431 }
- * })
+ * // tests: the memory engine, with the Zapier services of FakeZapier.layer and EmbeddedActions.layer
+ * const durable = DurableLayers.layerMemory()
  * ```
  * @since 0.1.0
  */
@@ -33,9 +31,6 @@ import * as SqlRunnerStorage from "@effect/cluster/SqlRunnerStorage"
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as WorkflowEngine from "@effect/workflow/WorkflowEngine"
 import type { ActionCatalog } from "@effect-zapier/core/ActionCatalog"
 import type { ActionRuns } from "@effect-zapier/core/ActionRuns"
@@ -178,21 +173,6 @@ export const layerSingleWithoutSql = (
 }
 
 /**
- * One process on SQLite (`sqlite: { filename }`) or PostgreSQL (`pg: PgClientConfig`).
- * @since 0.1.0
- * @category layers
- */
-export const layerSingle = (
-  options: Options &
-    StoreOptions &
-    ({ readonly sqlite: SqliteClient.SqliteClientConfig } | { readonly pg: PgClient.PgClientConfig })
-): Layer.Layer<DurableRuns.DurableRuns, RunStoreUnavailable | SqlError | ConfigError.ConfigError, ZapierServices> => {
-  const sql: Layer.Layer<SqlClient.SqlClient, SqlError | ConfigError.ConfigError> =
-    "sqlite" in options ? SqliteClient.layer(options.sqlite) : PgClient.layer(options.pg)
-  return layerSingleWithoutSql(options).pipe(Layer.provide(sql))
-}
-
-/**
  * A runner of a fleet (`SqlClient` left open; PostgreSQL): `NodeClusterSocket` runners that reach each other on
  * `runnerAddress`, shard locks and the journal in the database. Each run is owned by one runner at a time; when a
  * runner dies its shards move to the others, which resume its runs from the journal.
@@ -217,16 +197,3 @@ export const layerClusterWithoutSql = (
   }).pipe(Layer.provideMerge(storage(options)), Layer.provide(ShardingConfig.layerFromEnv(config)))
   return layerWith(clusterEngine(sharding), RunRegistry.layerSql({ prefix: options.prefix ?? defaultPrefix }), options)
 }
-
-/**
- * A runner of a fleet on PostgreSQL (`pg: PgClientConfig`, passed to `@effect/sql-pg`).
- * @since 0.1.0
- * @category layers
- */
-export const layerCluster = (
-  options: ClusterOptions & { readonly pg: PgClient.PgClientConfig }
-): Layer.Layer<
-  DurableRuns.DurableRuns,
-  RunStoreUnavailable | SocketServer.SocketServerError | ConfigError.ConfigError | SqlError,
-  ZapierServices
-> => layerClusterWithoutSql(options).pipe(Layer.provide(PgClient.layer(options.pg)))

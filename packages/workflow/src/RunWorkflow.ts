@@ -140,7 +140,11 @@ export class PendingSignals extends Context.Tag("@effect-zapier/workflow/Pending
   { readonly pending: (executionId: string, names: ReadonlyArray<string>) => Effect.Effect<boolean> }
 >() {}
 
-/** The engine's own signal for `interrupt` (a deferred named by `@effect/workflow`'s cluster engine). */
+/**
+ * The engine's own signal for `interrupt` (a deferred named by `@effect/workflow`'s cluster engine).
+ * @since 0.1.0
+ * @category signals
+ */
 export const InterruptSignal = DurableDeferred.make("Workflow/InterruptSignal")
 
 /** @since 0.1.0 */

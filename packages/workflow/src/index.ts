@@ -1,6 +1,11 @@
 /**
- * @effect-zapier/workflow: durable Zapier action runs for a fleet, on `@effect/workflow` and `@effect/cluster` with
- * PostgreSQL (or SQLite on one process, or memory in tests).
+ * @effect-zapier/workflow: durable Zapier action runs for a fleet, on `@effect/workflow` and `@effect/cluster`.
+ * This entry point holds the driver-free modules; each database driver has an entry point of its own, so an app
+ * installs and loads only the one it uses (both are optional peer dependencies):
+ *
+ * - `@effect-zapier/workflow/DurablePg`: PostgreSQL, for a fleet (`layerCluster`) or one process, needs
+ *   `@effect/sql-pg`;
+ * - `@effect-zapier/workflow/DurableSqlite`: SQLite, for one process, needs `@effect/sql-sqlite-node`.
  *
  * @since 0.1.0
  */

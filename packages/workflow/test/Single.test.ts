@@ -4,7 +4,9 @@ import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { ConnectionStore, Domain, EmbeddedActions } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
-import { DurableLayers, DurableRuns } from "@effect-zapier/workflow"
+import { DurableRuns } from "@effect-zapier/workflow"
+import * as DurablePg from "@effect-zapier/workflow/DurablePg"
+import * as DurableSqlite from "@effect-zapier/workflow/DurableSqlite"
 import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Pg from "./support/Pg.js"
 
@@ -60,7 +62,7 @@ const signals = Effect.gen(function* () {
   assert.deepStrictEqual(result.results, [{ via: "callback" }])
 })
 
-describe("DurableLayers.layerSingle", () => {
+describe("layerSingle (one process)", () => {
   it.live.skipIf(Pg.skip)(
     "on PostgreSQL: a run to its result, the same key once",
     () =>
@@ -68,7 +70,7 @@ describe("DurableLayers.layerSingle", () => {
         const url = yield* Pg.freshDatabase
         yield* scenario.pipe(
           Effect.provide(
-            DurableLayers.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
+            DurablePg.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
               Layer.provideMerge(Zapier)
             )
           )
@@ -84,7 +86,7 @@ describe("DurableLayers.layerSingle", () => {
         const url = yield* Pg.freshDatabase
         yield* signals.pipe(
           Effect.provide(
-            DurableLayers.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
+            DurablePg.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
               Layer.provideMerge(Zapier)
             )
           )
@@ -121,7 +123,7 @@ describe("DurableLayers.layerSingle", () => {
           assert.strictEqual((yield* zapier.ledger).runs.length, 1)
         }).pipe(
           Effect.provide(
-            DurableLayers.layerSingle({
+            DurablePg.layerSingle({
               pg: { url: Redacted.make(url) },
               shardingConfig: fast,
               storeTimeout: "5 seconds"
@@ -144,7 +146,7 @@ describe("DurableLayers.layerSingle", () => {
         )
         yield* scenario.pipe(
           Effect.provide(
-            DurableLayers.layerSingle({
+            DurableSqlite.layerSingle({
               sqlite: { filename: Path.join(dir, "durable.db") },
               shardingConfig: fast
             }).pipe(Layer.provideMerge(Zapier))

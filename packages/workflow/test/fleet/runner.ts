@@ -8,7 +8,8 @@ import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { ActionRuns, ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
 import { ZapierHttp } from "@effect-zapier/http"
 import { FakeZapier } from "@effect-zapier/testing"
-import { DurableLayers, DurableRuns, RunWorkflow } from "@effect-zapier/workflow"
+import { DurableRuns, RunWorkflow } from "@effect-zapier/workflow"
+import * as DurablePg from "@effect-zapier/workflow/DurablePg"
 import { Context, Effect, Layer, Logger, LogLevel, Redacted, Runtime, Schema } from "effect"
 import * as Protocol from "./protocol.js"
 
@@ -63,7 +64,7 @@ const Tracked = Layer.effectContext(
 
 const Program = EmbeddedActions.layer.pipe(Layer.provideMerge(Layer.merge(Tracked, ConnectionStore.layerMemory)))
 
-const Durable = DurableLayers.layerCluster({
+const Durable = DurablePg.layerCluster({
   pg: { url: Redacted.make(config.pgUrl), maxConnections: 8 },
   prefix: "fleet",
   runnerAddress: { host: "localhost", port: config.port },
