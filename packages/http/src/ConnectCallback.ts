@@ -32,15 +32,22 @@
  *
  * @example
  * ```ts
- * import { HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+ * import { Domain } from "@effect-zapier/core"
  * import { ConnectCallback } from "@effect-zapier/http"
  * import { Effect } from "effect"
+ *
+ * // The partner's own session: here the signed-in user's id, from a cookie its login sets.
+ * const endUserOf = (request: HttpServerRequest.HttpServerRequest) =>
+ *   Effect.fromNullable(request.cookies.session).pipe(
+ *     Effect.map((userId) => Domain.EndUser.make({ userId, tenantId: "acme" }))
+ *   )
  *
  * const router = HttpRouter.empty.pipe(
  *   HttpRouter.get(
  *     "/zapier/callback",
  *     ConnectCallback.handler({
- *       resolveUser: (request) => Sessions.endUserOf(request.cookies.session), // the partner's own session
+ *       resolveUser: endUserOf,
  *       onSuccess: (connection) => HttpServerResponse.redirect(`/integrations?connected=${connection.app}`, { status: 303 }),
  *       onFailure: (error) =>
  *         HttpServerResponse.redirect(
@@ -173,6 +180,8 @@ const decodeAppId = Schema.decodeUnknownEither(AppId)
  *
  * @example
  * ```ts
+ * import { ConnectCallback } from "@effect-zapier/http"
+ *
  * ConnectCallback.parseQuery("?authentication_id=12345&service=SlackAPI&app=slack")
  * // Either.right({ _tag: "Success", authenticationId: "12345", service: "SlackAPI", app: "slack" })
  * ConnectCallback.parseQuery("?authentication_id=1&authentication_id=2")
@@ -316,10 +325,22 @@ const protect = (response: HttpServerResponse.HttpServerResponse): HttpServerRes
  *
  * @example
  * ```ts
- * const parsed = ConnectCallback.parseQuery(req.url.split("?")[1] ?? "")
- * if (Either.isRight(parsed)) {
- *   yield* actions.completeConnection(user, app, ConnectCallback.toCallback(parsed.right))
- * }
+ * import { HttpServerRequest } from "@effect/platform"
+ * import { Domain, EmbeddedActions } from "@effect-zapier/core"
+ * import { ConnectCallback } from "@effect-zapier/http"
+ * import { Effect, Either } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
+ *
+ * const complete = Effect.gen(function* () {
+ *   const request = yield* HttpServerRequest.HttpServerRequest
+ *   const actions = yield* EmbeddedActions.EmbeddedActions
+ *   const parsed = ConnectCallback.parseQuery(request.url.split("?")[1] ?? "")
+ *   if (Either.isRight(parsed)) {
+ *     yield* actions.completeConnection(user, app, ConnectCallback.toCallback(parsed.right))
+ *   }
+ * })
  * ```
  * @since 0.1.0
  */
@@ -377,9 +398,20 @@ const queryOf = (url: string): string => {
  *
  * @example
  * ```ts
+ * import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+ * import { Domain } from "@effect-zapier/core"
+ * import { ConnectCallback } from "@effect-zapier/http"
+ * import { Effect } from "effect"
+ *
+ * // The partner's own session: here the signed-in user's id, from a cookie its login sets.
+ * const endUserOf = (request: HttpServerRequest.HttpServerRequest) =>
+ *   Effect.fromNullable(request.cookies.session).pipe(
+ *     Effect.map((userId) => Domain.EndUser.make({ userId, tenantId: "acme" }))
+ *   )
+ *
  * const callback = ConnectCallback.handler({
  *   app: Domain.AppId.make("slack"), // this route completes Slack connections only
- *   resolveUser: (request) => Sessions.endUserOf(request.cookies.session),
+ *   resolveUser: endUserOf,
  *   onSuccess: () => HttpServerResponse.redirect("/integrations/slack?connected=1", { status: 303 }),
  *   onFailure: () => HttpServerResponse.redirect("/integrations/slack?connected=0", { status: 303 })
  * })

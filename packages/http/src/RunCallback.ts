@@ -300,6 +300,12 @@ const answer = (outcome: Outcome): HttpServerResponse.HttpServerResponse => {
  *
  * @example
  * ```ts
+ * import { HttpRouter, HttpServer } from "@effect/platform"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { RunCallback, ZapierHttp } from "@effect-zapier/http"
+ * import { Layer } from "effect"
+ *
+ * const ZapierLive = ZapierHttp.layerFromEnv.pipe(Layer.provide(NodeHttpClient.layerUndici))
  * const routes = HttpRouter.empty.pipe(HttpRouter.post("/zapier/runs", RunCallback.handler))
  * const server = HttpServer.serve(routes).pipe(Layer.provide(ZapierLive))
  * ```

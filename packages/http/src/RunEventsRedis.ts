@@ -19,8 +19,16 @@
  * import { RunEventsRedis, ZapierHttp } from "@effect-zapier/http"
  * import { Layer, Redacted } from "effect"
  *
+ * const options: ZapierHttp.Options = {
+ *   clientId: "partner-client",
+ *   clientSecret: Redacted.make(process.env.ZAPIER_CLIENT_SECRET ?? ""),
+ *   signingKey: Redacted.make(process.env.ZAPIER_SIGNING_KEY ?? ""),
+ *   keyId: "key-2026-03",
+ *   issuer: "https://partner.example"
+ * }
+ *
  * const ZapierLive = ZapierHttp.layer({ ...options, runCallbackUrl: "https://partner.example/zapier/runs" }).pipe(
- *   Layer.provide(RunEventsRedis.layer({ redis: { url: Redacted.make(process.env.REDIS_URL!) } }))
+ *   Layer.provide(RunEventsRedis.layer({ redis: { url: Redacted.make(process.env.REDIS_URL ?? "redis://127.0.0.1:6379") } }))
  * )
  * ```
  * @since 0.1.0

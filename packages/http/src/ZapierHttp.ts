@@ -58,7 +58,10 @@ export type { Algorithm, Options, RateLimitOptions, RunBodyShape } from "./inter
  */
 export const defaults = Settings.defaults
 
-/** The services the live layers provide. @since 0.1.0 */
+/**
+ * The services the live layers provide.
+ * @since 0.1.0
+ */
 export type Services =
   | TokenExchange.TokenExchange
   | Connections.Connections
@@ -144,9 +147,14 @@ const makeLimiter = (
  *
  * @example
  * ```ts
+ * import { ZapierHttp } from "@effect-zapier/http"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Layer, Redacted } from "effect"
+ *
+ * const pem = process.env.PARTNER_JWT_KEY ?? "" // the partner's private key (PKCS#8 PEM)
  * const ZapierLive = ZapierHttp.layer({
  *   clientId: "partner-client",
- *   clientSecret: Redacted.make(process.env.SECRET!),
+ *   clientSecret: Redacted.make(process.env.SECRET ?? ""),
  *   signingKey: Redacted.make(pem),
  *   keyId: "key-2026-03",
  *   issuer: "https://partner.example"
@@ -165,6 +173,9 @@ export const layer = (
  *
  * @example
  * ```ts
+ * import { ZapierHttp } from "@effect-zapier/http"
+ * import { Config } from "effect"
+ *
  * const ZapierLive = ZapierHttp.layerConfig({
  *   clientId: Config.string("PARTNER_ZAPIER_CLIENT"),
  *   clientSecret: Config.redacted("PARTNER_ZAPIER_SECRET"),

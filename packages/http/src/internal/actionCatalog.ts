@@ -14,6 +14,10 @@
  * import { ActionCatalog, Domain } from "@effect-zapier/core"
  * import { Effect } from "effect"
  *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
+ * const connection = Domain.ConnectionId.make("10002")
+ *
  * const program = Effect.gen(function* () {
  *   const catalog = yield* ActionCatalog.ActionCatalog
  *   const action = yield* catalog.resolve(user, app, Domain.ActionKey.make("send_channel_message"), "WRITE")

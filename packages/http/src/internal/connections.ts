@@ -6,8 +6,11 @@
  *
  * @example
  * ```ts
- * import { Connections } from "@effect-zapier/core"
+ * import { Connections, Domain } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const app = Domain.AppId.make("slack")
  *
  * const program = Effect.gen(function* () {
  *   const connections = yield* Connections.Connections

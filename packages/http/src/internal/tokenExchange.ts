@@ -14,8 +14,10 @@
  *
  * @example
  * ```ts
- * import { TokenExchange } from "@effect-zapier/core"
+ * import { Domain, TokenExchange } from "@effect-zapier/core"
  * import { Effect } from "effect"
+ *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
  *
  * const program = Effect.gen(function* () {
  *   const tokens = yield* TokenExchange.TokenExchange
