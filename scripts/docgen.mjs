@@ -2,6 +2,7 @@
 // reference to docs/ (one page per module) and type-checks, then runs, every `@example` of its TSDoc; any failure
 // fails the whole run. Prints the number of examples checked per package.
 import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { libraryPackages } from "./package-shape.mjs"
 
@@ -12,6 +13,8 @@ const failed = []
 for (const dir of libraryPackages()) {
   const name = path.basename(dir)
   const t0 = performance.now()
+  // A module that moved or went away must not keep its page.
+  fs.rmSync(path.join(dir, "docs/modules"), { recursive: true, force: true })
   // docgen runs tsc and tsx on the examples by name: the root's node_modules/.bin comes first on the PATH.
   const env = { ...process.env, PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH}` }
   const result = spawnSync(docgen, [], { cwd: dir, env, encoding: "utf8" })

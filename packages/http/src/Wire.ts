@@ -275,7 +275,10 @@ const Scalar = Schema.Union(
   })
 )
 
-/** `{type: "input_field", id, title, description, default_value, placeholder, is_required, …}` @since 0.1.0 */
+/**
+ * `{type: "input_field", id, title, description, default_value, placeholder, is_required, …}`
+ * @since 0.1.0
+ */
 export const InputField = Schema.Struct({
   type: Str,
   id: Schema.compose(Id, Schema.NonEmptyString),
@@ -293,12 +296,18 @@ export const InputField = Schema.Struct({
 /** @since 0.1.0 */
 export type InputField = typeof InputField.Type
 
-/** `{type: "info_field", id, description}` @since 0.1.0 */
+/**
+ * `{type: "info_field", id, description}`
+ * @since 0.1.0
+ */
 export const InfoField = Schema.Struct({ type: Str, id: Id, description: Str })
 /** @since 0.1.0 */
 export type InfoField = typeof InfoField.Type
 
-/** `{type: "fieldset", id, title, fields: [InputField | InfoField]}` @since 0.1.0 */
+/**
+ * `{type: "fieldset", id, title, fields: [InputField | InfoField]}`
+ * @since 0.1.0
+ */
 export const Fieldset = Schema.Struct({
   type: Str,
   id: Id,
@@ -317,7 +326,10 @@ const AnyMeta = Schema.Record({ key: Schema.String, value: Schema.Unknown })
  */
 export const FieldsEnvelope = <A, I>(item: Schema.Schema<A, I>) => OneOrManyPages(item, AnyMeta)
 
-/** `{id, type: "choice", label, value}` @since 0.1.0 */
+/**
+ * `{id, type: "choice", label, value}`
+ * @since 0.1.0
+ */
 export const Choice = Schema.Struct({
   id: Schema.optional(Schema.NullOr(Scalar)),
   type: Str,
@@ -327,7 +339,10 @@ export const Choice = Schema.Struct({
 /** @since 0.1.0 */
 export type Choice = typeof Choice.Type
 
-/** `{type: "output_field", id, title, sample}` @since 0.1.0 */
+/**
+ * `{type: "output_field", id, title, sample}`
+ * @since 0.1.0
+ */
 export const OutputField = Schema.Struct({
   type: Str,
   id: Id,

@@ -49,8 +49,33 @@ import * as HttpTokenExchange from "./internal/tokenExchange.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RunCallback from "./RunCallback.js"
 
-/** @since 0.1.0 */
-export type { Algorithm, Options, RateLimitOptions, RunBodyShape } from "./internal/settings.js"
+export type {
+  /**
+   * The JWT signing algorithms Zapier accepts: `ES256` | `ES384` | `ES512` | `RS256` | `RS384` | `RS512`.
+   * @since 0.1.0
+   */
+  Algorithm,
+  /**
+   * Everything the live layers need. Only the partner credentials (`clientId`, `clientSecret`, `signingKey`,
+   * `keyId`, `issuer`) are required; every other option has a default.
+   * @since 0.1.0
+   * @category options
+   */
+  Options,
+  /**
+   * The client-side rate limit of the API requests (`limit`, `window`, `margin`, `maxWait`); every field has a
+   * default.
+   * @since 0.1.0
+   * @category options
+   */
+  RateLimitOptions,
+  /**
+   * The create-run body shape: `flat` is `{action, authentication, input}`; `data` is
+   * `{data: {action, authentication, inputs}}`.
+   * @since 0.1.0
+   */
+  RunBodyShape
+} from "./internal/settings.js"
 
 /**
  * The defaults of the optional settings.
