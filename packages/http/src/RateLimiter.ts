@@ -41,7 +41,35 @@ import type { Options } from "./internal/limiter.js"
 import { countedMillis, exceeded, settings, toMillis } from "./internal/limiter.js"
 
 /** @since 0.1.0 */
-export { defaultMargin, defaults, type Options } from "./internal/limiter.js"
+export {
+  /**
+   * The safety margin a limiter adds to its window by default: 1 s plus 1 % of the window, so a budget of 60 per
+   * minute is counted over 61 s.
+   *
+   * @example
+   * ```ts
+   * import { RateLimiter } from "@effect-zapier/http"
+   * import { Duration } from "effect"
+   *
+   * Duration.toMillis(RateLimiter.defaultMargin(Duration.minutes(1))) // 1000: counted over 61 s
+   * ```
+   * @since 0.1.0
+   */
+  defaultMargin,
+  /**
+   * The defaults: Zapier's published 60 requests per minute (counted over 61 s with the default margin), a 60 s
+   * cooldown after a 429.
+   * @since 0.1.0
+   */
+  defaults,
+  /**
+   * Options common to every store (`limit`, `window`, `margin`, `maxWait`, `defaultPause`, `key`); every field
+   * has the default in `defaults`.
+   * @since 0.1.0
+   * @category options
+   */
+  type Options
+} from "./internal/limiter.js"
 
 /**
  * The limiter: one budget per key (most apps use only the default key).
@@ -114,8 +142,13 @@ const release = (budget: Budget, slot: Slot) => {
  *
  * @example
  * ```ts
- * const limiter = yield* RateLimiter.makeMemory({ limit: 10, window: "1 second" })
- * yield* limiter.take()
+ * import { RateLimiter } from "@effect-zapier/http"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const limiter = yield* RateLimiter.makeMemory({ limit: 10, window: "1 second" })
+ *   yield* limiter.take()
+ * })
  * ```
  * @since 0.1.0
  * @category constructors
@@ -203,6 +236,8 @@ export const makeMemory = (options?: Options): Effect.Effect<Service> =>
  *
  * @example
  * ```ts
+ * import { RateLimiter } from "@effect-zapier/http"
+ *
  * const Limiter = RateLimiter.layerMemory({ limit: 60, window: "1 minute", maxWait: "2 minutes" })
  * ```
  * @since 0.1.0

@@ -9,7 +9,13 @@
  * import { NodeHttpClient } from "@effect/platform-node"
  * import { Layer, Redacted } from "effect"
  *
- * declare const options: ZapierHttp.Options
+ * const options: ZapierHttp.Options = {
+ *   clientId: "partner-client",
+ *   clientSecret: Redacted.make(process.env.ZAPIER_CLIENT_SECRET ?? ""),
+ *   signingKey: Redacted.make(process.env.ZAPIER_SIGNING_KEY ?? ""),
+ *   keyId: "key-2026-03",
+ *   issuer: "https://partner.example"
+ * }
  * // One budget for the fleet: 150 requests/min per partner, shared through Redis.
  * const ZapierLive = ZapierHttp.layer(options).pipe(
  *   Layer.provide(RateLimiterRedis.layer({ redis: { url: Redacted.make("redis://127.0.0.1:6379") }, limit: 150 })),
@@ -184,11 +190,19 @@ const describe = (cause: unknown): string =>
  *
  * @example
  * ```ts
- * const limiter = yield* RateLimiterRedis.make({
- *   redis: { url: Redacted.make("redis://127.0.0.1:6379") },
- *   limit: 150,
- *   window: "1 minute"
- * })
+ * import { RateLimiterRedis } from "@effect-zapier/http"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const program = Effect.scoped(
+ *   Effect.gen(function* () {
+ *     const limiter = yield* RateLimiterRedis.make({
+ *       redis: { url: Redacted.make("redis://127.0.0.1:6379") },
+ *       limit: 150,
+ *       window: "1 minute"
+ *     })
+ *     yield* limiter.take()
+ *   })
+ * )
  * ```
  * @since 0.1.0
  * @category constructors
@@ -421,6 +435,9 @@ const open = (
  *
  * @example
  * ```ts
+ * import { RateLimiterRedis } from "@effect-zapier/http"
+ * import { Redacted } from "effect"
+ *
  * const Limiter = RateLimiterRedis.layer({
  *   redis: { url: Redacted.make(process.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
  *   limit: 150,
