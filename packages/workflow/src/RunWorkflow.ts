@@ -12,6 +12,11 @@
  * 3. the wait: `DurableClock` sleeps between `poll/<n>` activities (each one GET of the run), checking before each
  *    poll the `outcome` `DurableDeferred`, which a run callback completes (`DurableRuns.complete`) from any
  *    replica. Runs with a `callbackUrl` suspend between their (slower) polls, so the callback wakes them at once.
+ *
+ * With core's `RunCallbacks` in context, the create sends the configured callback URL with a fresh routing token
+ * (registered on the `RunEvents` bus), the waits suspend between slow safety-net polls, and the replica running the
+ * execution waits on the bus for the run's end: a callback received by any replica (the bus is Redis for a fleet)
+ * completes `outcome`, which the engine delivers to the execution's owner and which wakes it at once.
  * 4. the typed outcome: `RunResult`, or a failure of core's taxonomy (`ActionRunFailed`, `PollTimeout`,
  *    `RunOutcomeUnknown`, `ConnectionRequired`, …) or `RunStoreUnavailable`, journaled as the workflow's result.
  *
@@ -48,14 +53,19 @@ import {
 import { EmbeddedActions } from "@effect-zapier/core/EmbeddedActions"
 import { ActionRunFailed, PollTimeout, RunOutcomeUnknown, ZapierError } from "@effect-zapier/core/Errors"
 import * as Polling from "@effect-zapier/core/Polling"
+import { RunCallbacks } from "@effect-zapier/core/RunCallbacks"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberMap from "effect/FiberMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { RunStoreUnavailable } from "./Errors.js"
@@ -158,13 +168,21 @@ export interface Options {
    * callback wakes them at once; other runs see a callback or an `interrupt` at their next poll.
    */
   readonly inMemorySleepThreshold?: Duration.DurationInput | undefined
-  /** The safety-net polling of runs with a `callbackUrl` (default: 5 s, doubling, capped at 60 s). */
+  /**
+   * The safety-net polling of runs created with a callback (default: `RunCallbacks`' safety net when that service is
+   * in context, 15 s doubling to 60 s; else 5 s doubling to 60 s for a request's own `callbackUrl`).
+   */
   readonly callbackPolling?: Partial<Polling.PolicyShape> | undefined
   /** How long a `NotFound` right after the create counts as eventual consistency (default: the polling policy's). */
   readonly notFoundGrace?: Duration.DurationInput | undefined
 }
 
-const Created = Schema.Struct({ runId: ActionRunId, createdAt: Schema.Number })
+const Created = Schema.Struct({
+  runId: ActionRunId,
+  createdAt: Schema.Number,
+  /** Created with the configured run callback (its end comes from the run-event bus). */
+  callback: Schema.optional(Schema.Boolean)
+})
 const Resolved = Schema.Struct({ actionId: ActionId, connection: Schema.NullOr(ConnectionId) })
 /** A poll that found Zapier busy: poll again later (after `retryAfter` when Zapier said so). */
 class Retry extends Schema.TaggedClass<Retry>("@effect-zapier/workflow/Retry")("Retry", {
@@ -191,6 +209,9 @@ export const make = (options?: Options) =>
     const defaultDeadline = Duration.decode(options?.deadline ?? Duration.hours(1))
     const threshold = Duration.decode(options?.inMemorySleepThreshold ?? Duration.seconds(60))
     const probe = yield* Effect.serviceOption(PendingSignals)
+    const callbacks = yield* Effect.serviceOption(RunCallbacks)
+    // One watcher per execution waiting on the run-event bus, on the replica running the execution (see below).
+    const watchers = yield* FiberMap.make<string>()
 
     // Store writes inside a step are retried for a while: the engine's own journal lives in the same database.
     const storeRetry = Schedule.exponential(Duration.millis(200), 2).pipe(
@@ -262,12 +283,15 @@ export const make = (options?: Options) =>
               { at: claim.at }
             )
           }
+          // The configured run callback, unless the request brings its own URL (then it calls `complete` itself).
+          const target =
+            request.callbackUrl === undefined && Option.isSome(callbacks) ? yield* callbacks.value.target() : undefined
           const runId = yield* runs
             .create(request.user, {
               action: resolved.actionId,
               connection: resolved.connection,
               inputs: request.inputs,
-              callbackUrl: request.callbackUrl
+              callbackUrl: target !== undefined ? Redacted.value(target.url) : request.callbackUrl
             })
             .pipe(
               Effect.catchTag("RunOutcomeUnknown", (e) => Effect.fail(unknown(e.reason, { at, status: e.status }))),
@@ -277,6 +301,14 @@ export const make = (options?: Options) =>
               )
             )
           yield* registry.recordRunId(key, runId).pipe(Effect.retry(storeRetry))
+          if (target !== undefined && Option.isSome(callbacks)) {
+            // the receiver trusts a callback for this run only with this token; without it, polling still ends it
+            yield* callbacks.value.events.expect(runId, target.token).pipe(
+              Effect.tapError((e) => Effect.logWarning("DurableRuns: the run callback was not registered", e.message)),
+              Effect.ignore
+            )
+            return { runId, createdAt: at, callback: true }
+          }
           return { runId, createdAt: at }
         })
       })
@@ -310,22 +342,47 @@ export const make = (options?: Options) =>
         const { key, request } = payload
         const engine = yield* WorkflowEngine
         const instance = yield* WorkflowInstance
-        const policy =
-          request.callbackUrl !== undefined
-            ? {
-                ...(yield* Polling.Policy),
-                initialDelay: Duration.seconds(5),
-                factor: 2,
-                maxDelay: Duration.seconds(60),
-                ...options?.callbackPolling
-              }
-            : yield* Polling.Policy
-        const grace = Duration.decode(options?.notFoundGrace ?? policy.notFoundGrace)
         const deadline = request.timeout ?? defaultDeadline
-        const inMemoryThreshold = request.callbackUrl !== undefined ? Duration.zero : threshold
 
         const resolved = yield* resolve(request)
         const created = yield* create(key, request, resolved)
+        const withCallback = created.callback === true || request.callbackUrl !== undefined
+        const plain = yield* Polling.Policy
+        const policy: Polling.PolicyShape = withCallback
+          ? {
+              ...plain,
+              ...(Option.isSome(callbacks)
+                ? callbacks.value.safetyNet
+                : { initialDelay: Duration.seconds(5), factor: 2, maxDelay: Duration.seconds(60) }),
+              ...options?.callbackPolling
+            }
+          : plain
+        const inMemoryThreshold = withCallback ? Duration.zero : threshold
+        const grace = Duration.decode(options?.notFoundGrace ?? policy.notFoundGrace)
+        if (created.callback === true && Option.isSome(callbacks)) {
+          // The run's end, published on the bus by whichever replica received the callback, completes `Outcome`
+          // (the engine routes it to this execution's owner and resumes the execution). Started again by whichever
+          // replica runs the execution after a restart; ended when the execution settles.
+          const bus = callbacks.value.events
+          yield* FiberMap.run(
+            watchers,
+            instance.executionId,
+            bus.await(created.runId).pipe(
+              Effect.retry(Schedule.spaced(Duration.seconds(5))),
+              Effect.flatMap((event) =>
+                engine.deferredDone(Outcome, {
+                  workflowName: RunWorkflow.name,
+                  executionId: instance.executionId,
+                  deferredName: Outcome.name,
+                  exit: Exit.succeed(event.state)
+                })
+              ),
+              Effect.timeout(deadline),
+              Effect.ignore
+            ),
+            { onlyIfMissing: true }
+          )
+        }
 
         // A callback (from any replica) completes `Outcome`; `interrupt` sends the engine's `InterruptSignal`.
         const signalNames = [Outcome.name, InterruptSignal.name]
@@ -342,42 +399,52 @@ export const make = (options?: Options) =>
           return undefined
         })
 
-        let delay = Duration.toMillis(policy.initialDelay)
-        let lastStatus: string | undefined
-        for (let n = 0; ; n++) {
-          const early = yield* checkSignals
-          if (early !== undefined) return yield* Effect.flatMap(early, settle)
-          const now = yield* Clock.currentTimeMillis
-          const left = created.createdAt + Duration.toMillis(deadline) - now
-          if (left <= 0) {
-            return yield* new PollTimeout({
-              runId: created.runId,
-              waited: deadline,
-              ...(lastStatus !== undefined ? { lastStatus } : {})
+        const waitForEnd = Effect.gen(function* () {
+          let delay = Duration.toMillis(policy.initialDelay)
+          let lastStatus: string | undefined
+          for (let n = 0; ; n++) {
+            const early = yield* checkSignals
+            if (early !== undefined) return yield* Effect.flatMap(early, settle)
+            const now = yield* Clock.currentTimeMillis
+            const left = created.createdAt + Duration.toMillis(deadline) - now
+            if (left <= 0) {
+              return yield* new PollTimeout({
+                runId: created.runId,
+                waited: deadline,
+                ...(lastStatus !== undefined ? { lastStatus } : {})
+              })
+            }
+            const jitter = policy.jitter > 0 ? 1 - policy.jitter + (yield* Random.next) * 2 * policy.jitter : 1
+            yield* DurableClock.sleep({
+              name: `poll/${n}`,
+              duration: Duration.millis(Math.max(1, Math.min(left, Math.round(delay * jitter)))),
+              inMemoryThreshold
             })
+            const late = yield* checkSignals
+            if (late !== undefined) return yield* Effect.flatMap(late, settle)
+            const polled = yield* poll(request, created, n, grace)
+            const grown = Math.min(delay * policy.factor, Duration.toMillis(policy.maxDelay))
+            switch (polled._tag) {
+              case "Retry":
+                delay = Math.max(grown, polled.retryAfter ? Duration.toMillis(polled.retryAfter) : 0)
+                continue
+              case "RunPending":
+                lastStatus = polled.status
+                delay = Math.max(grown, polled.retryAfter ? Duration.toMillis(polled.retryAfter) : 0)
+                continue
+              default:
+                return yield* settle(polled)
+            }
           }
-          const jitter = policy.jitter > 0 ? 1 - policy.jitter + (yield* Random.next) * 2 * policy.jitter : 1
-          yield* DurableClock.sleep({
-            name: `poll/${n}`,
-            duration: Duration.millis(Math.max(1, Math.min(left, Math.round(delay * jitter)))),
-            inMemoryThreshold
-          })
-          const late = yield* checkSignals
-          if (late !== undefined) return yield* Effect.flatMap(late, settle)
-          const polled = yield* poll(request, created, n, grace)
-          const grown = Math.min(delay * policy.factor, Duration.toMillis(policy.maxDelay))
-          switch (polled._tag) {
-            case "Retry":
-              delay = Math.max(grown, polled.retryAfter ? Duration.toMillis(polled.retryAfter) : 0)
-              continue
-            case "RunPending":
-              lastStatus = polled.status
-              delay = Math.max(grown, polled.retryAfter ? Duration.toMillis(polled.retryAfter) : 0)
-              continue
-            default:
-              return yield* settle(polled)
-          }
-        }
+        })
+        // settled (not suspended): the bus watcher of this execution is no longer needed
+        return yield* waitForEnd.pipe(
+          Effect.onExit((exit) =>
+            Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)
+              ? Effect.void
+              : FiberMap.remove(watchers, instance.executionId)
+          )
+        )
       })
   })
 
@@ -390,4 +457,4 @@ export const make = (options?: Options) =>
 export const layer = (
   options?: Options
 ): Layer.Layer<never, never, WorkflowEngine | ActionRuns | ActionCatalog | EmbeddedActions | RunRegistry> =>
-  Layer.unwrapEffect(Effect.map(make(options), (execute) => RunWorkflow.toLayer((payload) => execute(payload))))
+  Layer.unwrapScoped(Effect.map(make(options), (execute) => RunWorkflow.toLayer((payload) => execute(payload))))

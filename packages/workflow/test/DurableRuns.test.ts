@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { WorkflowEngine } from "@effect/workflow"
-import { ConnectionStore, Domain, EmbeddedActions } from "@effect-zapier/core"
+import { ConnectionStore, Domain, EmbeddedActions, RunCallbacks, RunEvents } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import { DurableLayers, DurableRuns, RunRegistry, type RunWorkflow } from "@effect-zapier/workflow"
-import { DateTime, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { DateTime, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
 
 const { sample } = FakeZapier
 const user = sample.user
@@ -34,6 +34,13 @@ const drive = <A, E, R>(effect: Effect.Effect<A, E, R>, steps = 400) =>
     }
     return yield* Fiber.join(fiber)
   })
+
+/** With core's run callbacks configured (an in-memory bus): the create carries the callback URL. */
+const WithCallbacks = TestLayer().pipe(
+  Layer.provideMerge(
+    RunCallbacks.layer({ url: "https://partner.example/zapier/runs" }).pipe(Layer.provideMerge(RunEvents.layerMemory()))
+  )
+)
 
 const services = Effect.all({ runs: DurableRuns.DurableRuns, zapier: FakeZapier.FakeZapier })
 
@@ -203,4 +210,41 @@ describe("DurableRuns (memory engine)", () => {
       assert.strictEqual((yield* zapier.ledger).runs.length, 0, "no POST at all")
     }).pipe(Effect.provide(TestLayer(crashedEarlier)))
   })
+
+  it.effect("with RunCallbacks: the run's end published on the bus completes the run, with no poll before it", () =>
+    Effect.gen(function* () {
+      const { runs, zapier } = yield* services
+      const bus = yield* RunEvents.RunEvents
+      yield* zapier.addConnection(user, sample.slack)
+      yield* runs.start("job-10", request({ action: sample.exportChannelHistory, inputs: { channel: "#general" } }))
+      yield* TestClock.adjust("1 second")
+      const runId = (yield* zapier.ledger).runs[0]!.runId
+      // the create registered its routing token for this run (another token is refused)
+      assert.strictEqual(yield* bus.check(runId, Redacted.make("not-the-token")), "mismatch")
+      yield* bus.publish(
+        RunEvents.RunEvent.make({
+          runId,
+          state: Domain.RunSucceeded.make({ runId, results: [{ via: "callback" }] }),
+          source: "callback",
+          receivedAt: yield* DateTime.now
+        })
+      )
+      const result = yield* drive(runs.await("job-10"))
+      assert.deepStrictEqual(result.results, [{ via: "callback" }])
+      assert.strictEqual((yield* zapier.ledger).polls.length, 0, "the safety net's first poll had not come yet")
+    }).pipe(Effect.provide(WithCallbacks))
+  )
+
+  it.effect("with RunCallbacks and no callback: the safety-net polls end the run", () =>
+    Effect.gen(function* () {
+      const { runs, zapier } = yield* services
+      yield* zapier.addConnection(user, sample.slack)
+      yield* runs.start("job-11", request())
+      const result = yield* drive(runs.await("job-11"))
+      assert.strictEqual(result.results.length, 1)
+      const polls = (yield* zapier.ledger).polls.length
+      assert.isAtLeast(polls, 1)
+      assert.isAtMost(polls, 2, "a 2 s run is found by the first safety-net poll (15 s)")
+    }).pipe(Effect.provide(WithCallbacks))
+  )
 })

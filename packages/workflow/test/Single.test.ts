@@ -2,12 +2,12 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { ConnectionStore, Domain, EmbeddedActions } from "@effect-zapier/core"
+import { ConnectionStore, Domain, EmbeddedActions, RunCallbacks, RunEvents } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import { DurableRuns } from "@effect-zapier/workflow"
 import * as DurablePg from "@effect-zapier/workflow/DurablePg"
 import * as DurableSqlite from "@effect-zapier/workflow/DurableSqlite"
-import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
+import { DateTime, Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import * as Pg from "./support/Pg.js"
 
 const { sample } = FakeZapier
@@ -134,6 +134,52 @@ describe("layerSingle (one process)", () => {
         )
       }).pipe(Effect.scoped),
     90_000
+  )
+
+  it.live.skipIf(Pg.skip)(
+    "on PostgreSQL with RunCallbacks: the run's end on the bus wakes the suspended run",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Pg.freshDatabase
+        yield* Effect.gen(function* () {
+          const runs = yield* DurableRuns.DurableRuns
+          const zapier = yield* FakeZapier.FakeZapier
+          const bus = yield* RunEvents.RunEvents
+          yield* zapier.addConnection(user, sample.slack)
+          yield* runs.start("bus-1", {
+            user,
+            app: sample.slack,
+            action: sample.exportChannelHistory,
+            inputs: { channel: "#ops" }
+          })
+          const created = yield* waitFor(Effect.map(zapier.ledger, (l) => l.runs[0]))
+          yield* Effect.sleep("500 millis") // suspended in its first (15 s) safety-net wait
+          assert.strictEqual((yield* runs.result("bus-1"))._tag, "Running")
+          yield* bus.publish(
+            RunEvents.RunEvent.make({
+              runId: created.runId,
+              state: Domain.RunSucceeded.make({ runId: created.runId, results: [{ via: "bus" }] }),
+              source: "callback",
+              receivedAt: yield* DateTime.now
+            })
+          )
+          const result = yield* runs.await("bus-1")
+          assert.deepStrictEqual(result.results, [{ via: "bus" }])
+          assert.strictEqual((yield* zapier.ledger).polls.length, 0)
+        }).pipe(
+          Effect.provide(
+            DurablePg.layerSingle({ pg: { url: Redacted.make(url) }, shardingConfig: fast }).pipe(
+              Layer.provideMerge(Zapier),
+              Layer.provideMerge(
+                RunCallbacks.layer({ url: "https://partner.example/zapier/runs" }).pipe(
+                  Layer.provideMerge(RunEvents.layerMemory())
+                )
+              )
+            )
+          )
+        )
+      }).pipe(Effect.scoped),
+    60_000
   )
 
   it.live(
