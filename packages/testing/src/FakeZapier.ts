@@ -122,8 +122,8 @@ export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")
  *   to the action's app (`BadRequest` otherwise). An expired connection is accepted, and the run fails at once
  *   with code `authentication`, as Zapier reports a connection that needs reconnecting.
  * - `ActionRuns.get` of another user's run (or an unknown id) is `NotFound`.
- * - Fault rules and the rate limit apply as they would over HTTP (a 5xx or a drop on create is
- *   `RunOutcomeUnknown`).
+ * - Fault rules and the rate limit apply as they would over HTTP (a 5xx, a 408 or a drop on create is
+ *   `RunOutcomeUnknown`; on a safe request they are `ZapierUnavailable`).
  *
  * @example
  * ```ts

@@ -46,6 +46,12 @@ const fromRaw = (answer: RawAnswer, now: number): Failure => {
   }
 }
 
+/**
+ * A status the live client counts as Zapier being unavailable: a 5xx, or 408 (the server gave up waiting for the
+ * request). A safe request may be repeated; a create may or may not have run.
+ */
+const unavailable = (status: number): boolean => status >= 500 || status === 408
+
 const toError = (
   endpoint: string,
   failure: Failure,
@@ -69,7 +75,7 @@ const toError = (
     return new Errors.Unauthorized({ endpoint, status: f.status, detail: f.detail })
   }
   if (f.status === 404) return new Errors.NotFound({ endpoint, resource: f.resource ?? f.detail })
-  if (f.status >= 500) {
+  if (unavailable(f.status)) {
     return create
       ? new Errors.RunOutcomeUnknown({ endpoint, reason: `HTTP ${f.status} ${f.title}`, status: f.status })
       : new Errors.ZapierUnavailable({ endpoint, reason: f.title, status: f.status })
@@ -86,7 +92,7 @@ const exchangeError = (failure: Failure | OAuthFailure): TokenExchange.ExchangeE
     if (failure.status === 429) {
       return new Errors.RateLimited({ endpoint, retryAfter: Duration.seconds(failure.retryAfterSeconds ?? 60) })
     }
-    if (failure.status >= 500) {
+    if (unavailable(failure.status)) {
       return new Errors.ZapierUnavailable({ endpoint, reason: failure.error, status: failure.status })
     }
     return new Errors.TokenExchangeFailed({

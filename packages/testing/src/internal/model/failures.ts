@@ -26,6 +26,7 @@ export const statusTitles: Record<number, readonly [string, string, string]> = {
   401: ["authentication_failed", "AuthenticationFailed", "Incorrect authentication credentials."],
   403: ["permission_denied", "PermissionDenied", "You do not have permission to perform this action."],
   404: ["not_found", "NotFound", "Not found."],
+  408: ["request_timeout", "RequestTimeout", "Request timeout."],
   409: ["conflict", "Conflict", "Conflict."],
   429: ["throttled", "Throttled", "Request was throttled."],
   500: ["error", "APIException", "A server error occurred."],
