@@ -11,7 +11,7 @@
  * | `zapier.run.polls` | histogram | | `await`: GETs of one await, however it ended |
  * | `zapier.run.duration` | timer (ms) | | `await`: from its start to the run's end, in success or error (for `run`: create to end) |
  * | `zapier.run.detection_lag` | timer (ms) | | `await`: time between the last poll that saw the run pending and the one that saw it end, an upper bound of how late the end was noticed |
- * | `zapier.http.retries` | counter | `kind` (`safe`, `token`, `create`), `reason` | `@effect-zapier/http`, per retried attempt |
+ * | `zapier.http.retries` | counter | `kind` (`safe`, `token`, `create`, `lease`), `reason` | `@effect-zapier/http`, per retried attempt |
  * | `zapier.http.rate_limited` | counter | `kind` | `@effect-zapier/http`, per 429 answer |
  * | `zapier.token.exchanges` | counter | `token` (`access`, `connect`), `outcome` (`success`, `failure`) | `@effect-zapier/http` |
  *
@@ -115,10 +115,11 @@ export const detectionLag = Metric.timerWithBoundaries(
 )
 
 /**
- * The kind of request a retry or a 429 belongs to (the retry policy differs per kind).
+ * The kind of request a retry or a 429 belongs to (the retry policy differs per kind): `lease` is a Trigger
+ * Inbox lease, replayed only when it provably never reached Zapier, like `create`.
  * @since 0.1.0
  */
-export type RequestKind = "safe" | "token" | "create"
+export type RequestKind = "safe" | "token" | "create" | "lease"
 
 /**
  * Retries of HTTP attempts.

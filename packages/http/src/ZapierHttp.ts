@@ -1,5 +1,6 @@
 /**
- * The live Zapier White Label layers: `TokenExchange`, `Connections`, `ActionCatalog` and `ActionRuns` over
+ * The live Zapier White Label layers: `TokenExchange`, `Connections`, `ActionCatalog`, `ActionRuns`, `Apps`, and for
+ * embedded triggers `TriggerInboxes`, `Triggers` and the connection-webhook subscriptions, over
  * `@effect/platform`'s `HttpClient` (which the app provides: `NodeHttpClient.layerUndici` is the fastest) and jose.
  *
  * Options are validated when the layer is built (a `ConfigError` says what is wrong): URLs must be `https:`, the
@@ -28,6 +29,8 @@ import * as Connections from "@effect-zapier/core/Connections"
 import * as RunCallbacks from "@effect-zapier/core/RunCallbacks"
 import * as RunEvents from "@effect-zapier/core/RunEvents"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
+import * as TriggerInboxes from "@effect-zapier/core/TriggerInboxes"
+import * as Triggers from "@effect-zapier/core/Triggers"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -37,6 +40,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as ConnectionWebhooks from "./ConnectionWebhooks.js"
 import * as HttpActionCatalog from "./internal/actionCatalog.js"
 import * as HttpActionRuns from "./internal/actionRuns.js"
 import * as Api from "./internal/api.js"
@@ -46,6 +50,7 @@ import { makeBudget } from "./internal/retry.js"
 import type { Options, RateLimitOptions } from "./internal/settings.js"
 import * as Settings from "./internal/settings.js"
 import * as HttpTokenExchange from "./internal/tokenExchange.js"
+import * as HttpTriggerInboxes from "./internal/triggerInboxes.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RunCallback from "./RunCallback.js"
 
@@ -103,6 +108,16 @@ export type Services =
 export type CallbackServices = RunEvents.RunEvents | RunCallback.Receiver
 
 /**
+ * The embedded-triggers services the live layers also provide: the Trigger Inbox API, an app's triggers (its
+ * `READ` actions) and the connection-webhook subscriptions.
+ * @since 0.1.0
+ */
+export type TriggerServices =
+  | TriggerInboxes.TriggerInboxes
+  | Triggers.Triggers
+  | ConnectionWebhooks.Subscriptions
+
+/**
  * Builds the four services from validated options; they share one HttpClient, one token cache, one retry
  * budget and one rate limiter (the `RateLimiter` found in the context, else an in-memory one from
  * `options.rateLimit`). The token exchanges run in the scope, so close it to stop them.
@@ -112,7 +127,7 @@ export type CallbackServices = RunEvents.RunEvents | RunCallback.Receiver
 export const make = (
   options: Options
 ): Effect.Effect<
-  Context.Context<Services | CallbackServices>,
+  Context.Context<Services | CallbackServices | TriggerServices>,
   ConfigError.ConfigError,
   HttpClient.HttpClient | Scope.Scope
 > =>
@@ -137,13 +152,18 @@ export const make = (
       client,
       bus
     )
+    const catalog = HttpActionCatalog.make(api)
+    const triggers = yield* Effect.provideService(Triggers.make, ActionCatalog.ActionCatalog, catalog)
     const context = Context.make(TokenExchange.TokenExchange, tokens).pipe(
       Context.add(Connections.Connections, HttpConnections.make(api, tokens)),
-      Context.add(ActionCatalog.ActionCatalog, HttpActionCatalog.make(api)),
+      Context.add(ActionCatalog.ActionCatalog, catalog),
       Context.add(ActionRuns.ActionRuns, HttpActionRuns.make(api)),
       Context.add(Apps.Apps, HttpApps.make(api)),
       Context.add(RunEvents.RunEvents, bus),
-      Context.add(RunCallback.Receiver, receiver)
+      Context.add(RunCallback.Receiver, receiver),
+      Context.add(TriggerInboxes.TriggerInboxes, HttpTriggerInboxes.make(api, tokens)),
+      Context.add(Triggers.Triggers, triggers),
+      Context.add(ConnectionWebhooks.Subscriptions, ConnectionWebhooks.makeSubscriptions(api))
     )
     // Present only when configured: EmbeddedActions finds it with serviceOption, and polls without it.
     return settings.runCallbackUrl === undefined
@@ -152,7 +172,7 @@ export const make = (
           context,
           RunCallbacks.RunCallbacks,
           RunCallbacks.make({ url: settings.runCallbackUrl }, bus)
-        ) as Context.Context<Services | CallbackServices>)
+        ) as Context.Context<Services | CallbackServices | TriggerServices>)
   })
 
 const makeLimiter = (
@@ -190,7 +210,7 @@ const makeLimiter = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<Services | CallbackServices, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<Services | CallbackServices | TriggerServices, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scopedContext(make(options))
 
 /**
@@ -214,7 +234,7 @@ export const layer = (
  */
 export const layerConfig = (
   options: Config.Config.Wrap<Options>
-): Layer.Layer<Services | CallbackServices, ConfigError.ConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<Services | CallbackServices | TriggerServices, ConfigError.ConfigError, HttpClient.HttpClient> =>
   Layer.scopedContext(Effect.flatMap(Config.unwrap(options), make))
 
 const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
@@ -284,6 +304,7 @@ export const config: Config.Config<Options> = Config.all({
   retryBudget: optional(Config.integer("ZAPIER_RETRY_BUDGET")),
   maxResponseBytes: optional(Config.integer("ZAPIER_MAX_RESPONSE_BYTES")),
   pageSize: optional(Config.integer("ZAPIER_PAGE_SIZE")),
+  triggerInboxPath: optional(Config.string("ZAPIER_TRIGGER_INBOX_PATH")),
   allowInsecureHttp: optional(Config.boolean("ZAPIER_ALLOW_INSECURE_HTTP")),
   runCallbackUrl: optional(Config.string("ZAPIER_RUN_CALLBACK_URL")),
   runCallbackJwksUrl: optional(Config.string("ZAPIER_RUN_CALLBACK_JWKS_URL")),
@@ -297,5 +318,5 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerFromEnv: Layer.Layer<Services | CallbackServices, ConfigError.ConfigError, HttpClient.HttpClient> =
+export const layerFromEnv: Layer.Layer<Services | CallbackServices | TriggerServices, ConfigError.ConfigError, HttpClient.HttpClient> =
   layerConfig(config)

@@ -16,7 +16,7 @@ import * as Redacted from "effect/Redacted"
 import type { Env } from "./env.js"
 import { send } from "./env.js"
 import type { AttemptError, BadBody, Context } from "./errors.js"
-import { forCreate, forSafe } from "./errors.js"
+import { forCreate, forLease, forSafe, isUnauthenticated400 } from "./errors.js"
 import type { Raw } from "./transport.js"
 
 /** One API request. @internal */
@@ -30,6 +30,16 @@ export interface ApiRequest<A> {
   /** The request without its Authorization header (built once per attempt). */
   readonly request: Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>
   readonly decode: (raw: Raw) => Either.Either<A, BadBody>
+  /**
+   * Also treat a 400 whose error code is `unauthenticated` as a refused token (the Trigger Inbox routes answer an
+   * invalid or expired Bearer token that way): refresh it once and retry.
+   */
+  readonly unauthenticated400?: boolean | undefined
+  /**
+   * Non-2xx statuses that are answers of this request rather than failures (e.g. a 409 that means "exists with a
+   * different subscription"): their body goes to `decode`, after the retries (these statuses are never retried).
+   */
+  readonly answers?: ReadonlyArray<number> | undefined
 }
 
 /** @internal */
@@ -42,12 +52,16 @@ export interface Api {
     user: EndUser,
     request: ApiRequest<A>
   ) => Effect.Effect<A, Errors.RequestError | Errors.RunOutcomeUnknown>
+  /** A Trigger Inbox lease: replayed only when it provably did not reach Zapier; a lost answer is unavailable. */
+  readonly lease: <A>(user: EndUser, request: ApiRequest<A>) => Effect.Effect<A, Errors.RequestError>
 }
+
+
 
 /** @internal */
 export const make = (env: Env, tokens: TokenExchange.Service): Api => {
   const run = <A, E>(
-    kind: "safe" | "create",
+    kind: "safe" | "create" | "lease",
     map: (error: AttemptError, ctx: Context) => E,
     user: EndUser,
     spec: ApiRequest<A>
@@ -76,23 +90,37 @@ export const make = (env: Env, tokens: TokenExchange.Service): Api => {
             })
         }))
       )
+    /** A non-2xx status the request treats as an answer, decoded; `undefined` for a real failure. */
+    const answered = (failure: AttemptError): Either.Either<A, BadBody> | undefined =>
+      failure._tag === "Status" && spec.answers?.includes(failure.status) === true
+        ? spec.decode({ status: failure.status, headers: failure.headers, body: failure.body })
+        : undefined
+    const orAnswer = (effect: ReturnType<typeof once>) =>
+      Effect.catchAll(effect, (e) => {
+        const answer = answered(e.exhausted.error)
+        return answer !== undefined && Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(e)
+      })
     return Effect.gen(function* () {
       const token = yield* tokens.accessToken(user)
-      const first = yield* Effect.either(once(token))
+      const first = yield* Effect.either(orAnswer(once(token)))
       if (Either.isRight(first)) return first.right
       const failure = first.left.exhausted.error
-      if (failure._tag !== "Status" || failure.status !== 401) return yield* Effect.fail(first.left.mapped())
+      const refused =
+        (failure._tag === "Status" && failure.status === 401) ||
+        (spec.unauthenticated400 === true && isUnauthenticated400(failure))
+      if (!refused) return yield* Effect.fail(first.left.mapped())
       // 401: the token was refused before anything was processed. Replace that token (only if it is still the
       // cached one, so a burst of 401s costs one exchange) and try once more; a second 401 is Unauthorized.
       yield* tokens.invalidate(user, token)
       const fresh = yield* tokens.accessToken(user)
-      return yield* once(fresh).pipe(Effect.mapError((e) => e.mapped()))
+      return yield* orAnswer(once(fresh)).pipe(Effect.mapError((e) => e.mapped()))
     })
   }
   return {
     env,
     execute: (user, spec) => run("safe", forSafe, user, spec),
-    create: (user, spec) => run("create", forCreate, user, spec)
+    create: (user, spec) => run("create", forCreate, user, spec),
+    lease: (user, spec) => run("lease", forLease, user, spec)
   }
 }
 

@@ -252,6 +252,15 @@ const apiErrorsOf = (body: string, secrets: ReadonlyArray<string>): ReadonlyArra
   )
 }
 
+/**
+ * A 400 whose `errors[]` says `unauthenticated`: how the Trigger Inbox routes refuse an invalid or expired token.
+ * @internal
+ */
+export const isUnauthenticated400 = (error: AttemptError): boolean =>
+  error._tag === "Status" &&
+  error.status === 400 &&
+  apiErrorsOf(error.body, []).some((e) => e.code === "unauthenticated")
+
 // ---------------------------------------------------------------------------------------------------------------
 // Server hints
 // ---------------------------------------------------------------------------------------------------------------
@@ -336,8 +345,15 @@ export const retryAfterHint = (headers: Headers.Headers, now: number): Duration.
 // Final mapping onto core's errors
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The kinds of request, each with its own retry policy and error mapping. @internal */
-export type Kind = "token" | "safe" | "create"
+/**
+ * The kinds of request, each with its own retry policy and error mapping. `create` (the create-run POST) and
+ * `lease` (a Trigger Inbox lease) are replayed only when they provably never reached Zapier.
+ * @internal
+ */
+export type Kind = "token" | "safe" | "create" | "lease"
+
+/** Kinds that must not be replayed after an ambiguous failure. @internal */
+export const replaysOnlyUnsent = (kind: Kind): boolean => kind === "create" || kind === "lease"
 
 /** What the mapping needs to know about the request. @internal */
 export interface Context {
@@ -524,6 +540,27 @@ export const forCreate = (error: AttemptError, ctx: Context): ApiFailure => {
   }
 }
 
+/**
+ * Maps the last failure of a Trigger Inbox lease. A lease that may have reached Zapier without a readable answer
+ * is not replayed (a second lease would not return the same messages); it is `ZapierUnavailable`, and it is safe:
+ * whatever that lease took comes back to the inbox when it expires.
+ * @internal
+ */
+export const forLease = (error: AttemptError, ctx: Context): Errors.RequestError => {
+  const lost = "the lease's answer was lost; any messages it leased come back after the lease"
+  switch (error._tag) {
+    case "Transport":
+    case "Timeout":
+      return new Errors.ZapierUnavailable({ endpoint: ctx.endpoint, reason: lost })
+    case "BadBody":
+      return error.transient
+        ? new Errors.ZapierUnavailable({ endpoint: ctx.endpoint, reason: lost, status: error.status })
+        : new Errors.InvalidResponse({ endpoint: ctx.endpoint, reason: error.reason, status: error.status })
+    default:
+      return forSafe(error, ctx)
+  }
+}
+
 const fromStatus = (error: Status, ctx: Context): Errors.RequestError => {
   const { endpoint } = ctx
   const status = error.status
@@ -542,6 +579,11 @@ const fromStatus = (error: Status, ctx: Context): Errors.RequestError => {
   }
   if (status >= 400) {
     const errors = apiErrorsOf(error.body, secrets)
+    // The Trigger Inbox routes refuse an invalid or expired token with 400 `unauthenticated`.
+    const unauthenticated = errors.find((e) => e.code === "unauthenticated")
+    if (status === 400 && unauthenticated !== undefined) {
+      return new Errors.Unauthorized({ endpoint, status, detail: unauthenticated.detail ?? unauthenticated.title })
+    }
     return new Errors.BadRequest({
       endpoint,
       errors:

@@ -7,6 +7,8 @@
  * - `create` (the create-run POST) retries only what provably never reached Zapier or was refused unprocessed:
  *   a connection that could not be made (see `errors.isUnsent`) and 429. Everything ambiguous stops at once and
  *   becomes `RunOutcomeUnknown`, so a run is never created twice.
+ * - `lease` (a Trigger Inbox lease) retries the same way: a lost lease answer is not replayed (the messages it
+ *   took come back after the lease); the caller sees `ZapierUnavailable` and leases again later.
  *
  * Delays: capped exponential backoff with full jitter (`random(0, min(maxDelay, base · 2^n))`), replaced by the
  * server's hint (`Retry-After` in seconds or as an HTTP-date, else `X-RateLimit-Reset`) when there is one, so no
@@ -26,7 +28,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Random from "effect/Random"
 import type { AttemptError, Kind } from "./errors.js"
-import { isTransientStatus, retryAfterHint } from "./errors.js"
+import { isTransientStatus, replaysOnlyUnsent, retryAfterHint } from "./errors.js"
 import type { Settings } from "./settings.js"
 
 /** The retries ended; `error` is the last attempt's failure. @internal */
@@ -101,9 +103,9 @@ const decide = (
       return exhausted ? stop() : backoff()
     case "Transport":
     case "Timeout":
-      return kind === "create" || exhausted ? stop() : backoff()
+      return replaysOnlyUnsent(kind) || exhausted ? stop() : backoff()
     case "BadBody":
-      if (kind === "create" || exhausted) return stop()
+      if (replaysOnlyUnsent(kind) || exhausted) return stop()
       return error.transient || decodeRetries === 0 ? backoff() : stop()
     case "Status": {
       const status = error.status
@@ -112,7 +114,7 @@ const decide = (
         if (exhausted || Duration.greaterThan(hint, settings.maxRetryAfter)) return stop(hint)
         return { _tag: "Retry", delay: hint, retryAfter: hint }
       }
-      if (kind === "create" || !isTransientStatus(status)) return stop()
+      if (replaysOnlyUnsent(kind) || !isTransientStatus(status)) return stop()
       const hint = retryAfterHint(error.headers, now)
       if (exhausted || (hint !== undefined && Duration.greaterThan(hint, settings.maxRetryAfter))) return stop(hint)
       return hint !== undefined ? { _tag: "Retry", delay: hint, retryAfter: hint } : backoff()

@@ -110,6 +110,11 @@ export interface Options {
   /** `limit` of list requests; default 100 [ZAPIER_PAGE_SIZE]. */
   readonly pageSize?: number | undefined
   /**
+   * The Trigger Inbox API's path under `apiUrl`; default `/trigger-inbox/api/v1` (the guides, curl samples and
+   * Zapier's SDK); the OpenAPI file declares `/trigger-inbox/v1` [ZAPIER_TRIGGER_INBOX_PATH].
+   */
+  readonly triggerInboxPath?: string | undefined
+  /**
    * The client-side rate limit of API requests (`/v2`; the token endpoint is not metered): each attempt takes a
    * slot of a strict sliding window first, waiters are served first come, first served (many pending polls share
    * the budget fairly), and a 429 pauses the whole budget for its `Retry-After` (`rateLimitCooldown` when absent,
@@ -188,6 +193,11 @@ export const defaults = {
   maxResponseBytes: 1024 * 1024,
   pageSize: 100,
   /**
+   * The Trigger Inbox API's path under `apiUrl`: the guides, curl samples and Zapier's SDK use
+   * `/trigger-inbox/api/v1`; the OpenAPI file declares `/trigger-inbox/v1`.
+   */
+  triggerInboxPath: "/trigger-inbox/api/v1",
+  /**
    * The API requests' rate limit: Zapier's published 60 requests/min per IP, counted over 61 s (the limiter's
    * default margin of 1 s covers the time between taking a slot and Zapier counting the request); a request waits
    * at most 2 minutes for a slot (a full window and a full cooldown).
@@ -245,6 +255,8 @@ export interface Settings {
   readonly retryBudget: number
   readonly maxResponseBytes: number
   readonly pageSize: number
+  /** The Trigger Inbox API's path under `apiUrl` (no trailing slash). */
+  readonly triggerInboxPath: string
   /** The partner's public run callback URL (without the routing token), when run callbacks are on. */
   readonly runCallbackUrl: string | undefined
   readonly runCallbackJwksUrl: string
@@ -570,6 +582,12 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
     const maxResponseBytes = yield* positiveInt("maxResponseBytes", options.maxResponseBytes, defaults.maxResponseBytes)
     const pageSize = yield* positiveInt("pageSize", options.pageSize, defaults.pageSize)
     const rateLimit = yield* resolveRateLimit(options.rateLimit)
+    const triggerInboxPath = (options.triggerInboxPath ?? defaults.triggerInboxPath).trim().replace(/\/+$/, "")
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(triggerInboxPath)) {
+      return yield* Effect.fail(
+        invalid("triggerInboxPath", 'triggerInboxPath must be a path such as "/trigger-inbox/api/v1"')
+      )
+    }
     const runCallbackUrl =
       options.runCallbackUrl === undefined || options.runCallbackUrl.trim().length === 0
         ? undefined
@@ -626,6 +644,7 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
       retryBudget,
       maxResponseBytes,
       pageSize,
+      triggerInboxPath,
       runCallbackUrl,
       runCallbackJwksUrl,
       runCallbackClockSkew,
