@@ -502,6 +502,49 @@ export class PayloadDecodeFailed extends Schema.TaggedError<PayloadDecodeFailed>
 }
 
 /**
+ * Why a webhook delivery was refused.
+ * @since 0.1.0
+ */
+export const WebhookRejection = Schema.Literal(
+  "missing_headers",
+  "bad_timestamp",
+  "too_old",
+  "too_new",
+  "bad_signature",
+  "too_large",
+  "malformed_event",
+  "bad_secret"
+)
+/** @since 0.1.0 */
+export type WebhookRejection = typeof WebhookRejection.Type
+
+const webhookAdvice: Record<WebhookRejection, string> = {
+  missing_headers: "the webhook-id, webhook-timestamp or webhook-signature header is missing",
+  bad_timestamp: "the webhook-timestamp header is not a number of seconds",
+  too_old: "the delivery is older than the tolerance (a replay, or a clock far behind)",
+  too_new: "the delivery is dated in the future beyond the tolerance (check this host's clock)",
+  bad_signature:
+    "no signature matches the body under the signing secret; it does not come from Zapier, or the secret is wrong",
+  too_large: "the body is larger than the limit",
+  malformed_event: "the body is signed but is not an event this library can read",
+  bad_secret: "the configured signing secret is not a whsec_ secret (base64 after the prefix)"
+}
+
+/**
+ * A webhook delivery that was refused before anything was changed (see `reason`). Nothing of the body or the
+ * secret is ever quoted.
+ * @since 0.1.0
+ */
+export class WebhookRejected extends Schema.TaggedError<WebhookRejected>("@effect-zapier/core/WebhookRejected")(
+  "WebhookRejected",
+  { reason: WebhookRejection }
+) {
+  override get message(): string {
+    return `A webhook delivery was refused: ${webhookAdvice[this.reason]}.`
+  }
+}
+
+/**
  * A connection store (memory, SQL, …) failed.
  * @since 0.1.0
  */
@@ -558,7 +601,8 @@ export const ZapierError = Schema.Union(
   InboxNotActive,
   LeaseExpired,
   PayloadDecodeFailed,
-  RunEventsUnavailable
+  RunEventsUnavailable,
+  WebhookRejected
 )
 /** @since 0.1.0 */
 export type ZapierError = typeof ZapierError.Type

@@ -33,7 +33,9 @@ describe("the event-stream reader", () => {
   it("never throws and gives the same frames however the bytes are split (property)", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.constant("data: {}\n\n"), fc.constant(": keep-alive\n\n"), fc.constant("data: a\r\n\r\n"))),
+        fc.array(
+          fc.oneof(fc.constant("data: {}\n\n"), fc.constant(": keep-alive\n\n"), fc.constant("data: a\r\n\r\n"))
+        ),
         fc.array(fc.nat(40)),
         (frames, cuts) => {
           const text = frames.join("")
