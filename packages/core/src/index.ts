@@ -35,6 +35,8 @@ export * as RunEvents from "./RunEvents.js"
 /** @since 0.1.0 */
 export * as TokenExchange from "./TokenExchange.js"
 /** @since 0.1.0 */
+export * as TriggerInbox from "./TriggerInbox.js"
+/** @since 0.1.0 */
 export * as TriggerInboxes from "./TriggerInboxes.js"
 /** @since 0.1.0 */
 export * as Triggers from "./Triggers.js"

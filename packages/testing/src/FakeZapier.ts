@@ -30,7 +30,15 @@
  *
  * @since 0.1.0
  */
-import type { ActionCatalog, ActionRuns, Apps, Connections, TokenExchange } from "@effect-zapier/core"
+import type {
+  ActionCatalog,
+  ActionRuns,
+  Apps,
+  Connections,
+  TokenExchange,
+  TriggerInboxes,
+  Triggers
+} from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -47,6 +55,8 @@ export { callbackKeyId } from "./internal/areas/callbacks.js"
 export type { ConnectCallbackPayload, ConnectOptions, DenyOptions } from "./internal/areas/connect.js"
 /** @since 0.1.0 */
 export type { RunInfo } from "./internal/areas/runs.js"
+/** @since 0.1.0 */
+export type { InboxInfo, MessageInfo, NotificationEntry } from "./internal/areas/triggerInbox.js"
 /** @since 0.1.0 */
 export { type Control, Endpoint } from "./internal/areas.js"
 /** @since 0.1.0 */
@@ -69,6 +79,8 @@ export {
   requestsByEndpoint,
   runsOf
 } from "./internal/ledger.js"
+/** @since 0.1.0 */
+export type { InboxCounts } from "./internal/model/inbox.js"
 /** @since 0.1.0 */
 export { sample, sampleChannels, sampleSeed } from "./internal/sample.js"
 /** @since 0.1.0 */
@@ -141,6 +153,8 @@ export const layer = (
   | ActionCatalog.ActionCatalog
   | ActionRuns.ActionRuns
   | Apps.Apps
+  | TriggerInboxes.TriggerInboxes
+  | Triggers.Triggers
   | FakeZapier
 > =>
   Layer.unwrapScoped(

@@ -108,6 +108,7 @@ const make = (options: Server.Options) =>
     const router = HttpRouter.fromIterable(yield* Areas.routes(kit, model)).pipe(HttpRouter.all("*", notFound))
     // find-my-way ignores a trailing slash: `/v2/action-runs/` also matches `/v2/action-runs`.
     yield* server.serve(yield* HttpRouter.toHttpApp(router))
+    yield* Areas.background(model)
 
     const service: Service = {
       url,

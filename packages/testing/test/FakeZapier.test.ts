@@ -344,7 +344,7 @@ describe("FakeZapier.layer", () => {
         const { catalog } = yield* services
         const all = yield* catalog.list(alice, sample.slack)
         const searches = yield* catalog.list(alice, sample.slack, { actionType: "SEARCH" })
-        assert.strictEqual(all.length, 5)
+        assert.strictEqual(all.length, 6)
         assert.deepStrictEqual(
           searches.map((a) => a.key),
           [sample.findUserByEmail]

@@ -150,6 +150,14 @@ const inboxFrom = (raw: Raw): Either.Either<Domain.Inbox, BadBody> =>
     Either.mapLeft(toInbox(w), (reason) => new BadBody({ status: raw.status, reason, transient: false }))
   )
 
+type EnsureAnswer =
+  | { readonly _tag: "Conflict"; readonly detail: string | undefined }
+  | { readonly _tag: "Inbox"; readonly inbox: Domain.Inbox }
+
+type LeaseAnswer =
+  | { readonly _tag: "Refused" }
+  | { readonly _tag: "Lease"; readonly lease: typeof InboxWire.LeaseResponse.Type }
+
 /** Any 2xx body (or none) is a success: ack, release and delete answers carry nothing this library needs. */
 const anyBody = (_raw: Raw): Either.Either<void, BadBody> => Either.right(undefined)
 
@@ -193,15 +201,18 @@ export const make = (api: Api, tokens: TokenExchange.Service, options?: EventsOp
       request: json(HttpClientRequest.put(`${base}/inboxes`), body),
       unauthenticated400: true,
       answers: [409],
-      decode: (raw) =>
+      decode: (raw): Either.Either<EnsureAnswer, BadBody> =>
         raw.status === 409
-          ? Either.right({ conflict: Either.getOrUndefined(decodeDetail(raw.status, raw.body))?.detail })
-          : Either.map(inboxFrom(raw), (inbox) => ({ inbox }))
+          ? Either.right({
+              _tag: "Conflict",
+              detail: Either.getOrUndefined(decodeDetail(raw.status, raw.body))?.detail
+            })
+          : Either.map(inboxFrom(raw), (inbox) => ({ _tag: "Inbox", inbox }))
     })
-    if ("conflict" in answer) {
+    if (answer._tag === "Conflict") {
       return yield* new Errors.InboxKeyConflict({
         key: request.key,
-        ...(answer.conflict !== undefined ? { detail: answer.conflict.slice(0, 200) } : {})
+        ...(answer.detail !== undefined ? { detail: answer.detail.slice(0, 200) } : {})
       })
     }
     yield* Effect.annotateCurrentSpan({ "zapier.inbox": answer.inbox.id, "zapier.inbox_status": answer.inbox.status })
@@ -338,12 +349,12 @@ export const make = (api: Api, tokens: TokenExchange.Service, options?: EventsOp
       }),
       unauthenticated400: true,
       answers: [409],
-      decode: (raw) =>
+      decode: (raw): Either.Either<LeaseAnswer, BadBody> =>
         raw.status === 409
-          ? Either.right({ refused: true as const })
-          : Either.map(decodeLease(raw.status, raw.body), (lease) => ({ lease }))
+          ? Either.right({ _tag: "Refused" })
+          : Either.map(decodeLease(raw.status, raw.body), (lease) => ({ _tag: "Lease", lease }))
     })
-    if ("refused" in answer) return yield* refusal(user, id)
+    if (answer._tag === "Refused") return yield* refusal(user, id)
     const { messages, skipped } = decodeMessages(id, answer.lease.results)
     yield* logSkipped(endpoint, skipped)
     const leaseId = answer.lease.lease_id?.trim()

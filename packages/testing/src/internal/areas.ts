@@ -14,7 +14,15 @@
  *
  * @internal
  */
-import { type ActionCatalog, type ActionRuns, type Apps, type Connections, TokenExchange } from "@effect-zapier/core"
+import {
+  type ActionCatalog,
+  type ActionRuns,
+  type Apps,
+  type Connections,
+  TokenExchange,
+  type TriggerInboxes,
+  Triggers
+} from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Actions from "./areas/actions.js"
@@ -23,6 +31,7 @@ import * as Callbacks from "./areas/callbacks.js"
 import * as Connect from "./areas/connect.js"
 import * as Runs from "./areas/runs.js"
 import * as Tokens from "./areas/tokens.js"
+import * as TriggerInbox from "./areas/triggerInbox.js"
 import * as Client from "./client.js"
 import * as Kernel from "./model/kernel.js"
 import * as State from "./model/state.js"
@@ -40,7 +49,8 @@ export const Endpoint = {
   ...Connect.endpoints,
   ...Actions.endpoints,
   ...Runs.endpoints,
-  ...Callbacks.endpoints
+  ...Callbacks.endpoints,
+  ...TriggerInbox.endpoints
 } as const
 
 /**
@@ -55,7 +65,8 @@ export interface Control
     Actions.ActionsControl,
     Connect.ConnectControl,
     Runs.RunsControl,
-    Callbacks.CallbacksControl {
+    Callbacks.CallbacksControl,
+    TriggerInbox.TriggerInboxControl {
   /** The Connect UI base URL used in links. */
   readonly connectUrl: string
 }
@@ -68,6 +79,7 @@ export interface Model {
   readonly connect: Connect.Model
   readonly runs: Runs.Model
   readonly callbacks: Callbacks.Model
+  readonly inbox: TriggerInbox.Model
   readonly control: Control
 }
 
@@ -81,6 +93,7 @@ export const makeModel = (seed: FZ.Seed, overrides?: { readonly connectUrl?: str
     const connect = Connect.model(kit)
     const callbacks = yield* Callbacks.model(kit)
     const runs = Runs.model(kit, callbacks.schedule)
+    const inbox = yield* TriggerInbox.model(kit)
     const control: Control = {
       connectUrl: kit.settings.connectUrl,
       ...apps.control,
@@ -88,9 +101,10 @@ export const makeModel = (seed: FZ.Seed, overrides?: { readonly connectUrl?: str
       ...connect.control,
       ...runs.control,
       ...callbacks.control,
+      ...inbox.control,
       ...kernel.control
     }
-    return { kernel, apps, actions, connect, runs, callbacks, control } satisfies Model
+    return { kernel, apps, actions, connect, runs, callbacks, inbox, control } satisfies Model
   })
 
 /** Every area's routes on one server. */
@@ -101,8 +115,15 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
     ...Connect.routes(server, model.connect),
     ...Actions.routes(server, model.actions),
     ...Runs.routes(server, model.runs),
-    ...Callbacks.routes(server, model.callbacks)
+    ...Callbacks.routes(server, model.callbacks),
+    ...TriggerInbox.routes(server, model.inbox)
   ])
+
+/** Work the server does in the background (the inbox's notification POSTs and lease sweeper). */
+export const background = (model: Model) => TriggerInbox.background(model.inbox)
+
+/** Work the in-memory layer does in the background (the inbox's lease sweeper). */
+export const sweeper = (model: Model) => TriggerInbox.sweeper(model.inbox)
 
 /** Core's services, in memory, over one model. */
 export const services = (
@@ -114,13 +135,20 @@ export const services = (
     | ActionCatalog.ActionCatalog
     | ActionRuns.ActionRuns
     | Apps.Apps
+    | TriggerInboxes.TriggerInboxes
+    | Triggers.Triggers
   >
 > =>
-  Effect.map(Client.make(model.kernel), (client) =>
-    Context.make(TokenExchange.TokenExchange, client.tokens).pipe(
+  Effect.gen(function* () {
+    const client = yield* Client.make(model.kernel)
+    const actions = Actions.services(client, model.actions)
+    const triggers = yield* Effect.provide(Triggers.make, actions)
+    return Context.make(TokenExchange.TokenExchange, client.tokens).pipe(
       Context.merge(Connect.services(client, model.connect)),
-      Context.merge(Actions.services(client, model.actions)),
+      Context.merge(actions),
       Context.merge(Runs.services(client, model.runs)),
-      Context.merge(AppsArea.services(client, model.apps))
+      Context.merge(AppsArea.services(client, model.apps)),
+      Context.merge(TriggerInbox.services(client, model.inbox)),
+      Context.add(Triggers.Triggers, triggers)
     )
-  )
+  })

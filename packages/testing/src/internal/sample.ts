@@ -33,6 +33,8 @@ export const sample = {
   findUserByEmail: Domain.ActionKey.make("find_user_by_email"),
   /** READ (instant), succeeds at once. */
   listChannels: Domain.ActionKey.make("list_channels"),
+  /** READ, a trigger: "New Message in Channel" (input `channel`, required, a dropdown of the channels). */
+  newChannelMessage: Domain.ActionKey.make("new_channel_message"),
   /** WRITE on sheets, succeeds after 10 s. */
   createSpreadsheetRow: Domain.ActionKey.make("create_spreadsheet_row"),
   /** WRITE on formatter (no auth), succeeds after 500 ms with the upper-cased `text`. */
@@ -256,6 +258,28 @@ export const sampleSeed: Seed = {
             { id: "C01", name: "general" },
             { id: "C02", name: "random" }
           ])
+        },
+        {
+          key: sample.newChannelMessage,
+          actionType: "READ",
+          title: "New Message in Channel",
+          description: "Triggers when a new message is posted to a channel (embedded triggers: a Trigger Inbox).",
+          isInstant: true,
+          run: RunScript.succeed(0, [{ id: "evt-1", text: "Hello", channel: "#general" }]),
+          inputFields: [
+            {
+              id: "channel",
+              title: "Channel",
+              description: "The channel to watch.",
+              required: true,
+              choices: channelChoices
+            }
+          ],
+          outputFields: [
+            { id: "id", title: "Event ID", sample: "evt-1" },
+            { id: "text", title: "Message Text", sample: "Hello" },
+            { id: "channel", title: "Channel", sample: "#general" }
+          ]
         }
       ]
     },

@@ -30,7 +30,9 @@ const rawAnswer = (f: Extract<FZ.Fault, { readonly _tag: "Respond" }>): RawAnswe
   headers: f.headers ?? {}
 })
 
-const rateLimited = (endpoint: string) => endpoint.includes(" /v2/")
+/** The API's endpoints share the per-minute limit (the `/v2` API, the Trigger Inbox, connection webhooks). */
+const rateLimited = (endpoint: string) =>
+  endpoint.includes(" /v2/") || endpoint.includes(" /inboxes") || endpoint.includes(" /connections/v1/")
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers

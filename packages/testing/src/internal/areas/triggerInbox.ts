@@ -1,0 +1,743 @@
+/**
+ * Area: the Trigger Inbox (inboxes ensured by key, leases, ack/release, redelivery, quarantine, pause/resume with
+ * reasons, Server-Sent Events, notification POSTs): the model's rules (`model/inbox.ts`), the routes under both
+ * documented prefixes (`/trigger-inbox/api/v1` and `/trigger-inbox/v1`), core's `TriggerInboxes` in memory, and
+ * the control methods that emit events and script inboxes.
+ *
+ * The JSON is written from Zapier's Trigger Inbox reference: inboxes `{id, key, status, paused_reason,
+ * notification_url, subscription: {app_key, action_key, inputs, connection_id}}`, lists `{count, next, previous,
+ * results}`, leases `{lease_id, leased_until, results, inbox_attributes}`, refusals of a lease `409 {detail}`. An
+ * invalid or expired bearer is answered `400 unauthenticated`, as the inbox errors page documents.
+ *
+ * @internal
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Domain, Errors, TriggerInboxes } from "@effect-zapier/core"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { ClientKit } from "../client.js"
+import { ApiFailure } from "../model/failures.js"
+import type { InboxCounts, InboxRecord, MessageRecord, Refusal, Wakeup } from "../model/inbox.js"
+import { makeInboxModel } from "../model/inbox.js"
+import type { Kit } from "../model/state.js"
+import { misuse, userKey } from "../model/state.js"
+import type { Routes, ServerKit } from "../server/kit.js"
+import { apiError, describeIssue, isObject, json } from "../server/kit.js"
+
+/** The endpoints of this area, as the ledger and fault rules name them (without the path prefix). */
+export const endpoints = {
+  ensureInbox: "PUT /inboxes",
+  listInboxes: "GET /inboxes",
+  getInbox: "GET /inboxes/{id}",
+  updateInbox: "PATCH /inboxes/{id}",
+  deleteInbox: "DELETE /inboxes/{id}",
+  pauseInbox: "POST /inboxes/{id}/pause",
+  resumeInbox: "POST /inboxes/{id}/resume",
+  listMessages: "GET /inboxes/{id}/messages",
+  lease: "POST /inboxes/{id}/messages/lease",
+  ack: "POST /inboxes/{id}/messages/ack",
+  release: "POST /inboxes/{id}/messages/release",
+  events: "GET /inboxes/{id}/events"
+} as const
+
+/** The path prefixes the server answers under (the guides' and the OpenAPI file's). */
+export const prefixes = ["/trigger-inbox/api/v1", "/trigger-inbox/v1"] as const
+
+/**
+ * An inbox as the model holds it.
+ * @since 0.1.0
+ * @category control
+ */
+export interface InboxInfo {
+  readonly id: Domain.InboxId
+  readonly key: string
+  readonly user: string
+  readonly status: string
+  readonly pausedReason: string | null
+  readonly notificationUrl: string | null
+  readonly messages: number
+}
+
+/**
+ * A message as the model holds it (any inbox's).
+ * @since 0.1.0
+ * @category control
+ */
+export interface MessageInfo {
+  readonly id: Domain.MessageId
+  readonly inbox: Domain.InboxId
+  readonly status: "available" | "leased" | "acked" | "quarantined"
+  readonly leaseCount: number
+  readonly createdAt: number
+  readonly payload: unknown
+}
+
+/**
+ * A notification the server posted to an inbox's `notification_url`.
+ * @since 0.1.0
+ * @category control
+ */
+export interface NotificationEntry {
+  readonly at: number
+  readonly inbox: Domain.InboxId
+  readonly url: string
+  readonly count: number
+  readonly redelivery: boolean
+  /** The callback's HTTP status, or 0 when it could not be reached. */
+  readonly status: number
+}
+
+/** The control methods of this area. */
+export interface TriggerInboxControl {
+  /**
+   * Emits trigger events into an inbox (its id, or the user's inbox with that key): the given payloads, or
+   * `count` sample payloads (`{id, text, channel, ts}`). Returns the new message ids.
+   */
+  readonly emitTriggerEvents: (
+    inbox: string | { readonly user: Domain.EndUser; readonly key: string },
+    events: number | ReadonlyArray<unknown>
+  ) => Effect.Effect<ReadonlyArray<Domain.MessageId>, Errors.NotFound>
+  /** The user's inbox with this key. */
+  readonly findInbox: (user: Domain.EndUser, key: string) => Effect.Effect<InboxInfo, Errors.NotFound>
+  /** Every inbox. */
+  readonly inboxes: Effect.Effect<ReadonlyArray<InboxInfo>>
+  /** Pauses an inbox with a reason (`user`, `authentication`, `subscribe_failed`, …). */
+  readonly pauseInbox: (inbox: string, reason: string) => Effect.Effect<void, Errors.NotFound>
+  readonly resumeInbox: (inbox: string) => Effect.Effect<void, Errors.NotFound>
+  /** The inbox's initialization fails (status `initialization_failure` once its activation delay passes). */
+  readonly failInboxInitialization: (inbox: string) => Effect.Effect<void, Errors.NotFound>
+  /** How long new inboxes stay `initializing` (default 1 s) and after how many leases a message is quarantined (5). */
+  readonly setInboxSettings: (settings: {
+    readonly activation?: Duration.DurationInput | undefined
+    readonly maxLeases?: number | undefined
+  }) => Effect.Effect<void>
+  /** Every message of every inbox, in emission order. */
+  readonly inboxMessages: Effect.Effect<ReadonlyArray<MessageInfo>>
+  /** Counts: emitted, leases, leased messages, acked, released, redelivered, quarantined, refused acks. */
+  readonly inboxCounts: Effect.Effect<InboxCounts>
+  /** The notification POSTs the server made. */
+  readonly notifications: Effect.Effect<ReadonlyArray<NotificationEntry>>
+}
+
+const toInfo = (i: InboxRecord): InboxInfo => ({
+  id: Domain.InboxId.make(i.id),
+  key: i.key,
+  user: i.userKey,
+  status: i.status,
+  pausedReason: i.pausedReason,
+  notificationUrl: i.notificationUrl,
+  messages: i.messages.size
+})
+
+const samplePayload = (n: number, at: number) => ({
+  id: `evt-${n}`,
+  text: `Event ${n}`,
+  channel: "#general",
+  ts: (at / 1000).toFixed(6)
+})
+
+/** The model side: the inbox model on the kit's clock, and the controls. */
+export const model = (kit: Kit) =>
+  Effect.gen(function* () {
+    const inboxes = yield* makeInboxModel(kit.clock)
+    const notifications = yield* Ref.make<ReadonlyArray<NotificationEntry>>([])
+    const find = (method: string, inbox: string | { readonly user: Domain.EndUser; readonly key: string }) =>
+      typeof inbox === "string"
+        ? Effect.succeed(inbox)
+        : Effect.flatMap(inboxes.byKey(userKey(inbox.user), inbox.key), (found) =>
+            found === undefined ? Effect.fail(misuse(method, `inbox ${inbox.key}`)) : Effect.succeed(found.id)
+          )
+    const notFound = (method: string, id: string) => (_: Refusal) => misuse(method, `inbox ${id}`)
+    let emitted = 0
+    const control: TriggerInboxControl = {
+      emitTriggerEvents: (inbox, events) =>
+        Effect.gen(function* () {
+          const id = yield* find("emitTriggerEvents", inbox)
+          const at = yield* kit.now
+          const payloads =
+            typeof events === "number" ? Array.from({ length: events }, () => samplePayload(++emitted, at)) : events
+          const ids = yield* Effect.mapError(inboxes.emit(id, payloads), notFound("emitTriggerEvents", id))
+          return ids.map((m) => Domain.MessageId.make(m))
+        }),
+      findInbox: (user, key) =>
+        Effect.flatMap(inboxes.byKey(userKey(user), key), (found) =>
+          found === undefined ? Effect.fail(misuse("findInbox", `inbox ${key}`)) : Effect.succeed(toInfo(found))
+        ),
+      inboxes: Effect.map(inboxes.sweep.pipe(Effect.zipRight(inboxes.allInboxes)), (all) => all.map(toInfo)),
+      pauseInbox: (id, reason) =>
+        Effect.asVoid(Effect.mapError(inboxes.pause(undefined, id, reason), notFound("pauseInbox", id))),
+      resumeInbox: (id) => Effect.asVoid(Effect.mapError(inboxes.resume(undefined, id), notFound("resumeInbox", id))),
+      failInboxInitialization: (id) =>
+        Effect.mapError(inboxes.failInitialization(id), notFound("failInboxInitialization", id)),
+      setInboxSettings: (settings) =>
+        Ref.update(inboxes.settings, (s) => ({
+          activationMillis:
+            settings.activation !== undefined
+              ? Duration.toMillis(Duration.decode(settings.activation))
+              : s.activationMillis,
+          maxLeases: settings.maxLeases ?? s.maxLeases
+        })),
+      inboxMessages: Effect.map(inboxes.allMessages, (all) =>
+        all.map((m) => ({
+          id: Domain.MessageId.make(m.id),
+          inbox: Domain.InboxId.make(m.inboxId),
+          status: m.status,
+          leaseCount: m.leaseCount,
+          createdAt: m.createdAt,
+          payload: m.payload
+        }))
+      ),
+      inboxCounts: inboxes.counts,
+      notifications: Ref.get(notifications)
+    }
+    return { kit, inboxes, notifications, control }
+  })
+
+/** The model side of this area. */
+export type Model = Effect.Effect.Success<ReturnType<typeof model>>
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON (from the spec)
+// ---------------------------------------------------------------------------------------------------------------
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+const inboxJson = (i: InboxRecord) => ({
+  id: i.id,
+  key: i.key,
+  status: i.status,
+  paused_reason: i.pausedReason,
+  notification_url: i.notificationUrl,
+  created_at: iso(i.createdAt),
+  subscription: {
+    app_key: i.subscription.appKey,
+    action_key: i.subscription.actionKey,
+    inputs: i.subscription.inputs,
+    connection_id: i.subscription.connectionId
+  }
+})
+
+const messageJson = (m: MessageRecord) => ({
+  id: m.id,
+  created_at: iso(m.createdAt),
+  status: m.status,
+  message_attributes: {
+    lease_count: m.leaseCount,
+    error_message: null,
+    possible_duplicate_data: m.leaseCount > 1
+  },
+  payload: m.payload
+})
+
+const page = <A>(results: ReadonlyArray<A>, limit: number, offset: number) => ({
+  count: results.length,
+  next: null,
+  previous: null,
+  results: results.slice(offset, offset + limit)
+})
+
+const refusalResponse = (r: Refusal, now: number) =>
+  r.status === 404 ? apiError(ApiFailure.notFound("inbox"), now) : json({ detail: r.detail, code: r.code }, r.status)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------------------------
+
+const EnsureBody = Schema.Struct({
+  key: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(100)),
+  notification_url: Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.maxLength(2048)))),
+  subscription: Schema.Struct({
+    app_key: Schema.String.pipe(Schema.minLength(1)),
+    action_key: Schema.String.pipe(Schema.minLength(1)),
+    inputs: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+    connection_id: Schema.optionalWith(
+      Schema.NullOr(
+        Schema.Union(
+          Schema.String,
+          Schema.transform(Schema.Number, Schema.String, { strict: true, decode: String, encode: Number })
+        )
+      ),
+      { default: () => null }
+    )
+  })
+})
+const PatchBody = Schema.Struct({ notification_url: Schema.NullOr(Schema.String.pipe(Schema.maxLength(2048))) })
+const LeaseBody = Schema.Struct({
+  lease_seconds: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 3600)), { default: () => 300 }),
+  lease_limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 10 })
+})
+const SettleBody = Schema.Struct({
+  lease_id: Schema.String.pipe(Schema.minLength(1)),
+  message_ids: Schema.optional(Schema.Array(Schema.String).pipe(Schema.minItems(1), Schema.maxItems(100)))
+})
+
+const body = <A, I>(schema: Schema.Schema<A, I>) =>
+  Effect.gen(function* () {
+    const req = yield* HttpServerRequest.HttpServerRequest
+    const text = yield* Effect.orElseSucceed(req.text, () => "")
+    const parsed = Either.try(() => (text.trim().length === 0 ? {} : (JSON.parse(text) as unknown)))
+    if (Either.isLeft(parsed) || !isObject(parsed.right)) return yield* Effect.fail(ApiFailure.parseError())
+    return yield* Schema.decodeUnknown(schema)(parsed.right).pipe(
+      Effect.mapError((e) => ApiFailure.invalid(`Invalid body: ${describeIssue(e)}`))
+    )
+  })
+
+/** Options of this area's routes. */
+export interface RouteOptions {
+  /** The heartbeat of the event stream; default 15 s. */
+  readonly keepAliveInterval?: Duration.DurationInput | undefined
+}
+
+/** The routes, and the background work (notification POSTs, the lease sweeper) they need. */
+export const routes = (server: ServerKit, m: Model, options: RouteOptions = {}): Routes => {
+  const { handle, gated, model: kernel, pathOf } = server
+
+  /** An inbox request: the bearer's user (400 `unauthenticated` when it is not valid), the gate, the body. */
+  const inboxApi = (
+    endpoint: string,
+    run: (
+      user: Domain.EndUser,
+      token: string
+    ) => Effect.Effect<
+      HttpServerResponse.HttpServerResponse,
+      ApiFailure,
+      HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext | HttpServerRequest.ParsedSearchParams
+    >
+  ) =>
+    handle(endpoint)(
+      Effect.gen(function* () {
+        const req = yield* HttpServerRequest.HttpServerRequest
+        const now = yield* kernel.now
+        const match = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "")
+        const user = match === null ? undefined : yield* Effect.either(kernel.authenticate(match[1]!))
+        if (user === undefined || Either.isLeft(user)) {
+          return {
+            _tag: "Response",
+            response: apiError(
+              ApiFailure.fromStatus(400, "unauthenticated", "Invalid or expired authentication token."),
+              now
+            )
+          } as const
+        }
+        const context = yield* Effect.context<
+          HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext | HttpServerRequest.ParsedSearchParams
+        >()
+        return yield* gated(
+          { method: req.method, endpoint, path: pathOf(req), user: user.right },
+          Effect.provide(run(user.right, match![1]!), context),
+          (failure) => apiError(failure, now),
+          (failure) => apiError(failure, now)
+        )
+      })
+    )
+
+  const idParam = Effect.map(HttpRouter.params, (p) => p.id ?? "")
+  const answer = (effect: Effect.Effect<HttpServerResponse.HttpServerResponse, Refusal>) =>
+    Effect.catchAll(effect, (r) => Effect.map(kernel.now, (now) => refusalResponse(r, now)))
+
+  const ensure = inboxApi(endpoints.ensureInbox, (user) =>
+    Effect.gen(function* () {
+      const b = yield* body(EnsureBody)
+      return yield* answer(
+        Effect.map(
+          m.inboxes.ensure(userKey(user), {
+            key: b.key,
+            notificationUrl: b.notification_url ?? null,
+            subscription: {
+              appKey: b.subscription.app_key,
+              actionKey: b.subscription.action_key,
+              inputs: b.subscription.inputs,
+              connectionId: b.subscription.connection_id
+            }
+          }),
+          (r) => json(inboxJson(r.inbox), r.created ? 201 : 200)
+        )
+      )
+    })
+  )
+
+  const list = inboxApi(endpoints.listInboxes, (user) =>
+    Effect.gen(function* () {
+      const q = yield* HttpServerRequest.ParsedSearchParams
+      const one = (k: string) => (typeof q[k] === "string" ? (q[k] as string) : undefined)
+      const limit = Math.min(100, Math.max(1, Number(one("limit") ?? 100) || 100))
+      const offset = Math.max(0, Number(one("offset") ?? 0) || 0)
+      const all = yield* m.inboxes.list(userKey(user), { key: one("key"), status: one("status") })
+      return json(page(all.map(inboxJson), limit, offset))
+    })
+  )
+
+  const get = inboxApi(endpoints.getInbox, (user) =>
+    Effect.flatMap(idParam, (id) => answer(Effect.map(m.inboxes.get(userKey(user), id), (i) => json(inboxJson(i)))))
+  )
+  const patch = inboxApi(endpoints.updateInbox, (user) =>
+    Effect.gen(function* () {
+      const id = yield* idParam
+      const b = yield* body(PatchBody)
+      return yield* answer(
+        Effect.map(m.inboxes.setNotificationUrl(userKey(user), id, b.notification_url), (i) => json(inboxJson(i)))
+      )
+    })
+  )
+  const del = inboxApi(endpoints.deleteInbox, (user) =>
+    Effect.flatMap(idParam, (id) =>
+      answer(Effect.as(m.inboxes.remove(userKey(user), id), HttpServerResponse.empty({ status: 204 })))
+    )
+  )
+  const pause = inboxApi(endpoints.pauseInbox, (user) =>
+    Effect.flatMap(idParam, (id) =>
+      answer(Effect.map(m.inboxes.pause(userKey(user), id, "user"), (i) => json(inboxJson(i))))
+    )
+  )
+  const resume = inboxApi(endpoints.resumeInbox, (user) =>
+    Effect.flatMap(idParam, (id) => answer(Effect.map(m.inboxes.resume(userKey(user), id), (i) => json(inboxJson(i)))))
+  )
+  const messages = inboxApi(endpoints.listMessages, (user) =>
+    Effect.gen(function* () {
+      const id = yield* idParam
+      const q = yield* HttpServerRequest.ParsedSearchParams
+      const status = typeof q.status === "string" ? q.status : undefined
+      const limit = Math.min(100, Math.max(1, Number(q.limit ?? 100) || 100))
+      const offset = Math.max(0, Number(q.offset ?? 0) || 0)
+      return yield* answer(
+        Effect.map(m.inboxes.messages(userKey(user), id, status), (all) =>
+          json(page(all.map(messageJson), limit, offset))
+        )
+      )
+    })
+  )
+  const lease = inboxApi(endpoints.lease, (user) =>
+    Effect.gen(function* () {
+      const id = yield* idParam
+      const b = yield* body(LeaseBody)
+      return yield* answer(
+        Effect.map(m.inboxes.lease(userKey(user), id, { leaseSeconds: b.lease_seconds, limit: b.lease_limit }), (r) =>
+          json({
+            lease_id: r.leaseId,
+            leased_until: r.leasedUntil === null ? null : iso(r.leasedUntil),
+            results: r.messages.map(messageJson),
+            inbox_attributes: { status: r.inbox.status, paused_reason: r.inbox.pausedReason }
+          })
+        )
+      )
+    })
+  )
+  const settle = (kind: "ack" | "release") =>
+    inboxApi(kind === "ack" ? endpoints.ack : endpoints.release, (user) =>
+      Effect.gen(function* () {
+        const id = yield* idParam
+        const b = yield* body(SettleBody)
+        return yield* answer(
+          Effect.map(m.inboxes.settle(kind, userKey(user), id, b.lease_id, b.message_ids), (done) =>
+            json({
+              [kind === "ack" ? "acked_id" : "released_id"]: b.lease_id,
+              results: done.map((mid) => ({ id: mid, status: kind === "ack" ? "acked" : "available" }))
+            })
+          )
+        )
+      })
+    )
+
+  const keepAlive = Duration.decode(options.keepAliveInterval ?? Duration.seconds(15))
+  const events = inboxApi(endpoints.events, (user, token) =>
+    Effect.gen(function* () {
+      const id = yield* idParam
+      const found = yield* Effect.either(m.inboxes.get(userKey(user), id))
+      const now = yield* kernel.now
+      if (Either.isLeft(found)) return refusalResponse(found.left, now)
+      const s = yield* Ref.get(m.kit.state)
+      const expiresAt = Option.match(HashMap.get(s.accessTokens, token), {
+        onNone: () => now,
+        onSome: (r) => r.expiresAt
+      })
+      const encoder = new TextEncoder()
+      const frames = Stream.merge(
+        Stream.fromPubSub(m.inboxes.wakeups).pipe(
+          Stream.filter((w) => w.inboxId === id),
+          Stream.map((w) => `data: ${JSON.stringify({ inbox_id: w.inboxId, count: w.count })}\n\n`)
+        ),
+        Stream.repeatEffect(Effect.as(m.kit.clock.sleep(keepAlive), ": keep-alive\n\n"))
+      ).pipe(
+        // The server closes the stream when the access token expires.
+        Stream.interruptWhen(m.kit.clock.sleep(Duration.millis(Math.max(0, expiresAt - now)))),
+        Stream.map((frame) => encoder.encode(frame))
+      )
+      return HttpServerResponse.stream(Stream.concat(Stream.make(encoder.encode(": connected\n\n")), frames), {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache" }
+      })
+    })
+  )
+
+  return prefixes.flatMap((prefix) => [
+    HttpRouter.makeRoute("PUT", `${prefix}/inboxes`, ensure),
+    HttpRouter.makeRoute("GET", `${prefix}/inboxes`, list),
+    HttpRouter.makeRoute("GET", `${prefix}/inboxes/:id`, get),
+    HttpRouter.makeRoute("PATCH", `${prefix}/inboxes/:id`, patch),
+    HttpRouter.makeRoute("DELETE", `${prefix}/inboxes/:id`, del),
+    HttpRouter.makeRoute("POST", `${prefix}/inboxes/:id/pause`, pause),
+    HttpRouter.makeRoute("POST", `${prefix}/inboxes/:id/resume`, resume),
+    HttpRouter.makeRoute("GET", `${prefix}/inboxes/:id/messages`, messages),
+    HttpRouter.makeRoute("POST", `${prefix}/inboxes/:id/messages/lease`, lease),
+    HttpRouter.makeRoute("POST", `${prefix}/inboxes/:id/messages/ack`, settle("ack")),
+    HttpRouter.makeRoute("POST", `${prefix}/inboxes/:id/messages/release`, settle("release")),
+    HttpRouter.makeRoute("GET", `${prefix}/inboxes/:id/events`, events)
+  ])
+}
+
+/**
+ * The server's background work: posts `{inbox_id, received_message_count, redelivery}` to an inbox's
+ * `notification_url` for each wake-up (a hint, unsigned, as documented), and sweeps expired leases every second
+ * so redeliveries wake the event streams.
+ */
+export const background = (m: Model): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const wakeups = yield* PubSub.subscribe(m.inboxes.wakeups)
+    const post = (w: Wakeup) =>
+      Effect.gen(function* () {
+        if (w.notificationUrl === null) return
+        const url = w.notificationUrl
+        const status = yield* Effect.tryPromise(() =>
+          fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ inbox_id: w.inboxId, received_message_count: w.count, redelivery: w.redelivery }),
+            signal: AbortSignal.timeout(5000)
+          }).then(async (r) => {
+            await r.arrayBuffer().catch(() => undefined)
+            return r.status
+          })
+        ).pipe(Effect.orElseSucceed(() => 0))
+        const at = yield* m.kit.now
+        yield* Ref.update(m.notifications, (all) => [
+          ...all,
+          { at, inbox: Domain.InboxId.make(w.inboxId), url, count: w.count, redelivery: w.redelivery, status }
+        ])
+      })
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(wakeups.take, (w) => Effect.fork(post(w)))))
+    yield* Effect.forkScoped(sweeper(m))
+  })
+
+/** Sweeps expired leases every second (on the model's clock). */
+export const sweeper = (m: Model): Effect.Effect<never> =>
+  Effect.forever(Effect.zipRight(m.kit.clock.sleep(Duration.seconds(1)), m.inboxes.sweep))
+
+// ---------------------------------------------------------------------------------------------------------------
+// In memory
+// ---------------------------------------------------------------------------------------------------------------
+
+const toFailure = (r: Refusal): ApiFailure =>
+  r.status === 404 ? ApiFailure.notFound("inbox") : ApiFailure.fromStatus(r.status, r.code, r.detail)
+
+const knownStatus = new Set<string>(Domain.InboxStatus.literals)
+const knownReason = new Set<string>(Domain.PausedReason.literals)
+
+const toDomainInbox = (i: InboxRecord): Domain.Inbox =>
+  Domain.Inbox.make({
+    id: Domain.InboxId.make(i.id),
+    key: Domain.InboxKey.make(i.key),
+    status: knownStatus.has(i.status) ? (i.status as Domain.InboxStatus) : "unknown",
+    ...(i.pausedReason !== null
+      ? { pausedReason: knownReason.has(i.pausedReason) ? (i.pausedReason as Domain.PausedReason) : "unknown" }
+      : {}),
+    notificationUrl: i.notificationUrl,
+    subscription: Domain.Subscription.make({
+      app: Domain.AppId.make(i.subscription.appKey),
+      action: Domain.ActionKey.make(i.subscription.actionKey),
+      inputs: i.subscription.inputs,
+      connection: i.subscription.connectionId === null ? null : Domain.ConnectionId.make(i.subscription.connectionId)
+    })
+  })
+
+const toDomainMessage = (inbox: string, msg: MessageRecord): Domain.InboxMessage =>
+  Domain.InboxMessage.make({
+    id: Domain.MessageId.make(msg.id),
+    inbox: Domain.InboxId.make(inbox),
+    createdAt: DateTime.unsafeMake(msg.createdAt),
+    status: msg.status,
+    leaseCount: msg.leaseCount,
+    possibleDuplicate: msg.leaseCount > 1,
+    payload: msg.payload
+  })
+
+/** A 409 of the inbox routes, as the shared client maps it (`BadRequest` with the failure's status). */
+const isConflict = (e: Errors.RequestError | Errors.RunOutcomeUnknown) =>
+  e._tag === "BadRequest" && e.errors.some((x) => x.status === 409)
+
+/** Core's `TriggerInboxes`, in memory: each call through the shared client (tokens, fault plan, ledger). */
+export const services = (client: ClientKit, m: Model) => {
+  const { request } = client
+  const call = <A>(
+    endpoint: string,
+    path: string,
+    method: string,
+    user: Domain.EndUser,
+    body: Effect.Effect<A, Refusal>
+  ) =>
+    request({ method, endpoint, path: `${prefixes[0]}${path}` }, user, Effect.mapError(body, toFailure)).pipe(
+      Effect.catchTag("RunOutcomeUnknown", Effect.die)
+    )
+
+  const inboxes = TriggerInboxes.TriggerInboxes.of({
+    ensure: (user, r) =>
+      call(
+        endpoints.ensureInbox,
+        "/inboxes",
+        "PUT",
+        user,
+        m.inboxes.ensure(userKey(user), {
+          key: r.key,
+          notificationUrl: r.notificationUrl ?? null,
+          subscription: {
+            appKey: r.subscription.app,
+            actionKey: r.subscription.action,
+            inputs: r.subscription.inputs,
+            connectionId: r.subscription.connection
+          }
+        })
+      ).pipe(
+        Effect.map((x) => toDomainInbox(x.inbox)),
+        Effect.catchIf(isConflict, () => Effect.fail(new Errors.InboxKeyConflict({ key: r.key })))
+      ),
+    get: (user, id) =>
+      Effect.map(
+        call(endpoints.getInbox, `/inboxes/${id}`, "GET", user, m.inboxes.get(userKey(user), id)),
+        toDomainInbox
+      ),
+    list: (user, filter) =>
+      Effect.map(
+        call(endpoints.listInboxes, "/inboxes", "GET", user, m.inboxes.list(userKey(user), { ...filter })),
+        (all) => all.map(toDomainInbox)
+      ),
+    update: (user, id, change) =>
+      Effect.map(
+        call(
+          endpoints.updateInbox,
+          `/inboxes/${id}`,
+          "PATCH",
+          user,
+          m.inboxes.setNotificationUrl(userKey(user), id, change.notificationUrl)
+        ),
+        toDomainInbox
+      ),
+    delete: (user, id) =>
+      call(endpoints.deleteInbox, `/inboxes/${id}`, "DELETE", user, m.inboxes.remove(userKey(user), id)),
+    pause: (user, id) =>
+      Effect.map(
+        call(endpoints.pauseInbox, `/inboxes/${id}/pause`, "POST", user, m.inboxes.pause(userKey(user), id, "user")),
+        toDomainInbox
+      ),
+    resume: (user, id) =>
+      Effect.map(
+        call(endpoints.resumeInbox, `/inboxes/${id}/resume`, "POST", user, m.inboxes.resume(userKey(user), id)),
+        toDomainInbox
+      ),
+    lease: (user, id, options) =>
+      Effect.gen(function* () {
+        const limit = Math.min(100, Math.max(1, Math.round(options?.limit ?? 10)))
+        const leaseSeconds = Math.min(3600, Math.max(1, Math.round(options?.leaseSeconds ?? 300)))
+        const result = yield* call(
+          endpoints.lease,
+          `/inboxes/${id}/messages/lease`,
+          "POST",
+          user,
+          m.inboxes.lease(userKey(user), id, { leaseSeconds, limit })
+        ).pipe(
+          Effect.catchIf(isConflict, () =>
+            Effect.flatMap(
+              Effect.map(
+                call(endpoints.getInbox, `/inboxes/${id}`, "GET", user, m.inboxes.get(userKey(user), id)),
+                toDomainInbox
+              ),
+              (inbox): Effect.Effect<never, Errors.InboxPaused | Errors.InboxNotActive> =>
+                inbox.status === "paused"
+                  ? Effect.fail(
+                      new Errors.InboxPaused({
+                        inbox: inbox.id,
+                        reason: inbox.pausedReason ?? "unknown",
+                        app: inbox.subscription.app,
+                        connection: inbox.subscription.connection
+                      })
+                    )
+                  : Effect.fail(new Errors.InboxNotActive({ inbox: inbox.id, status: inbox.status }))
+            )
+          )
+        )
+        const inbox = toDomainInbox(result.inbox)
+        return Domain.Lease.make({
+          ...(result.leaseId !== null ? { leaseId: Domain.LeaseId.make(result.leaseId) } : {}),
+          ...(result.leasedUntil !== null ? { leasedUntil: DateTime.unsafeMake(result.leasedUntil) } : {}),
+          messages: result.messages.map((msg) => toDomainMessage(id, msg)),
+          inboxStatus: inbox.status,
+          ...(inbox.pausedReason !== undefined ? { pausedReason: inbox.pausedReason } : {})
+        })
+      }),
+    ack: (user, id, lease, ids) =>
+      Effect.asVoid(
+        call(
+          endpoints.ack,
+          `/inboxes/${id}/messages/ack`,
+          "POST",
+          user,
+          m.inboxes.settle("ack", userKey(user), id, lease, ids)
+        ).pipe(
+          Effect.catchIf(isConflict, () =>
+            Effect.fail(new Errors.LeaseExpired({ inbox: id, lease, messages: ids ?? [] }))
+          )
+        )
+      ),
+    release: (user, id, lease, ids) =>
+      Effect.asVoid(
+        call(
+          endpoints.release,
+          `/inboxes/${id}/messages/release`,
+          "POST",
+          user,
+          m.inboxes.settle("release", userKey(user), id, lease, ids)
+        ).pipe(
+          Effect.catchIf(isConflict, () =>
+            Effect.fail(new Errors.LeaseExpired({ inbox: id, lease, messages: ids ?? [] }))
+          )
+        )
+      ),
+    messages: (user, id, filter) =>
+      Effect.map(
+        call(
+          endpoints.listMessages,
+          `/inboxes/${id}/messages`,
+          "GET",
+          user,
+          m.inboxes.messages(userKey(user), id, filter?.status)
+        ),
+        (all) => all.map((msg) => toDomainMessage(id, msg))
+      ),
+    events: (user, id) =>
+      Stream.unwrapScoped(
+        Effect.map(call(endpoints.events, `/inboxes/${id}/events`, "GET", user, m.inboxes.get(userKey(user), id)), () =>
+          Stream.merge(
+            Stream.fromPubSub(m.inboxes.wakeups).pipe(
+              Stream.filter((w) => w.inboxId === id),
+              Stream.as<TriggerInboxes.InboxEvent>({ _tag: "MessagesAvailable" })
+            ),
+            // The server's heartbeats, every 15 s on the model's clock.
+            Stream.repeatEffect(
+              Effect.as(m.kit.clock.sleep(Duration.seconds(15)), { _tag: "KeepAlive" } as TriggerInboxes.InboxEvent)
+            )
+          )
+        )
+      )
+  })
+  return Context.make(TriggerInboxes.TriggerInboxes, inboxes)
+}
