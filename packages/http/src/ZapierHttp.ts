@@ -112,10 +112,7 @@ export type CallbackServices = RunEvents.RunEvents | RunCallback.Receiver
  * `READ` actions) and the connection-webhook subscriptions.
  * @since 0.1.0
  */
-export type TriggerServices =
-  | TriggerInboxes.TriggerInboxes
-  | Triggers.Triggers
-  | ConnectionWebhooks.Subscriptions
+export type TriggerServices = TriggerInboxes.TriggerInboxes | Triggers.Triggers | ConnectionWebhooks.Subscriptions
 
 /**
  * Builds the four services from validated options; they share one HttpClient, one token cache, one retry
@@ -318,5 +315,8 @@ export const config: Config.Config<Options> = Config.all({
  * @since 0.1.0
  * @category layers
  */
-export const layerFromEnv: Layer.Layer<Services | CallbackServices | TriggerServices, ConfigError.ConfigError, HttpClient.HttpClient> =
-  layerConfig(config)
+export const layerFromEnv: Layer.Layer<
+  Services | CallbackServices | TriggerServices,
+  ConfigError.ConfigError,
+  HttpClient.HttpClient
+> = layerConfig(config)

@@ -56,8 +56,6 @@ export interface Api {
   readonly lease: <A>(user: EndUser, request: ApiRequest<A>) => Effect.Effect<A, Errors.RequestError>
 }
 
-
-
 /** @internal */
 export const make = (env: Env, tokens: TokenExchange.Service): Api => {
   const run = <A, E>(

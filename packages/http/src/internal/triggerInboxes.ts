@@ -50,7 +50,15 @@ import * as Stream from "effect/Stream"
 import * as InboxWire from "../InboxWire.js"
 import type { Api } from "./api.js"
 import { paginate } from "./api.js"
-import { BadBody, decodeBody, describeParseError, forSafe, fromPlatform, isUnauthenticated400, Status } from "./errors.js"
+import {
+  BadBody,
+  decodeBody,
+  describeParseError,
+  forSafe,
+  fromPlatform,
+  isUnauthenticated400,
+  Status
+} from "./errors.js"
 import * as Sse from "./sse.js"
 import type { Raw } from "./transport.js"
 
@@ -471,10 +479,7 @@ export const make = (api: Api, tokens: TokenExchange.Service, options?: EventsOp
         Effect.orElseSucceed(() => "")
       )
       const status = new Status({ status: response.status, headers: response.headers, body: body.slice(0, 64 * 1024) })
-      if (
-        status.status === 401 ||
-        isUnauthenticated400(status)
-      ) {
+      if (status.status === 401 || isUnauthenticated400(status)) {
         // The next connection gets a fresh token.
         yield* tokens.invalidate(user, token)
       }

@@ -119,11 +119,8 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
     ...TriggerInbox.routes(server, model.inbox)
   ])
 
-/** Work the server does in the background (the inbox's notification POSTs and lease sweeper). */
+/** Work the server does in the background (the inbox's notification POSTs). */
 export const background = (model: Model) => TriggerInbox.background(model.inbox)
-
-/** Work the in-memory layer does in the background (the inbox's lease sweeper). */
-export const sweeper = (model: Model) => TriggerInbox.sweeper(model.inbox)
 
 /** Core's services, in memory, over one model. */
 export const services = (

@@ -499,8 +499,7 @@ export const routes = (server: ServerKit, m: Model, options: RouteOptions = {}):
 
 /**
  * The server's background work: posts `{inbox_id, received_message_count, redelivery}` to an inbox's
- * `notification_url` for each wake-up (a hint, unsigned, as documented), and sweeps expired leases every second
- * so redeliveries wake the event streams.
+ * `notification_url` for each wake-up (a hint, unsigned, as documented).
  */
 export const background = (m: Model): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -527,12 +526,7 @@ export const background = (m: Model): Effect.Effect<void, never, Scope.Scope> =>
         ])
       })
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(wakeups.take, (w) => Effect.fork(post(w)))))
-    yield* Effect.forkScoped(sweeper(m))
   })
-
-/** Sweeps expired leases every second (on the model's clock). */
-export const sweeper = (m: Model): Effect.Effect<never> =>
-  Effect.forever(Effect.zipRight(m.kit.clock.sleep(Duration.seconds(1)), m.inboxes.sweep))
 
 // ---------------------------------------------------------------------------------------------------------------
 // In memory

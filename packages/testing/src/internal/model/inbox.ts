@@ -16,6 +16,7 @@
  */
 import type { Domain } from "@effect-zapier/core"
 import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
@@ -266,6 +267,8 @@ export const makeInboxModel = (clock: Clock.Clock, initial: Partial<InboxSetting
         return result as A
       })
 
+    const sweep = update<void, never>((s) => [undefined, s])
+
     const notFound = refuse(404, "not_found", "Inbox not found.")
 
     const owned = (s: State, userKey: string | undefined, id: string): InboxRecord | Refusal => {
@@ -360,7 +363,18 @@ export const makeInboxModel = (clock: Clock.Clock, initial: Partial<InboxSetting
         }
       )
 
+    /** When a lease expires, its unacked messages come back: a timer per lease publishes that wake-up on time. */
+    const expireAt = (until: number) =>
+      Effect.flatMap(now, (at) =>
+        Effect.forkDaemon(Effect.zipRight(clock.sleep(Duration.millis(Math.max(0, until - at) + 1)), sweep))
+      )
+
     const lease: InboxModel["lease"] = (userKey, id, options) =>
+      Effect.tap(leaseNow(userKey, id, options), (r) =>
+        r.leasedUntil === null ? Effect.void : expireAt(r.leasedUntil)
+      )
+
+    const leaseNow: InboxModel["lease"] = (userKey, id, options) =>
       update<LeaseResult, Refusal>((s, at) => {
         const inbox = owned(s, userKey, id)
         if (isRefusal(inbox)) return [inbox, s]
@@ -529,7 +543,7 @@ export const makeInboxModel = (clock: Clock.Clock, initial: Partial<InboxSetting
         Effect.map(Ref.get(state), (s) => [...s.inboxes.values()].find((i) => i.userKey === userKey && i.key === key)),
       failInitialization: (id) =>
         Effect.asVoid(modify(undefined, id, (inbox) => ({ ...inbox, failInitialization: true }))),
-      sweep: update<void, never>((s) => [undefined, s]),
+      sweep,
       counts: Effect.map(Ref.get(state), (s) => s.counts),
       allInboxes: Effect.map(Ref.get(state), (s) => [...s.inboxes.values()]),
       allMessages: Effect.map(Ref.get(state), (s) =>
