@@ -52,7 +52,12 @@ import type { Seed } from "./internal/seed.js"
 /** @since 0.1.0 */
 export { callbackKeyId } from "./internal/areas/callbacks.js"
 /** @since 0.1.0 */
-export type { ConnectCallbackPayload, ConnectOptions, DenyOptions } from "./internal/areas/connect.js"
+export type {
+  ConnectCallbackPayload,
+  ConnectOptions,
+  DenyOptions,
+  RedirectParameters
+} from "./internal/areas/connect.js"
 /** @since 0.1.0 */
 export type { RunInfo } from "./internal/areas/runs.js"
 /** @since 0.1.0 */

@@ -306,6 +306,32 @@ describe("FakeZapier.layer", () => {
       }).pipe(Effect.provide(Zapier))
     )
 
+    it.effect("the redirect callback keeps the redirect_uri's own query; registration ignores the query", () =>
+      Effect.gen(function* () {
+        const { connections, zapier } = yield* services
+        const redirectUri = "https://partner.example/cb?app=slack&connect_attempt=n-1"
+        const link = yield* connections.connectLink(alice, sample.slack, { redirectUri, state: "s-1" })
+        const payload = yield* zapier.approveConnect(link)
+        if (!("authentication_id" in payload)) return assert.fail("expected the success redirect")
+        assert.deepStrictEqual(
+          { app: payload.app, attempt: payload.connect_attempt, state: payload.state, service: payload.service },
+          { app: "slack", attempt: "n-1", state: "s-1", service: "SlackAPI" }
+        )
+        const denied = yield* zapier.denyConnect(
+          yield* connections.connectLink(alice, sample.slack, { redirectUri, state: "s-2" })
+        )
+        if (!("error_description" in denied)) return assert.fail("expected the error redirect")
+        assert.deepStrictEqual([denied.connect_attempt, denied.error], ["n-1", "server_error"])
+      }).pipe(
+        Effect.provide(
+          FakeZapier.layer({
+            ...FakeZapier.sampleSeed,
+            partner: { ...FakeZapier.sampleSeed.partner, redirectUris: ["https://partner.example/cb"] }
+          })
+        )
+      )
+    )
+
     it.effect("a redirect_uri that is not registered is refused without redirecting", () =>
       Effect.gen(function* () {
         const { connections, zapier } = yield* services

@@ -104,7 +104,11 @@ export interface PartnerSeed {
   readonly userClaim?: string | undefined
   /** The claim holding the tenant id (default `org_id`). */
   readonly tenantClaim?: string | undefined
-  /** Registered Connect callback URLs; when set, any other `redirect_uri` is refused. */
+  /**
+   * Registered Connect callback URLs; when set, any other `redirect_uri` is refused. Compared without their query
+   * (scheme, host, port and path): the partner's own parameters and the library's `connect_attempt` ride in the
+   * query. Whether Zapier compares the query too is not documented (inferred).
+   */
   readonly redirectUris?: ReadonlyArray<string> | undefined
 }
 

@@ -50,13 +50,21 @@ export const endpoints = {
  * @category connect
  */
 export type ConnectCallbackPayload =
-  | { readonly authentication_id: string; readonly service: string; readonly state?: string }
-  | { readonly error: string; readonly error_description: string; readonly state?: string }
+  | ({ readonly authentication_id: string; readonly service: string; readonly state?: string } & RedirectParameters)
+  | ({ readonly error: string; readonly error_description: string; readonly state?: string } & RedirectParameters)
   | { readonly type: "authenticationSuccess"; readonly authId: number | string }
   | {
       readonly type: "authenticationError"
       readonly error: { readonly error: string; readonly error_description: string }
     }
+
+/**
+ * The parameters of the `redirect_uri` itself (the partner's own, and the library's `connect_attempt`), which a
+ * browser sent back to it still carries next to Connect UI's.
+ * @since 0.1.0
+ * @category connect
+ */
+export type RedirectParameters = { readonly [parameter: string]: string | undefined }
 
 /**
  * How `approveConnect` / `denyConnect` deliver the outcome: the redirect query (default) or the popup message.
@@ -145,12 +153,27 @@ export const popupMessage = (outcome: ConnectOutcome): ConnectCallbackPayload =>
       }
     : { type: "authenticationError", error: { error: outcome.error, error_description: outcome.description } }
 
+/** The query of a redirect URI, as a browser landing on it would have it (empty when it is not a URL). */
+const parametersOf = (redirectUri: string | undefined): Record<string, string> => {
+  if (redirectUri === undefined) return {}
+  try {
+    return Object.fromEntries(new URL(redirectUri).searchParams)
+  } catch {
+    return {}
+  }
+}
+
+/** The part of a redirect URI that registration compares: everything but the query and fragment. */
+const withoutQuery = (uri: string): string => uri.split("#")[0]!.split("?")[0]!
+
 const toPayload = (outcome: ConnectOutcome, mode: "redirect" | "popup" | undefined): ConnectCallbackPayload => {
   if (mode === "popup") return popupMessage(outcome)
+  // The browser lands on the redirect_uri with its own query kept and Connect UI's parameters set over it.
+  const own = parametersOf(outcome.redirectUri)
   const state = outcome.state !== undefined ? { state: outcome.state } : {}
   return outcome._tag === "Approved"
-    ? { authentication_id: outcome.connection.id, service: outcome.service, ...state }
-    : { error: outcome.error, error_description: outcome.description, ...state }
+    ? { ...own, authentication_id: outcome.connection.id, service: outcome.service, ...state }
+    : { ...own, error: outcome.error, error_description: outcome.description, ...state }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -197,7 +220,7 @@ export const model = (kit: Kit) => {
       const registered =
         params.redirectUri === undefined ||
         s.partner.redirectUris === undefined ||
-        s.partner.redirectUris.includes(params.redirectUri)
+        s.partner.redirectUris.some((uri) => withoutQuery(uri) === withoutQuery(params.redirectUri!))
       if (!registered) {
         return yield* refuse(app, undefined, "invalid_request", "Invalid redirect_uri", params, false)
       }
