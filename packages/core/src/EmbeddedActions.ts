@@ -382,17 +382,16 @@ export const make = Effect.gen(function* () {
     const policy = yield* Polling.Policy
     const before = new Set((yield* connections.list(user, app)).filter(validFor(app)).map((c) => c.id))
     const isNew = (c: Connection) => validFor(app)(c) && !before.has(c.id)
+    // The polling policy's delays (jittered, capped at maxDelay), driven by hand as the run polling loop is.
     const waitForNew = Effect.gen(function* () {
-      const driver = yield* Schedule.driver(
-        Schedule.exponential(Duration.seconds(1), 1.5).pipe(Schedule.union(Schedule.spaced(policy.maxDelay)))
-      )
+      const driver = yield* Schedule.driver(Polling.schedule(policy))
       while (true) {
         yield* Effect.orDie(driver.next(undefined))
         const found = Array.findLast(yield* connections.list(user, app), isNew)
         if (Option.isSome(found)) return found.value
       }
     })
-    const connection = yield* Effect.timeoutOption(waitForNew, options?.timeout ?? Duration.minutes(10))
+    const connection = yield* Effect.timeoutOption(waitForNew, options?.timeout ?? policy.deadline)
     if (Option.isNone(connection)) return yield* refuse(app, "timeout")
     yield* store.set(user, app, connection.value.id)
     const attempt = yield* store.latestAttempt(user, app)
@@ -491,6 +490,17 @@ export const make = Effect.gen(function* () {
       endedAt: undefined as number | undefined,
       via: "poll" as "poll" | "callback"
     }
+    /** Notes what a poll saw, for the metrics and for reconciling a callback with the polls. */
+    const noteState = (state: RunState, sentAt: number, now: number) => {
+      if (state._tag === "RunPending") {
+        progress.lastPendingAt = now
+        progress.lastPendingSentAt = sentAt
+      } else progress.endedAt = now
+    }
+    // The loop drives the Schedule by hand (a driver, not `Effect.repeat`): each step's input depends on how the
+    // poll ended (a state, or a transient failure with its Retry-After hint, which stretches the next delay), some
+    // failures are tolerated up to a count and others end the loop at once, and a success returns the run's
+    // result rather than the schedule's output.
     const poll = (schedulePolicy: Polling.PolicyShape) =>
       Effect.gen(function* () {
         const driver = yield* Schedule.driver(Polling.schedule(schedulePolicy))
@@ -518,10 +528,7 @@ export const make = Effect.gen(function* () {
           failures = 0
           const state: RunState = outcome.right
           input = state
-          if (state._tag === "RunPending") {
-            progress.lastPendingAt = yield* Clock.currentTimeMillis
-            progress.lastPendingSentAt = sentAt
-          } else progress.endedAt = yield* Clock.currentTimeMillis
+          noteState(state, sentAt, yield* Clock.currentTimeMillis)
           switch (state._tag) {
             case "RunPending":
               lastStatus = state.status

@@ -583,6 +583,30 @@ describe("EmbeddedActions.awaitConnection", () => {
       assert.strictEqual(error._tag === "ConnectFailed" ? error.reason : error._tag, "timeout")
     }).pipe(Effect.provide(TestLayer()))
   )
+
+  it.effect("follows Polling.Policy: its delays between list requests, its deadline by default", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      const fiber = yield* Effect.fork(Effect.flip(actions.awaitConnection(user, sample.slack)))
+      // One list before the wait, then one every 3 s: at 3, 6 and 9 s; the 10 s deadline ends it.
+      yield* TestClock.adjust("9500 millis")
+      assert.strictEqual(FakeZapier.requestsByEndpoint(yield* zapier.ledger)[FakeZapier.Endpoint.authentications], 4)
+      assert.isNull(yield* Fiber.poll(fiber).pipe(Effect.map(Option.getOrNull)))
+      yield* TestClock.adjust("1 second")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag === "ConnectFailed" ? error.reason : error._tag, "timeout")
+    }).pipe(
+      Effect.provide(TestLayer()),
+      Effect.provideService(Polling.Policy, {
+        ...Polling.defaults,
+        initialDelay: Duration.seconds(3),
+        factor: 1,
+        maxDelay: Duration.seconds(3),
+        jitter: 0,
+        deadline: Duration.seconds(10)
+      })
+    )
+  )
 })
 
 describe("polling", () => {
