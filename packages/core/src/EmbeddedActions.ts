@@ -554,6 +554,8 @@ export const make = Effect.gen(function* () {
           return yield* Effect.never
         }
         progress.endedAt = yield* Clock.currentTimeMillis
+        // The run ended when Zapier posted it: the detection lag is from then (not from the last poll).
+        progress.lastPendingAt = Math.min(progress.endedAt, Math.max(progress.lastPendingAt, receivedAt))
         progress.via = "callback"
         const state = event.state
         if (state._tag === "RunSucceeded") return RunResult.make({ runId, results: state.results })

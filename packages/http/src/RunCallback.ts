@@ -83,6 +83,8 @@ export interface Service {
   readonly receive: (incoming: Incoming) => Effect.Effect<Outcome>
   /** The largest body read, in bytes. */
   readonly maxBodyBytes: number
+  /** The query parameter of the routing token. */
+  readonly tokenParameter: string
   /** How many times Zapier's key set was fetched. */
   readonly keySetFetches: Effect.Effect<number>
 }
@@ -253,7 +255,12 @@ export const makeReceiver = (
         return { _tag: "Delivered" as const, runId, duplicate: !published.right }
       })
 
-    return Receiver.of({ receive, maxBodyBytes: options.maxBodyBytes, keySetFetches: verifier.fetches })
+    return Receiver.of({
+      receive,
+      maxBodyBytes: options.maxBodyBytes,
+      tokenParameter: options.tokenParameter,
+      keySetFetches: verifier.fetches
+    })
   })
 
 /** Reads the raw body, refusing it as soon as it passes the cap (a declared length over it is refused unread). */
@@ -315,25 +322,57 @@ const answer = (outcome: Outcome): HttpServerResponse.HttpServerResponse => {
 export const handler: HttpApp.Default<never, Receiver> = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const receiver = yield* Receiver
-  const outcome: Outcome = yield* Effect.gen(function* () {
-    if (request.method !== "POST") return refuse(405, "method_not_allowed", "run callbacks are POST requests")
-    const body = yield* readBody(request, receiver.maxBodyBytes).pipe(
-      Effect.catchAll(() => Effect.succeed(Option.none<Uint8Array>()))
-    )
-    if (Option.isNone(body)) {
-      return refuse(413, "too_large", `the body is larger than ${receiver.maxBodyBytes} bytes, or could not be read`)
+  yield* scrubServerSpan(receiver.tokenParameter)
+  return yield* handle(request, receiver)
+})
+
+/**
+ * `@effect/platform`'s server tracing records the request's URL (which carries the routing token) and its headers
+ * (the signature among them) on the request's span before any handler runs: the handler overwrites those attributes
+ * with redacted values, so a tracer never exports the token or the JWT.
+ */
+const scrubServerSpan = (tokenParameter: string) =>
+  Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
+    Effect.sync(() => {
+      if (Option.isNone(span)) return
+      const s = span.value
+      const redactUrl = (value: string) => redactQuery(value, tokenParameter)
+      for (const key of ["url.full", "url.query", "http.url", "http.target"]) {
+        const value = s.attributes.get(key)
+        if (typeof value === "string") s.attribute(key, redactUrl(value))
+      }
+      const header = `http.request.header.${signatureHeader}`
+      if (s.attributes.has(header)) s.attribute(header, "<redacted>")
+    })
+  )
+
+/** The URL (or query) with the routing token's value replaced by `<redacted>`. */
+const redactQuery = (value: string, parameter: string): string =>
+  value.replace(new RegExp(`(^|[?&])(${escapeRegExp(encodeURIComponent(parameter))}=)[^&#]*`, "g"), "$1$2<redacted>")
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+const handle = (request: HttpServerRequest.HttpServerRequest, receiver: Service) =>
+  Effect.gen(function* () {
+    const outcome: Outcome = yield* Effect.gen(function* () {
+      if (request.method !== "POST") return refuse(405, "method_not_allowed", "run callbacks are POST requests")
+      const body = yield* readBody(request, receiver.maxBodyBytes).pipe(
+        Effect.catchAll(() => Effect.succeed(Option.none<Uint8Array>()))
+      )
+      if (Option.isNone(body)) {
+        return refuse(413, "too_large", `the body is larger than ${receiver.maxBodyBytes} bytes, or could not be read`)
+      }
+      return yield* receiver.receive({ url: request.url, headers: request.headers, body: body.value })
+    })
+    yield* Effect.annotateCurrentSpan({
+      "zapier.callback_outcome":
+        outcome._tag === "Delivered" ? (outcome.duplicate ? "duplicate" : "delivered") : outcome.code,
+      ...(outcome._tag === "Delivered" ? { "zapier.run_id": outcome.runId } : {})
+    })
+    if (outcome._tag !== "Delivered") {
+      yield* Effect.logDebug("Zapier run callback refused").pipe(
+        Effect.annotateLogs({ status: outcome.status, reason: outcome.code })
+      )
     }
-    return yield* receiver.receive({ url: request.url, headers: request.headers, body: body.value })
-  })
-  yield* Effect.annotateCurrentSpan({
-    "zapier.callback_outcome":
-      outcome._tag === "Delivered" ? (outcome.duplicate ? "duplicate" : "delivered") : outcome.code,
-    ...(outcome._tag === "Delivered" ? { "zapier.run_id": outcome.runId } : {})
-  })
-  if (outcome._tag !== "Delivered") {
-    yield* Effect.logDebug("Zapier run callback refused").pipe(
-      Effect.annotateLogs({ status: outcome.status, reason: outcome.code })
-    )
-  }
-  return answer(outcome)
-}).pipe(Effect.withSpan("RunCallback.handle"))
+    return answer(outcome)
+  }).pipe(Effect.withSpan("RunCallback.handle"))

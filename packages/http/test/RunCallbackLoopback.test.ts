@@ -22,6 +22,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { RunCallback, ZapierHttp } from "../src/index.js"
+import { captureSpans } from "./support.js"
 
 const { sample } = FakeZapier
 const user = sample.user
@@ -54,6 +55,8 @@ const Logs = Layer.merge(
   Logger.minimumLogLevel(LogLevel.All)
 )
 
+const spans = captureSpans()
+
 const partnerUrl = Effect.map(HttpServer.HttpServer, (server) =>
   server.address._tag === "TcpAddress" ? `http://127.0.0.1:${server.address.port}` : "http://invalid"
 )
@@ -81,7 +84,8 @@ const Stack = (path = "/zapier/runs", claims: "minimal" | "bound" = "minimal") =
         Layer.provideMerge(Fake),
         Layer.provideMerge(Partner),
         Layer.provideMerge(NodeHttpClient.layerUndici),
-        Layer.provideMerge(Logs)
+        Layer.provideMerge(Logs),
+        Layer.provideMerge(spans.layer)
       )
     })
   )
@@ -117,6 +121,7 @@ const request = (overrides: Partial<EmbeddedActions.RunRequest> = {}): EmbeddedA
 const setup = Effect.gen(function* () {
   yield* TestClock.setTime(NOW)
   lines.length = 0
+  spans.spans.length = 0
   failures.left = 0
   const zapier = yield* FakeZapier.FakeZapier
   yield* zapier.addConnection(user, sample.slack)
@@ -253,6 +258,19 @@ describe("run callbacks over loopback", () => {
       for (const line of lines) {
         assert.notInclude(line, canary)
         assert.notInclude(line, "eyJ", "no JWT in a log line")
+      }
+      // The partner server's request spans (platform's tracing records the URL and the headers) are scrubbed.
+      const server = spans.spans.filter((s) => s.attributes.get("url.path") === "/zapier/runs")
+      assert.isAtLeast(server.length, 2)
+      for (const span of server) {
+        assert.include(String(span.attributes.get("url.query")), "zapier_run_token=<redacted>")
+        assert.strictEqual(span.attributes.get("http.request.header.zapier-callback-signature"), "<redacted>")
+      }
+      for (const span of spans.spans) {
+        for (const [key, value] of span.attributes) {
+          assert.notInclude(String(value), canary, `${span.name} ${key}`)
+          assert.notInclude(String(value), "eyJ", `${span.name} ${key}`)
+        }
       }
       assert.notInclude(String(handle), canary)
       assert.notInclude(JSON.stringify(handle), canary)
