@@ -216,37 +216,40 @@ const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/
  * alignment (e.g. inside `Basic base64(id:secret)` or a base64 of the whole form body). Longest first.
  * @internal
  */
-export const secretShapes = (secret: string): ReadonlyArray<RegExp> => {
-  const shapes = new Set([secret, encodeURIComponent(secret), formEncode(secret), ...base64Cores(secret)])
-  return [...shapes]
+export const secretShapes = (secret: string): ReadonlyArray<RegExp> =>
+  [...new Set([secret, encodeURIComponent(secret), formEncode(secret), ...base64Cores(secret)])]
     .filter((shape) => shape.length >= 4)
     .sort((a, b) => b.length - a.length)
     .map((shape) => new RegExp(escapeRegExp(shape), shape.includes("%") ? "gi" : "g"))
-}
 
 /**
- * Truncates a server-provided text and removes anything token-like (JWTs, long opaque strings) and any of the
- * given secrets in any of the shapes of {@link secretShapes}.
+ * A scrubber for the given secrets (their shapes computed once): truncates a server-provided text and removes
+ * anything token-like (JWTs, long opaque strings) and any of the secrets in any of the shapes of
+ * {@link secretShapes}.
  * @internal
  */
-export const scrub = (text: string, secrets: ReadonlyArray<string> = []): string => {
-  let out = text
-  for (const secret of secrets) {
-    if (secret.length < 4) continue
-    for (const shape of secretShapes(secret)) out = out.replace(shape, "<redacted>")
+export const scrubber = (secrets: ReadonlyArray<string> = []): ((text: string) => string) => {
+  const shapes = secrets
+    .filter((secret) => secret.length >= 4)
+    .flatMap(secretShapes)
+    .sort((a, b) => b.source.length - a.source.length)
+  return (text) => {
+    let out = text
+    for (const shape of shapes) out = out.replace(shape, "<redacted>")
+    out = out.replace(jwtLike, "<redacted>").replace(longOpaque, "<redacted>")
+    return out.length > 300 ? `${out.slice(0, 300)}…` : out
   }
-  out = out.replace(jwtLike, "<redacted>").replace(longOpaque, "<redacted>")
-  return out.length > 300 ? `${out.slice(0, 300)}…` : out
 }
 
 const apiErrorsOf = (body: string, secrets: ReadonlyArray<string>): ReadonlyArray<Errors.ApiError> => {
   const envelope = decodeQuietly(Wire.ErrorEnvelope, body)
   if (envelope === undefined) return []
+  const clean = scrubber(secrets)
   return envelope.errors.slice(0, 20).map((e) =>
     Errors.ApiError.make({
-      code: scrub(e.code ?? "error", secrets),
-      title: scrub(e.title ?? e.code ?? "Error", secrets),
-      ...(e.detail ? { detail: scrub(e.detail, secrets) } : {}),
+      code: clean(e.code ?? "error"),
+      title: clean(e.title ?? e.code ?? "Error"),
+      ...(e.detail ? { detail: clean(e.detail) } : {}),
       ...(typeof e.status === "number" && Number.isFinite(e.status) ? { status: e.status } : {})
     })
   )
@@ -466,9 +469,10 @@ export const forToken = (error: AttemptError, ctx: Context): TokenError => {
       }
       const oauth = decodeQuietly(Wire.OAuthError, error.body)
       if (oauth !== undefined) {
+        const clean = scrubber(secrets)
         return new Errors.TokenExchangeFailed({
-          error: scrub(oauth.error, secrets).slice(0, 100),
-          ...(oauth.error_description ? { description: scrub(oauth.error_description, secrets) } : {}),
+          error: clean(oauth.error).slice(0, 100),
+          ...(oauth.error_description ? { description: clean(oauth.error_description) } : {}),
           status
         })
       }
