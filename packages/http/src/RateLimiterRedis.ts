@@ -341,8 +341,12 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         }
       })
 
-    /** Waits for this process's turn to reserve (counted against `maxWait`), then reserves. */
-    const gated = (key: string, keys: ReadonlyArray<string>, start: number) => {
+    /**
+     * Waits for this process's turn to reserve (counted against `maxWait`), reserves, and waits for the slot.
+     * Interruptible only while waiting (for the turn, between two asks, for the slot), and a reserved slot is
+     * released on interruption, so no reservation outlives its waiter. `true` when Redis could not be used.
+     */
+    const reserveAndWait = (key: string, keys: ReadonlyArray<string>, start: number) => {
       const gate = gateOf(key)
       const turn =
         Number.isFinite(maxWaitMillis) && maxWaitMillis < 2 ** 31
@@ -352,20 +356,26 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         Effect.flatMap(restore(turn), (permit) =>
           Option.isNone(permit)
             ? exceeded(key, maxWaitMillis)
-            : reserve(key, keys, start, restore).pipe(Effect.ensuring(gate.release(1)))
+            : reserve(key, keys, start, restore).pipe(
+                Effect.ensuring(gate.release(1)),
+                Effect.flatMap((reservation) => {
+                  if (reservation._tag === "Unavailable") return Effect.succeed(true)
+                  if (reservation.wait <= 0) return Effect.succeed(false)
+                  return Effect.annotateCurrentSpan("rateLimiter.waitMillis", reservation.wait).pipe(
+                    Effect.zipRight(restore(waitFor(key, keys, reservation.member, reservation.wait, start))),
+                    Effect.as(false)
+                  )
+                })
+              )
         )
       )
     }
 
     const take = Effect.fn("RateLimiter.take")(function* (key?: string) {
       const k = key ?? s.key
-      const keys = keysOf(k)
       const start = yield* Clock.currentTimeMillis
-      const reservation = yield* gated(k, keys, start)
-      if (reservation._tag === "Unavailable") return yield* fallback.take(k)
-      if (reservation.wait <= 0) return
-      yield* Effect.annotateCurrentSpan("rateLimiter.waitMillis", reservation.wait)
-      yield* waitFor(k, keys, reservation.member, reservation.wait, start)
+      const unavailable = yield* reserveAndWait(k, keysOf(k), start)
+      if (unavailable) return yield* fallback.take(k)
     })
 
     const pause = Effect.fn("RateLimiter.pause")(function* (
