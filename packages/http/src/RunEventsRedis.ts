@@ -9,7 +9,8 @@
  *   duplicate changes nothing;
  * - channel `events`: the run id of each new end, so every process wakes its own waiters for that run, which then
  *   read `event:<run id>`. An await registers its waiter before it reads the key, so an end published between
- *   the two is not missed.
+ *   the two is not missed; when the subscription comes back after a lost connection, every waiter reads its key
+ *   again, so an end published meanwhile is not missed either.
  *
  * A failing Redis makes the operations fail with `RunEventsUnavailable` (within `timeout`): an await then polls
  * on the plain schedule and the callback receiver answers 503 so that Zapier delivers again.
@@ -177,8 +178,25 @@ export const make = (options: Options): Effect.Effect<RunEvents.Service, never, 
       const runId = Schema.decodeUnknownEither(ActionRunId)(message)
       if (Either.isRight(runId)) Runtime.runFork(runtime)(wake(runId.right))
     }
+    // A message published while the subscriber was reconnecting is lost: once it is back, every waiter reads its
+    // run's key again.
+    let connectedOnce = false
+    const onReady = () => {
+      if (!connectedOnce) {
+        connectedOnce = true
+        return
+      }
+      const runs = [...waiters.keys()]
+      if (runs.length > 0) Runtime.runFork(runtime)(Effect.forEach(runs, (runId) => wake(ActionRunId.make(runId))))
+    }
     subscriber.on("message", onMessage)
-    yield* Effect.addFinalizer(() => Effect.sync(() => subscriber.off("message", onMessage)))
+    subscriber.on("ready", onReady)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        subscriber.off("message", onMessage)
+        subscriber.off("ready", onReady)
+      })
+    )
     yield* run("subscribe", () => subscriber.subscribe(channel)).pipe(
       Effect.timeout(Duration.sum(timeout, Duration.seconds(1))),
       Effect.catchAll(() =>

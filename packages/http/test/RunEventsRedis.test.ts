@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { Redis } from "ioredis"
 import { RunEventsRedis } from "../src/index.js"
 
@@ -84,6 +85,38 @@ describe.skipIf(skipRedis)("RunEventsRedis (real Redis)", () => {
       assert.notInclude(stored ?? "", Redacted.value(token))
       const ttl = yield* Effect.promise(() => inspector.ttl(`${prefix}event:${runId}`))
       assert.isAbove(ttl, 0)
+    })
+  )
+
+  it.scopedLive("an end published while the subscription was down is found when it comes back", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const name = `callbacks-test-${Math.random().toString(36).slice(2)}`
+      const bus = yield* RunEventsRedis.make({ redis: { url: redisUrl, options: { connectionName: name } }, prefix })
+      const other = yield* RunEventsRedis.make({ redis: { url: redisUrl }, prefix })
+      const runId = Domain.ActionRunId.make(`run-${Math.random().toString(36).slice(2)}`)
+      const token = yield* RunEvents.mintToken
+      const waiting = yield* Effect.fork(bus.await(runId))
+      yield* Effect.sleep("100 millis")
+      const inspector = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(redisUrl)),
+        (client) => Effect.promise(() => client.quit())
+      )
+      // The end is written without its wake-up message (as if the message was lost), then the subscriber's
+      // connection is killed: when it reconnects, the waiter reads the key again.
+      const encoded = yield* Schema.encode(Schema.parseJson(RunEvents.RunEvent))(yield* event(runId, token, [{ n: 3 }]))
+      yield* Effect.promise(() => inspector.set(`${prefix}event:${runId}`, encoded, "EX", 60))
+      const list = yield* Effect.promise(() => inspector.client("LIST") as Promise<string>)
+      const ids = list
+        .split("\n")
+        .filter((line) => line.includes(`name=${name}`) && /cmd=(p?subscribe|ping)/.test(line))
+        .map((line) => /id=(\d+)/.exec(line)?.[1])
+        .filter((id): id is string => id !== undefined)
+      assert.isAbove(ids.length, 0, "the subscriber connection was found")
+      for (const id of ids) yield* Effect.promise(() => inspector.client("KILL", "ID", id))
+      const received = yield* Fiber.join(waiting).pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(received.runId, runId)
+      assert.isFalse(yield* other.publish(yield* event(runId, token, [{ n: 4 }])), "the kept end wins")
     })
   )
 
