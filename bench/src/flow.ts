@@ -13,7 +13,7 @@
  * in 60 / timeScale seconds.
  */
 import { EmbeddedActions, TokenExchange } from "@effect-zapier/core"
-import { ZapierHttp } from "@effect-zapier/http"
+import { RateLimiter, ZapierHttp } from "@effect-zapier/http"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Child from "./child.js"
@@ -150,7 +150,9 @@ const describeLimiter = (limiter: Partial<ZapierHttp.Options> | undefined): stri
   if (limiter === undefined || limiter.rateLimit === false) return "none"
   const limit = limiter.rateLimit?.limit ?? ZapierHttp.defaults.rateLimit.limit
   const window = Duration.decode(limiter.rateLimit?.window ?? ZapierHttp.defaults.rateLimit.window)
-  return `${limiter.rateLimit === undefined ? "the default, " : ""}${limit} requests per ${Duration.format(window)}`
+  // Every limiter counts its window plus a safety margin (max(1 s, 1 %) by default).
+  const margin = Duration.decode(limiter.rateLimit?.margin ?? RateLimiter.defaultMargin(window))
+  return `${limiter.rateLimit === undefined ? "the default, " : ""}${limit} requests per ${Duration.format(window)} (counted over ${Duration.format(Duration.sum(window, margin))})`
 }
 
 export interface BudgetOptions {
