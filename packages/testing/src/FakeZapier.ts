@@ -49,69 +49,375 @@ import type { Seed } from "./internal/seed.js"
 // The public types live in the modules of their area (seed, faults, ledger, runs, Connect UI); this module
 // re-exports them, so `FakeZapier.Seed`, `FakeZapier.Fault`, … are what users see.
 
-/** @since 0.1.0 */
-export { callbackKeyId } from "./internal/areas/callbacks.js"
-/** @since 0.1.0 */
+export {
+  /**
+   * The `kid` of the fake's callback signing key.
+   * @since 0.1.0
+   */
+  callbackKeyId
+} from "./internal/areas/callbacks.js"
 export type {
+  /**
+   * What a real browser delivers to the partner when Connect UI finishes: the redirect's query, or the popup's
+   * `postMessage` data. Feed it to `EmbeddedActions.completeConnection`.
+   * @since 0.1.0
+   * @category connect
+   */
   ConnectCallbackPayload,
+  /**
+   * How `approveConnect` / `denyConnect` deliver the outcome: the redirect query (default) or the popup message.
+   * @since 0.1.0
+   * @category connect
+   */
   ConnectOptions,
+  /**
+   * Options of `denyConnect` (default: `server_error`, `OAuth Failed: access_denied`, as when the user refuses
+   * the third-party consent screen).
+   * @since 0.1.0
+   * @category connect
+   */
   DenyOptions,
+  /**
+   * The parameters of the `redirect_uri` itself (the partner's own, and the library's `connect_attempt`), which a
+   * browser sent back to it still carries next to Connect UI's.
+   * @since 0.1.0
+   * @category connect
+   */
   RedirectParameters
 } from "./internal/areas/connect.js"
-/** @since 0.1.0 */
-export type { RunInfo } from "./internal/areas/runs.js"
-/** @since 0.1.0 */
-export type { InboxInfo, MessageInfo, NotificationEntry } from "./internal/areas/triggerInbox.js"
-/** @since 0.1.0 */
-export { type Control, Endpoint } from "./internal/areas.js"
-/** @since 0.1.0 */
-export { Fault, type FaultRule } from "./internal/fault.js"
-/** @since 0.1.0 */
+export type {
+  /**
+   * A run as the model holds it.
+   * @since 0.1.0
+   * @category control
+   */
+  RunInfo
+} from "./internal/areas/runs.js"
+export type {
+  /**
+   * An inbox as the model holds it.
+   * @since 0.1.0
+   * @category control
+   */
+  InboxInfo,
+  /**
+   * A message as the model holds it (any inbox's).
+   * @since 0.1.0
+   * @category control
+   */
+  MessageInfo,
+  /**
+   * A notification the server posted to an inbox's `notification_url`.
+   * @since 0.1.0
+   * @category control
+   */
+  NotificationEntry
+} from "./internal/areas/triggerInbox.js"
 export {
+  /**
+   * The control side of the model: script it, act as the end user in Connect UI, and read the ledger.
+   * Misuse (an unknown app, user or connection) fails with core's `NotFound`, naming the control method.
+   * @since 0.1.0
+   * @category control
+   */
+  type Control,
+  /**
+   * The names of the endpoints, as the ledger and fault rules use them (method and route template).
+   * @since 0.1.0
+   * @category ledger
+   */
+  Endpoint
+} from "./internal/areas.js"
+export {
+  /**
+   * A fault injected into one request.
+   * - `Status`: answer with this HTTP status and a Zapier error (`errors[]`; OAuth `{error}` on the token endpoint),
+   *   with `Retry-After` when `retryAfter` is set (in delta seconds, or as an HTTP-date with
+   *   `retryAfterFormat: "http-date"`). With `afterCommit` the request is processed first (a run is created) and
+   *   only the answer is replaced: the ambiguous case.
+   * - `Delay`: answer normally, after `duration` (on the model's clock).
+   * - `Disconnect`: the connection is dropped without an answer (after processing when `afterCommit`).
+   * - `MalformedBody`: the request is processed, then answered `200` with a body that is not JSON.
+   * - `Respond`: the answer is replaced by exactly this status, content type, headers and body (an HTML page, an
+   *   empty 200, a run with a status Zapier never documented, …); processed first unless `afterCommit: false`.
+   *   Over HTTP the bytes are sent as given; the in-memory layer, which has no wire, maps it by status (a 2xx
+   *   counts as a body that does not decode).
+   * @since 0.1.0
+   * @category faults
+   */
+  Fault,
+  /**
+   * When a fault fires: on requests to `endpoint` (one of {@link Endpoint}; any when omitted) of `user` (any when
+   * omitted), after skipping the first `skip` matching requests, for `times` requests (default 1; `Infinity` for all).
+   *
+   * @example
+   * ```ts
+   * // The 2nd create-run request is processed but its answer is a 500:
+   * zapier.injectFault({ endpoint: FakeZapier.Endpoint.createRun, skip: 1, fault: FakeZapier.Fault.status(500, { afterCommit: true }) })
+   * ```
+   * @since 0.1.0
+   * @category faults
+   */
+  type FaultRule
+} from "./internal/fault.js"
+export {
+  /**
+   * One attempt to deliver a run callback (Zapier → the partner's callback URL): `delivery` is 1, or 2 for a planned
+   * duplicate; `attempt` counts retries within a delivery (0 for a dropped one); `status` is the partner's HTTP
+   * status, `network` for no answer (refused, reset, timed out), or `dropped` when the plan dropped it.
+   * @since 0.1.0
+   * @category ledger
+   */
   type CallbackEntry,
+  /**
+   * One Connect UI session that finished (or was refused).
+   * @since 0.1.0
+   * @category ledger
+   */
   type ConnectEntry,
+  /**
+   * The callback delivery attempts of one run.
+   * @since 0.1.0
+   * @category ledger
+   */
   callbacksOf,
+  /**
+   * One token issued by the token endpoint.
+   * @since 0.1.0
+   * @category ledger
+   */
   type ExchangeEntry,
+  /**
+   * The tokens issued to one user (optionally of one kind).
+   * @since 0.1.0
+   * @category ledger
+   */
   exchangesOf,
+  /**
+   * Everything that happened, in order.
+   * @since 0.1.0
+   * @category ledger
+   */
   type Ledger,
+  /**
+   * One action lookup (`GET /v2/actions`) and the fresh ids it issued.
+   * @since 0.1.0
+   * @category ledger
+   */
   type LookupEntry,
+  /**
+   * The action lookups one user made.
+   * @since 0.1.0
+   * @category ledger
+   */
   lookupsOf,
+  /**
+   * One read of a run, with the status it returned.
+   * @since 0.1.0
+   * @category ledger
+   */
   type PollEntry,
+  /**
+   * The reads of one run.
+   * @since 0.1.0
+   * @category ledger
+   */
   pollsOf,
+  /**
+   * One request (HTTP, or a logical one for the in-memory layer). `at` is epoch millis on the model's clock.
+   * @since 0.1.0
+   * @category ledger
+   */
   type RequestEntry,
+  /**
+   * One run created.
+   * @since 0.1.0
+   * @category ledger
+   */
   type RunEntry,
+  /**
+   * Zapier's word for a run's state on the wire.
+   * @since 0.1.0
+   */
   type RunStatus,
+  /**
+   * Requests per endpoint, e.g. `{ "GET /v2/action-runs/{id}/": 3, ... }`.
+   * @since 0.1.0
+   * @category ledger
+   */
   requestsByEndpoint,
+  /**
+   * The runs one user created.
+   * @since 0.1.0
+   * @category ledger
+   */
   runsOf
 } from "./internal/ledger.js"
-/** @since 0.1.0 */
-export type { InboxCounts } from "./internal/model/inbox.js"
-/** @since 0.1.0 */
-export { sample, sampleChannels, sampleSeed } from "./internal/sample.js"
-/** @since 0.1.0 */
 export type {
+  /**
+   * Counts the tests read. @internal
+   * @since 0.1.0
+   */
+  InboxCounts
+} from "./internal/model/inbox.js"
+export {
+  /**
+   * Ids and keys of {@link sampleSeed}.
+   * @since 0.1.0
+   * @category fixtures
+   */
+  sample,
+  /**
+   * The channels of the sample Slack workspace: the choices of `channel` (23 of them: three pages of 10).
+   * @since 0.1.0
+   * @category fixtures
+   */
+  sampleChannels,
+  /**
+   * A ready catalog for examples and tests: a Slack-like app with a succeeding, a failing and a never-finishing
+   * action (plus a SEARCH and an instant READ), a spreadsheet app with a 10 s action, and an app without
+   * authentication. No users or connections: the flow starts with none. Register a partner key for the HTTP server
+   * with `FakeZapierServer` / `PartnerKey.register`.
+   *
+   * Input fields: `send_channel_message` takes `channel` (required, a dropdown of {@link sampleChannels}), `text`
+   * (required), `send_as_bot` (a boolean that `invalidates`: when `true`, `bot_name` (required) and `bot_icon`
+   * appear), an info field, and a fieldset "Advanced" with `unfurl_links` (boolean, default `true`) and `mentions`
+   * (a list of strings); its output fields are `ok`, `channel`, `text`, `ts`. `create_spreadsheet_row` has
+   * `spreadsheet`, then `worksheet` once a spreadsheet is chosen, then one field per column (`COL$A`, …) once a
+   * worksheet is chosen. `uppercase` takes `text` (required).
+   * @since 0.1.0
+   * @category fixtures
+   */
+  sampleSeed
+} from "./internal/sample.js"
+export type {
+  /**
+   * An action of a seeded app and the lifecycle of its runs (default: success after 1 s with no results), with
+   * its input fields (default none) and output fields (default none).
+   * @since 0.1.0
+   * @category seed
+   */
   ActionSeed,
+  /**
+   * An app of the catalog. `service` is the key Connect UI reports (for example `SlackAPI`).
+   * @since 0.1.0
+   * @category seed
+   */
   AppSeed,
+  /**
+   * What happens to one callback delivery: sent (`deliver`), never sent (`drop`), or sent twice (`duplicate`).
+   * @since 0.1.0
+   * @category seed
+   */
   CallbackPlan,
+  /**
+   * How the fake posts run callbacks.
+   * @since 0.1.0
+   * @category seed
+   */
   CallbackSeed,
+  /**
+   * One choice of a `SELECT` field: a bare value, or a value with a label (and an id; default the value).
+   * @since 0.1.0
+   * @category seed
+   */
   ChoiceSeed,
+  /**
+   * The choices of a field: fixed, or computed from the inputs filled so far (a dropdown that depends on another
+   * field). They are served in pages of `Seed.choicesPageSize`.
+   * @since 0.1.0
+   * @category seed
+   */
   ChoicesSeed,
+  /**
+   * A connection to seed (or add). Ids are generated (numeric strings) unless given.
+   * @since 0.1.0
+   * @category seed
+   */
   ConnectionSeed,
+  /**
+   * @since 0.1.0 @category seed
+   */
   FieldSeed,
+  /**
+   * A titled group of fields.
+   * @since 0.1.0
+   * @category seed
+   */
   FieldsetSeed,
+  /**
+   * An action's input fields: fixed, or computed from the inputs filled so far (fields that appear when another
+   * one changes).
+   * @since 0.1.0
+   * @category seed
+   */
   FieldsSeed,
+  /**
+   * A piece of help text among the fields.
+   * @since 0.1.0
+   * @category seed
+   */
   InfoFieldSeed,
+  /**
+   * An input field of an action. `valueType` defaults to `STRING`; a field with `choices` is a `SELECT` field
+   * unless `format` says otherwise. `when` makes it a dependent field: it is only among the fields while `when`
+   * holds for the inputs (pair it with `invalidates: true` on the field it depends on).
+   * @since 0.1.0
+   * @category seed
+   */
   InputFieldSeed,
+  /**
+   * One output field of an action.
+   * @since 0.1.0
+   * @category seed
+   */
   OutputFieldSeed,
+  /**
+   * A public key the partner registered for its JWTs: an SPKI PEM or a public JWK.
+   * @since 0.1.0
+   * @category seed
+   */
   PartnerKeySeed,
+  /**
+   * The partner as Zapier registered it at onboarding.
+   * @since 0.1.0
+   * @category seed
+   */
   PartnerSeed,
+  /**
+   * The results of a successful run: fixed, or computed from the run's inputs.
+   * @since 0.1.0
+   * @category scripts
+   */
   ResultsSeed,
+  /**
+   * One error of a scripted failing run, as Zapier reports it in `errors[]` (`delay` is sent in whole seconds).
+   * @since 0.1.0
+   * @category scripts
+   */
   RunErrorSeed,
+  /**
+   * Everything a fresh model starts with. Every field is optional.
+   * @since 0.1.0
+   * @category seed
+   */
   Seed,
+  /**
+   * An end user provisioned up front, with connections.
+   * @since 0.1.0
+   * @category seed
+   */
   UserSeed
 } from "./internal/seed.js"
-/** @since 0.1.0 */
-export { RunScript } from "./internal/seed.js"
+export {
+  /**
+   * The lifecycle of every run of an action: succeed after a duration with results, fail after a duration with
+   * `errors[]`, or stay pending forever. The status is computed from the clock whenever the run is read.
+   * @since 0.1.0
+   * @category scripts
+   */
+  RunScript
+} from "./internal/seed.js"
 
 /**
  * The control tag of the model.
@@ -144,8 +450,15 @@ export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")
  *
  * @example
  * ```ts
- * const TestZapier = FakeZapier.layer(FakeZapier.sampleSeed)
- * it.effect("runs", () => program.pipe(Effect.provide(EmbeddedActions.layer.pipe(Layer.provideMerge(TestZapier), Layer.provide(ConnectionStore.layerMemory)))))
+ * import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
+ * import { FakeZapier } from "@effect-zapier/testing"
+ * import { Layer } from "effect"
+ *
+ * // In a test: it.effect("runs", () => program.pipe(Effect.provide(TestZapier)))
+ * const TestZapier = EmbeddedActions.layer.pipe(
+ *   Layer.provideMerge(FakeZapier.layer(FakeZapier.sampleSeed)),
+ *   Layer.provide(ConnectionStore.layerMemory)
+ * )
  * ```
  * @since 0.1.0
  * @category layers

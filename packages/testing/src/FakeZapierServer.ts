@@ -43,8 +43,24 @@ import { ApiFailure } from "./internal/model/failures.js"
 import * as Server from "./internal/server/kit.js"
 import type { PartnerKey } from "./PartnerKey.js"
 
-/** @since 0.1.0 */
-export { defaultTokenTypes, type Options, type TokenTypes } from "./internal/server/kit.js"
+export {
+  /**
+   * The token-type URNs and grant type the fake accepts unless told otherwise.
+   * @since 0.1.0
+   */
+  defaultTokenTypes,
+  /**
+   * Options of the server.
+   * @since 0.1.0
+   * @category options
+   */
+  type Options,
+  /**
+   * The token-type URNs and grant type the token endpoint accepts (Zapier has not published them).
+   * @since 0.1.0
+   */
+  type TokenTypes
+} from "./internal/server/kit.js"
 
 /**
  * Where the running server is.
@@ -127,6 +143,9 @@ const make = (options: Server.Options) =>
  *
  * @example
  * ```ts
+ * import { FakeZapier, FakeZapierServer } from "@effect-zapier/testing"
+ *
+ * const seed = FakeZapier.sampleSeed
  * const TestServer = FakeZapierServer.layer({ seed, pendingStatus: "queued-then-running", runBody: "data" })
  * ```
  * @since 0.1.0
@@ -143,11 +162,16 @@ export const layer = (
  *
  * @example
  * ```ts
- * const key = yield* PartnerKey.generate()
- * const Server = FakeZapierServer.layer({ seed: PartnerKey.register(FakeZapier.sampleSeed, key) })
- * const Client = Layer.unwrapEffect(
- *   Effect.map(FakeZapierServer.FakeZapierServer, (server) => ZapierHttp.layer(FakeZapierServer.clientOptions(server, key)))
- * )
+ * import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const key = yield* PartnerKey.generate()
+ *   const Server = FakeZapierServer.layer({ seed: PartnerKey.register(FakeZapier.sampleSeed, key) })
+ *   const options = Effect.map(FakeZapierServer.FakeZapierServer, (server) => FakeZapierServer.clientOptions(server, key))
+ *   // With @effect-zapier/http: Layer.unwrapEffect(Effect.map(options, ZapierHttp.layer)).pipe(Layer.provideMerge(Server))
+ *   return yield* options.pipe(Effect.provide(Server))
+ * })
  * ```
  * @since 0.1.0
  * @category clients
@@ -172,10 +196,18 @@ export const clientOptions = (server: Service, key: PartnerKey) => ({
  *
  * @example
  * ```ts
- * const options = {
- *   ...FakeZapierServer.clientOptions(server, key),
- *   ...FakeZapierServer.callbackOptions(server, `${partnerUrl}/zapier/runs`)
- * }
+ * import { FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
+ * import { Effect } from "effect"
+ *
+ * const partnerUrl = "http://127.0.0.1:3000" // the partner server of the test
+ * const options = Effect.gen(function* () {
+ *   const key = yield* PartnerKey.generate()
+ *   const server = yield* FakeZapierServer.FakeZapierServer
+ *   return {
+ *     ...FakeZapierServer.clientOptions(server, key),
+ *     ...FakeZapierServer.callbackOptions(server, `${partnerUrl}/zapier/runs`)
+ *   }
+ * })
  * ```
  * @since 0.1.0
  * @category clients

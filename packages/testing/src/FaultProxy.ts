@@ -48,11 +48,19 @@ export interface Delay {
   readonly jitter: Duration.Duration
 }
 
-/** Bytes flow both ways untouched. @since 0.1.0 @category faults */
+/**
+ * Bytes flow both ways untouched.
+ * @since 0.1.0
+ * @category faults
+ */
 export interface PassThrough {
   readonly _tag: "PassThrough"
 }
-/** Bytes are delayed: `request` on their way to the upstream, `response` on their way back. @since 0.1.0 @category faults */
+/**
+ * Bytes are delayed: `request` on their way to the upstream, `response` on their way back.
+ * @since 0.1.0
+ * @category faults
+ */
 export interface Latency {
   readonly _tag: "Latency"
   readonly request: Delay
@@ -68,7 +76,11 @@ export interface Hang {
   readonly _tag: "Hang"
   readonly forwardRequest: boolean
 }
-/** The first client bytes are answered with a TCP reset; the upstream sees nothing. @since 0.1.0 @category faults */
+/**
+ * The first client bytes are answered with a TCP reset; the upstream sees nothing.
+ * @since 0.1.0
+ * @category faults
+ */
 export interface ResetBeforeRequest {
   readonly _tag: "ResetBeforeRequest"
 }
@@ -91,12 +103,20 @@ export interface Truncate {
   readonly _tag: "Truncate"
   readonly bytes: number
 }
-/** The response reaches the client at `bytesPerSecond`. @since 0.1.0 @category faults */
+/**
+ * The response reaches the client at `bytesPerSecond`.
+ * @since 0.1.0
+ * @category faults
+ */
 export interface SlowBody {
   readonly _tag: "SlowBody"
   readonly bytesPerSecond: number
 }
-/** The connection is accepted and closed at once, before anything is read. @since 0.1.0 @category faults */
+/**
+ * The connection is accepted and closed at once, before anything is read.
+ * @since 0.1.0
+ * @category faults
+ */
 export interface AcceptAndClose {
   readonly _tag: "AcceptAndClose"
 }
@@ -133,7 +153,10 @@ export type Fault =
  */
 export type ConnectionFault = Exclude<Fault, Refuse>
 
-/** @since 0.1.0 @category faults */
+/**
+ * @since 0.1.0
+ * @category faults
+ */
 export const passThrough: PassThrough = { _tag: "PassThrough" }
 
 /**
@@ -175,10 +198,16 @@ export const hang = (options?: { readonly forwardRequest?: boolean | undefined }
   forwardRequest: options?.forwardRequest ?? false
 })
 
-/** @since 0.1.0 @category faults */
+/**
+ * @since 0.1.0
+ * @category faults
+ */
 export const resetBeforeRequest: ResetBeforeRequest = { _tag: "ResetBeforeRequest" }
 
-/** @since 0.1.0 @category faults */
+/**
+ * @since 0.1.0
+ * @category faults
+ */
 export const resetAfterRequest: ResetAfterRequest = { _tag: "ResetAfterRequest" }
 
 /**
@@ -198,10 +227,16 @@ export const slowBody = (bytesPerSecond: number): SlowBody => ({
   bytesPerSecond: Math.max(1, bytesPerSecond)
 })
 
-/** @since 0.1.0 @category faults */
+/**
+ * @since 0.1.0
+ * @category faults
+ */
 export const acceptAndClose: AcceptAndClose = { _tag: "AcceptAndClose" }
 
-/** @since 0.1.0 @category faults */
+/**
+ * @since 0.1.0
+ * @category faults
+ */
 export const refuse: Refuse = { _tag: "Refuse" }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -566,8 +601,14 @@ const closeServer = (server: Net.Server, state: State): Effect.Effect<void> =>
  *
  * @example
  * ```ts
- * const proxy = yield* FaultProxy.make({ upstream: server.apiUrl })
- * yield* proxy.setFault(FaultProxy.truncate(200))
+ * import { FakeZapierServer, FaultProxy } from "@effect-zapier/testing"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const server = yield* FakeZapierServer.FakeZapierServer
+ *   const proxy = yield* FaultProxy.make({ upstream: server.apiUrl })
+ *   yield* proxy.setFault(FaultProxy.truncate(200))
+ * }).pipe(Effect.scoped)
  * ```
  * @since 0.1.0
  * @category constructors
@@ -656,6 +697,8 @@ export const make = (options: Options): Effect.Effect<Service, FaultProxyError, 
  *
  * @example
  * ```ts
+ * import { FaultProxy } from "@effect-zapier/testing"
+ *
  * const Proxy = FaultProxy.layer({ upstream: { port: 8080 } })
  * ```
  * @since 0.1.0
