@@ -22,7 +22,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type { ChoicesPage, Field, Inputs, OutputField } from "./ActionInputs.js"
+import type { ChoicesPage, Field, Inputs, OutputField } from "./ActionFields.js"
 import type { Action, ActionId, ActionKey, ActionType, AppId, ConnectionId, EndUser } from "./Domain.js"
 import type { ActionNotFound, RequestError } from "./Errors.js"
 

@@ -9,6 +9,8 @@
 /** @since 0.1.0 */
 export * as ActionCatalog from "./ActionCatalog.js"
 /** @since 0.1.0 */
+export * as ActionFields from "./ActionFields.js"
+/** @since 0.1.0 */
 export * as ActionInputs from "./ActionInputs.js"
 /** @since 0.1.0 */
 export * as ActionRuns from "./ActionRuns.js"
