@@ -8,15 +8,19 @@
  *
  * Arguments: --app <id> --action <key> [--type WRITE] [--inputs '{"k":"v"}'] [--user u-42] [--tenant acme]
  *            [--redirect-uri https://partner.example/zapier/callback]
+ *
+ * Embedded triggers: --trigger <key> [--inputs '{"channel":"#general"}'] [--events 5] [--inbox-key <key>] walks the
+ * Trigger Inbox flow instead (ensure the inbox, wait for active, events arrive, handled, acked).
  */
 import { parseArgs } from "node:util"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { ConnectionStore, Domain, EmbeddedActions, type Errors } from "@effect-zapier/core"
+import { ConnectionStore, Domain, EmbeddedActions, type Errors, TriggerInbox } from "@effect-zapier/core"
 import { ZapierHttp } from "@effect-zapier/http"
 import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
-import { Cause, Console, Effect, Exit, Layer, Schema } from "effect"
+import { Cause, Console, Duration, Effect, Exit, Layer, Schema } from "effect"
 import { ConnectStep, logPolls, maskToken, program } from "./Quickstart.js"
+import { triggerProgram } from "./Trigger.js"
 
 const { sample } = FakeZapier
 
@@ -28,7 +32,10 @@ const Args = Schema.Struct({
   inputs: Schema.parseJson(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
   user: Domain.NonEmptyTrimmed,
   tenant: Domain.NonEmptyTrimmed,
-  "redirect-uri": Schema.String
+  "redirect-uri": Schema.String,
+  trigger: Schema.optional(Domain.ActionKey),
+  events: Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 1000)),
+  "inbox-key": Domain.InboxKey
 })
 
 const readArgs = Effect.try({
@@ -39,15 +46,26 @@ const readArgs = Effect.try({
         app: { type: "string", default: sample.slack },
         action: { type: "string", default: sample.sendChannelMessage },
         type: { type: "string", default: "WRITE" },
-        inputs: { type: "string", default: JSON.stringify({ channel: "#general", text: "Hello from effect-zapier" }) },
+        inputs: { type: "string" },
         user: { type: "string", default: sample.user.userId },
         tenant: { type: "string", default: sample.user.tenantId },
-        "redirect-uri": { type: "string", default: "https://partner.example/zapier/callback" }
+        "redirect-uri": { type: "string", default: "https://partner.example/zapier/callback" },
+        trigger: { type: "string" },
+        events: { type: "string", default: "5" },
+        "inbox-key": { type: "string", default: "quickstart-demo" }
       },
       strict: true
     }).values,
   catch: (e) => `bad arguments: ${e instanceof Error ? e.message : String(e)}`
 }).pipe(
+  Effect.map((raw) => ({
+    ...raw,
+    inputs:
+      raw.inputs ??
+      JSON.stringify(
+        raw.trigger !== undefined ? { channel: "#general" } : { channel: "#general", text: "Hello from effect-zapier" }
+      )
+  })),
   Effect.flatMap((raw) =>
     Schema.decodeUnknown(Args)(raw).pipe(
       Effect.mapError((e) => `bad arguments (--inputs must be a JSON object; --type an action type):\n${e.message}`)
@@ -98,8 +116,11 @@ const askAPerson = Layer.effect(
   })
 )
 
-const Program = <E, R>(Zapier: Layer.Layer<ZapierHttp.Services, E, R | HttpClient.HttpClient>, live: boolean) => {
-  const Services = logPolls.pipe(Layer.provideMerge(Zapier))
+const Program = <E, R>(
+  Zapier: Layer.Layer<ZapierHttp.Services | ZapierHttp.TriggerServices, E, R | HttpClient.HttpClient>,
+  live: boolean
+) => {
+  const Services = TriggerInbox.layer.pipe(Layer.provideMerge(logPolls.pipe(Layer.provideMerge(Zapier))))
   const Actions = EmbeddedActions.layer.pipe(
     Layer.provideMerge(Services),
     Layer.provideMerge(ConnectionStore.layerMemory)
@@ -132,9 +153,27 @@ const main = Effect.gen(function* () {
     inputs: args.inputs,
     redirectUri: args["redirect-uri"]
   }
+  const trigger = args.trigger
+  const triggerOptions = (emit: Parameters<typeof triggerProgram>[0]["emit"]) =>
+    trigger === undefined
+      ? undefined
+      : {
+          user: options.user,
+          app: options.app,
+          trigger,
+          inputs: options.inputs,
+          inboxKey: args["inbox-key"],
+          redirectUri: options.redirectUri,
+          events: args.events,
+          emit,
+          timeout: emit === undefined ? Duration.minutes(10) : Duration.seconds(30)
+        }
   if (live) {
     yield* Console.log("effect-zapier quickstart — against Zapier (ZAPIER_* variables set)")
-    return yield* program(options).pipe(Effect.provide(Program(ZapierHttp.layerFromEnv, true)))
+    const walk = triggerOptions(undefined)
+    const Live = Program(ZapierHttp.layerFromEnv, true)
+    if (walk !== undefined) return yield* Effect.asVoid(triggerProgram(walk).pipe(Effect.provide(Live)))
+    return yield* Effect.asVoid(program(options).pipe(Effect.provide(Live)))
   }
   const App = yield* fake
   return yield* Effect.gen(function* () {
@@ -143,14 +182,15 @@ const main = Effect.gen(function* () {
     yield* Console.log(
       `effect-zapier quickstart — against the embedded fake Zapier at ${server.url} (set ZAPIER_* to use Zapier)`
     )
-    const result = yield* program(options)
+    const walk = triggerOptions((inbox, count) => zapier.emitTriggerEvents(inbox, count))
+    if (walk !== undefined) yield* triggerProgram(walk)
+    else yield* program(options)
     const counts = FakeZapier.requestsByEndpoint(yield* zapier.ledger)
     yield* Console.log(
       `\nZapier requests per endpoint: ${Object.entries(counts)
         .map(([endpoint, n]) => `${endpoint} ×${n}`)
         .join(" · ")}`
     )
-    return result
   }).pipe(Effect.provide(App))
 })
 

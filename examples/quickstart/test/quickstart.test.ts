@@ -68,6 +68,21 @@ describe("quickstart (pnpm demo)", () => {
     })
   )
 
+  it.live("--trigger walks the Trigger Inbox flow: inbox ensured and active, events handled and acked", () =>
+    Effect.gen(function* () {
+      const { code, stderr, stdout } = yield* quickstart("--trigger", "new_channel_message", "--events", "3")
+      assert.strictEqual(code, 0, stderr)
+      assert.include(stdout, "[2/5] Triggers of slack (its READ actions): list_channels, new_channel_message")
+      assert.include(stdout, "· channel (Channel): string, required, dropdown\n")
+      assert.match(stdout, /\[3\/5\] Inbox "quickstart-demo" ensured \(idempotent by key\) and active/)
+      assert.strictEqual(stdout.match(/→ acked/g)?.length, 3)
+      assert.include(stdout, "[5/5] 3 event(s) handled and acknowledged")
+      assert.match(stdout, /PUT \/inboxes ×1/)
+      assert.match(stdout, /POST \/inboxes\/\{id\}\/messages\/ack ×1/, "one ack for the batch")
+      assert.notMatch(stdout, /token=(?!<redacted>)/)
+    })
+  )
+
   it.live("fails with exit 1 and a typed error for an unknown action", () =>
     Effect.gen(function* () {
       const { code, stderr } = yield* quickstart("--action", "no_such_action")

@@ -14,6 +14,7 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Domain, Errors, TriggerInboxes } from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -463,6 +464,14 @@ export const routes = (server: ServerKit, m: Model, options: RouteOptions = {}):
         onSome: (r) => r.expiresAt
       })
       const encoder = new TextEncoder()
+      // The stream ends when the client goes away (its socket closes), not at the next heartbeat.
+      const socket = NodeHttpServerRequest.toIncomingMessage(yield* HttpServerRequest.HttpServerRequest).socket
+      const gone = Effect.async<void>((resume) => {
+        if (socket.destroyed) return resume(Effect.void)
+        const done = () => resume(Effect.void)
+        socket.once("close", done)
+        return Effect.sync(() => socket.off("close", done))
+      })
       const frames = Stream.merge(
         Stream.fromPubSub(m.inboxes.wakeups).pipe(
           Stream.filter((w) => w.inboxId === id),
@@ -472,6 +481,7 @@ export const routes = (server: ServerKit, m: Model, options: RouteOptions = {}):
       ).pipe(
         // The server closes the stream when the access token expires.
         Stream.interruptWhen(m.kit.clock.sleep(Duration.millis(Math.max(0, expiresAt - now)))),
+        Stream.interruptWhen(gone),
         Stream.map((frame) => encoder.encode(frame))
       )
       return HttpServerResponse.stream(Stream.concat(Stream.make(encoder.encode(": connected\n\n")), frames), {

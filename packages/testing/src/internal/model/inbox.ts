@@ -20,6 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as PubSub from "effect/PubSub"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 
 /** The inbox statuses and paused reasons the fake uses (Zapier's words). @internal */
 export type InboxStatus = "initializing" | "active" | "paused" | "deleting" | "initialization_failure"
@@ -194,8 +195,13 @@ export interface InboxModel {
 export const defaultInboxSettings: InboxSettings = { activationMillis: 1000, maxLeases: 5 }
 
 /** Builds a fresh model on `clock`. @internal */
-export const makeInboxModel = (clock: Clock.Clock, initial: Partial<InboxSettings> = {}): Effect.Effect<InboxModel> =>
+export const makeInboxModel = (
+  clock: Clock.Clock,
+  initial: Partial<InboxSettings> = {}
+): Effect.Effect<InboxModel, never, Scope.Scope> =>
   Effect.gen(function* () {
+    // Lease timers run in the model's scope: closing the fake stops them.
+    const scope = yield* Effect.scope
     const settings = yield* Ref.make<InboxSettings>({ ...defaultInboxSettings, ...initial })
     const state = yield* Ref.make<State>({ inboxes: new Map(), seq: 0, counts: zero })
     const wakeups = yield* PubSub.unbounded<Wakeup>()
@@ -366,7 +372,7 @@ export const makeInboxModel = (clock: Clock.Clock, initial: Partial<InboxSetting
     /** When a lease expires, its unacked messages come back: a timer per lease publishes that wake-up on time. */
     const expireAt = (until: number) =>
       Effect.flatMap(now, (at) =>
-        Effect.forkDaemon(Effect.zipRight(clock.sleep(Duration.millis(Math.max(0, until - at) + 1)), sweep))
+        Effect.forkIn(Effect.zipRight(clock.sleep(Duration.millis(Math.max(0, until - at) + 1)), sweep), scope)
       )
 
     const lease: InboxModel["lease"] = (userKey, id, options) =>
