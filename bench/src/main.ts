@@ -15,6 +15,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Clients from "./clients.js"
+import * as Durable from "./durable.js"
 import * as Flow from "./flow.js"
 import * as Memory from "./memory.js"
 import * as Overhead from "./overhead.js"
@@ -30,7 +31,8 @@ const settings = {
     tokens: { signatures: 2_000, exchanges: 300 },
     flow: { concurrency: 64, users: 8, millis: 8_000 },
     budget: { concurrency: 4, users: 4, limitPerMinute: 60, timeScale: 10, minutes: 5 },
-    memory: { runs: 100_000, concurrency: 64 }
+    memory: { runs: 100_000, concurrency: 64 },
+    durable: { runs: 100, starts: 300, concurrency: 16 }
   },
   quick: {
     file: "results.quick.json",
@@ -39,7 +41,8 @@ const settings = {
     tokens: { signatures: 200, exchanges: 30 },
     flow: { concurrency: 64, users: 8, millis: 1_500 },
     budget: { concurrency: 4, users: 4, limitPerMinute: 60, timeScale: 10, minutes: 1 },
-    memory: { runs: 10_000, concurrency: 64 }
+    memory: { runs: 10_000, concurrency: 64 },
+    durable: { runs: 20, starts: 50, concurrency: 16 }
   }
 } as const
 
@@ -92,6 +95,8 @@ const main = Effect.gen(function* () {
     Flow.budget({ ...s.budget, requestsPerRun: flow.requestsPerRun }, keys)
   )
 
+  const durable = yield* step("durable runs (PostgreSQL, one process)", Durable.run(s.durable))
+
   const results: Report.Results = {
     polling,
     overhead,
@@ -105,6 +110,7 @@ const main = Effect.gen(function* () {
     flow,
     budget,
     memory,
+    durable,
     environment: {
       node: process.version,
       cpu: os.cpus()[0]?.model.trim() ?? "unknown",

@@ -2,6 +2,7 @@
  * The results file's shape, the printed table (with ratios against the alternatives), the count assertions and
  * the targets of issue 6 / RELIABILITY.md.
  */
+import type * as Durable from "./durable.js"
 import type * as Flow from "./flow.js"
 import type * as Memory from "./memory.js"
 import type * as Overhead from "./overhead.js"
@@ -33,6 +34,8 @@ export interface Results {
   readonly flow: Flow.FlowResult
   readonly budget: Flow.BudgetResult
   readonly memory: Memory.Result
+  /** `null` when PostgreSQL could not be reached. */
+  readonly durable: Durable.Result | null
   readonly environment: Environment
 }
 
@@ -230,6 +233,28 @@ export const render = (r: Results): string => {
       ]
     )
   )
+
+  const d = r.durable
+  out.push(
+    "\n**7. Durable runs** (`@effect-zapier/workflow` on one process over the in-memory fake; rows PostgreSQL wrote " +
+      "per run from start to result; `start` calls per second, each committed)\n"
+  )
+  out.push(
+    d === null
+      ? "skipped: PostgreSQL could not be reached (ZAPIER_TEST_PG_URL)"
+      : table(
+          ["runs", "SQL rows written per run", "starts/s (PostgreSQL)", "starts/s (memory engine)", "ratio"],
+          [
+            [
+              fmt(d.runs),
+              fmt(d.sqlWritesPerRun, 1),
+              fmt(d.startsPerSec, 0),
+              fmt(d.inMemoryStartsPerSec, 0),
+              ratio(d.startsPerSec, d.inMemoryStartsPerSec)
+            ]
+          ]
+        )
+  )
   return out.join("\n")
 }
 
@@ -306,6 +331,13 @@ export const assertions = (r: Results, budgetLimited: boolean): ReadonlyArray<Ch
     check("budget: 0 429s with the client's rate limiting", r.budget.rateLimited === 0, `${r.budget.rateLimited}`)
   check("budget: some runs completed", r.budget.runsPerMinute > 0, `${fmt(r.budget.runsPerMinute, 1)} runs/min`)
   check("memory: every run succeeded", r.memory.failures === 0, `${r.memory.failures} failed`)
+  if (r.durable !== null) {
+    check(
+      "durable: every run wrote to PostgreSQL and starts were measured",
+      r.durable.sqlWritesPerRun > 0 && r.durable.startsPerSec > 0 && r.durable.inMemoryStartsPerSec > 0,
+      `${fmt(r.durable.sqlWritesPerRun, 1)} rows/run`
+    )
+  }
   return checks
 }
 

@@ -49,7 +49,12 @@ import { DurableRequest, Outcome, type RunFailure, RunWorkflow } from "./RunWork
  * @category models
  */
 export type Status =
-  | { readonly _tag: "Running"; readonly executionId: string }
+  | {
+      readonly _tag: "Running"
+      readonly executionId: string
+      /** Zapier's run id, once the create answered. */
+      readonly runId: ActionRunId | undefined
+    }
   | { readonly _tag: "Succeeded"; readonly executionId: string; readonly result: RunResult }
   | {
       readonly _tag: "Failed"
@@ -174,9 +179,12 @@ export const make = (options?: Options) =>
     const toStatus = (
       key: string,
       executionId: string,
+      runId: ActionRunId | undefined,
       polled: Workflow.Result<RunResult, RunFailure> | undefined
     ): Effect.Effect<Status> => {
-      if (polled === undefined || polled._tag === "Suspended") return Effect.succeed({ _tag: "Running", executionId })
+      if (polled === undefined || polled._tag === "Suspended") {
+        return Effect.succeed({ _tag: "Running", executionId, runId })
+      }
       const exit = polled.exit
       if (Exit.isSuccess(exit)) return Effect.succeed({ _tag: "Succeeded", executionId, result: exit.value })
       const failure = Cause.failureOption(exit.cause)
@@ -190,7 +198,7 @@ export const make = (options?: Options) =>
 
     const read = (registration: Registration, operation: string) =>
       withEngine(RunWorkflow.poll(registration.executionId)).pipe(
-        Effect.flatMap((polled) => toStatus(registration.key, registration.executionId, polled)),
+        Effect.flatMap((polled) => toStatus(registration.key, registration.executionId, registration.runId, polled)),
         storeFailures(operation, timeout)
       )
 

@@ -44,6 +44,8 @@ export interface Registration {
   /** The request, encoded as JSON (to restart an execution whose start was cut short). */
   readonly request: string
   readonly createdAt: number
+  /** Zapier's run id, once the create answered (set by `recordRunId`; ignored by `register`). */
+  readonly runId?: ActionRunId | undefined
 }
 
 /**
@@ -133,7 +135,9 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
         return [registration, next]
       }),
     lookup: (key) =>
-      Effect.map(Ref.get(rows), (map) => Option.map(Option.fromNullable(map.get(key)), (r) => r.registration)),
+      Effect.map(Ref.get(rows), (map) =>
+        Option.map(Option.fromNullable(map.get(key)), (r) => ({ ...r.registration, runId: r.runId }))
+      ),
     claimCreate: (key, info) =>
       Ref.modify(rows, (map): [Claim, Map<string, Row>] => {
         const row = map.get(key)
@@ -187,7 +191,8 @@ const toRegistration = (row: SqlRow): Registration => ({
   executionId: row.execution_id,
   fingerprint: row.fingerprint,
   request: row.request,
-  createdAt: Number(row.created_at)
+  createdAt: Number(row.created_at),
+  runId: (row.run_id ?? undefined) as ActionRunId | undefined
 })
 
 const unavailable = (operation: string) => (error: { readonly message: string }) =>

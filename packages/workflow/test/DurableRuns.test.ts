@@ -169,6 +169,8 @@ describe("DurableRuns (memory engine)", () => {
       yield* runs.start("job-8", request({ action: sample.exportChannelHistory, inputs: { channel: "#general" } }))
       yield* TestClock.adjust("2 seconds")
       const runId = (yield* zapier.ledger).runs[0]!.runId
+      const running = yield* runs.result("job-8")
+      assert.deepStrictEqual(running._tag === "Running" && running.runId, runId, "the running status names the run")
       const pollsBefore = (yield* zapier.ledger).polls.length
       const delivered = yield* runs.complete(Domain.RunSucceeded.make({ runId, results: [{ exported: 12 }] }))
       assert.isTrue(delivered)
