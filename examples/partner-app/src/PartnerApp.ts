@@ -9,6 +9,7 @@
  *                   └─ GET /zapier/callback                (Callback: ConnectCallback.handler)
  * Runs ─ EmbeddedActions ─ ConnectionStore (SqliteStore: <dataDir>/zapier.db)
  *      │                 └─ ActionRuns with status tracking ─ Zapier services (ZapierHttp: live or fake)
+ *      ├─ DurableRuns (DurableSqlite: <dataDir>/durable.db) ─ the same EmbeddedActions and ActionRuns
  *      └─ RunStore (SQLite: <dataDir>/partner.db)
  * ```
  */
@@ -22,6 +23,7 @@ import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
 import type { ZapierHttp } from "@effect-zapier/http"
 import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
+import * as DurableSqlite from "@effect-zapier/workflow/DurableSqlite"
 import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import { PartnerApi } from "./Api.js"
 import * as Callback from "./Callback.js"
@@ -130,12 +132,19 @@ const services = (options: Options) => {
       )
     )
   )
-  const Actions = EmbeddedActions.layer.pipe(
-    Layer.provide(Runs.layerStatusTracking),
-    Layer.provideMerge(ConnectionStoreLive)
-  )
+  // Every poll of a run, by the program or by a durable run, records Zapier's status on the partner's record.
+  const TrackedRuns = Runs.layerStatusTracking.pipe(Layer.provide(RunStoreLive))
+  const Actions = EmbeddedActions.layer.pipe(Layer.provide(TrackedRuns), Layer.provideMerge(ConnectionStoreLive))
+  // Runs awaited by the durable engine, its journal in SQLite beside the rest: they survive restarts.
+  const Durable = Layer.unwrapEffect(
+    Effect.as(
+      ensureDir(options.dataDir),
+      DurableSqlite.layerSingle({ sqlite: { filename: Path.join(options.dataDir, "durable.db") } })
+    )
+  ).pipe(Layer.provide(Layer.merge(Actions, TrackedRuns)))
   return Runs.layer.pipe(
     Layer.provideMerge(Actions),
+    Layer.provideMerge(Durable),
     Layer.provideMerge(RunStoreLive),
     Layer.provideMerge(Layer.succeed(Runs.OfferedApps, options.apps))
   )

@@ -1,7 +1,7 @@
 /**
  * The partner's own record of the runs it started (a table in its SQLite database): who started which run, its
  * state, Zapier's last status, and the result or the error. Zapier keeps run data for 7 days only, and a run
- * outlives the request that started it (and the process: `Runs` resumes pending runs from here after a restart).
+ * outlives the request that started it: `DurableRuns` awaits it durably (`key`), and `Runs` copies its end here.
  * Inputs are not stored.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -13,6 +13,8 @@ import type { RunView } from "./Api.js"
 /** One run as stored. */
 export class RunRecord extends Schema.Class<RunRecord>("partner-app/RunRecord")({
   runId: Domain.ActionRunId,
+  /** The durable run's key (`DurableRuns`), which holds the run's end. */
+  key: Schema.String,
   user: Domain.EndUser,
   app: Domain.AppId,
   action: Domain.ActionKey,
@@ -61,6 +63,7 @@ export class RunStore extends Context.Tag("partner-app/RunStore")<RunStore, Serv
 /** A row as SQLite returns it (results as JSON text). */
 const Row = Schema.Struct({
   run_id: Schema.String,
+  durable_key: Schema.String,
   tenant_id: Schema.String,
   user_id: Schema.String,
   app: Schema.String,
@@ -79,6 +82,7 @@ const decodeRow = (row: unknown) =>
   Effect.flatMap(Schema.decodeUnknown(Row)(row), (r) =>
     Schema.decodeUnknown(RunRecord)({
       runId: r.run_id,
+      key: r.durable_key,
       user: { userId: r.user_id, tenantId: r.tenant_id },
       app: r.app,
       action: r.action,
@@ -98,6 +102,7 @@ export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.Sql
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
   yield* sql`CREATE TABLE IF NOT EXISTS partner_runs (
     run_id TEXT PRIMARY KEY,
+    durable_key TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
     app TEXT NOT NULL,
@@ -115,6 +120,7 @@ export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.Sql
     insert: (r) =>
       sql`INSERT INTO partner_runs ${sql.insert({
         run_id: r.runId,
+        durable_key: r.key,
         tenant_id: r.user.tenantId,
         user_id: r.user.userId,
         app: r.app,

@@ -1,13 +1,17 @@
 /**
- * Runs that outlive the request that starts them: `start` creates the run (`EmbeddedActions.start`), records it,
- * and awaits it in a background fiber that writes the result (or the error) to the `RunStore`; `get` reads the
- * record and, for a run still pending that no fiber is awaiting (after a restart, or after a `PollTimeout`),
- * resumes awaiting it. Zapier's intermediate statuses (`waiting`, `queued`, `running`) reach the record through
- * a decorator over `ActionRuns` ({@link layerStatusTracking}).
+ * Runs that outlive the request that starts them, on `@effect-zapier/workflow`'s `DurableRuns`: `start` resolves
+ * the connection (so a missing one is still answered at once with a Connect link), starts a durable run under a
+ * fresh key, waits until Zapier has created the run (or refused it), and records it; `get` reads the record and,
+ * for a run still pending, asks `DurableRuns` whether it ended. The durable engine awaits every run, survives
+ * restarts (its journal is SQLite in the data folder) and never creates a run twice, so this module keeps no
+ * awaiting fibers and no resume logic of its own. Zapier's intermediate statuses (`waiting`, `queued`, `running`)
+ * reach the record through a decorator over `ActionRuns` ({@link layerStatusTracking}), which the durable run's
+ * polls go through.
  */
-import { ActionRuns, type Domain, EmbeddedActions, type Errors } from "@effect-zapier/core"
-import { Clock, Context, Effect, Layer, Option, type Tracer } from "effect"
-import { RunRecord, RunStore } from "./RunStore.js"
+import { ActionRuns, type Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
+import { DurableRuns } from "@effect-zapier/workflow"
+import { Clock, Context, Duration, Effect, Layer, Option } from "effect"
+import { type Outcome, RunRecord, RunStore } from "./RunStore.js"
 
 /** An app the partner offers to its users, and whether it needs a connection (apps without auth do not). */
 export interface OfferedApp {
@@ -35,9 +39,9 @@ export interface StartRequest {
 }
 
 export interface Service {
-  /** Creates the run for `user`, records it and awaits it in the background. */
+  /** Starts the durable run for `user`, waits for Zapier's run id, and records the run. */
   readonly start: (user: Domain.EndUser, request: StartRequest) => Effect.Effect<RunRecord, StartError>
-  /** The user's run (none for another user's), resuming the await of a pending run nobody is awaiting. */
+  /** The user's run (none for another user's), with its end when the durable run has one. */
   readonly get: (
     user: Domain.EndUser,
     runId: Domain.ActionRunId
@@ -54,79 +58,94 @@ export interface Service {
 
 export class Runs extends Context.Tag("partner-app/Runs")<Runs, Service>() {}
 
-type AwaitError = Effect.Effect.Error<ReturnType<EmbeddedActions.Service["await"]>>
+/** The durable store failing is this app's store failing. */
+const storeFailed = (operation: string) => (e: { readonly message: string }) =>
+  new Errors.StoreUnavailable({ operation, reason: e.message })
 
-/** Errors after which the run may still be running at Zapier: it stays pending and a later `get` resumes it. */
-const stillRunning = new Set(["PollTimeout", "RateLimited", "ZapierUnavailable"])
+/** 32 random bytes, base64url: the durable run's key (this app starts a new run per request). */
+const freshKey = () => {
+  const bytes = new Uint8Array(16)
+  globalThis.crypto.getRandomValues(bytes)
+  return `run-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`
+}
 
 export const make = Effect.gen(function* () {
   const actions = yield* EmbeddedActions.EmbeddedActions
+  const durable = yield* DurableRuns.DurableRuns
   const store = yield* RunStore
   const offered = yield* OfferedApps
-  // Watchers run in the layer's scope: they outlive requests, and stop (interrupted) when the app stops.
-  const scope = yield* Effect.scope
-  const watching = new Set<string>()
 
   const requiresAuth = (app: Domain.AppId) => offered.find((a) => a.id === app)?.requiresAuth ?? true
-
-  const record = (runId: Domain.ActionRunId, exit: Effect.Effect<Domain.RunResult, AwaitError>) =>
-    exit.pipe(
-      Effect.matchEffect({
-        onSuccess: (result) => store.finish(runId, { _tag: "Succeeded", results: result.results }),
-        onFailure: (error) =>
-          stillRunning.has(error._tag)
-            ? Effect.logInfo("run still pending; the next read resumes it").pipe(
-                Effect.annotateLogs("error", error._tag)
-              )
-            : store.finish(runId, {
-                _tag: "Failed",
-                status: error._tag === "ActionRunFailed" ? "error" : "unknown",
-                tag: error._tag,
-                message: error.message
-              })
-      })
-    )
-
-  /** Awaits the run in a fiber of its own (one per run), under a root span linked to the caller's. */
-  const watch = (user: Domain.EndUser, runId: Domain.ActionRunId) =>
-    Effect.gen(function* () {
-      if (watching.has(runId)) return
-      watching.add(runId)
-      const caller = yield* Effect.option(Effect.currentSpan)
-      yield* record(runId, actions.await(user, runId)).pipe(
-        Effect.catchAll((e) =>
-          Effect.logWarning("could not record the run's end").pipe(Effect.annotateLogs("error", e._tag))
-        ),
-        Effect.ensuring(Effect.sync(() => watching.delete(runId))),
-        Effect.withSpan("PartnerApp.awaitRun", {
-          root: true,
-          attributes: { "zapier.run_id": runId },
-          links: Option.match(caller, {
-            onNone: () => [],
-            onSome: (span): Array<Tracer.SpanLink> => [{ _tag: "SpanLink", span, attributes: {} }]
-          })
-        }),
-        Effect.forkIn(scope)
-      )
-    })
 
   const connectionFor = (user: Domain.EndUser, app: Domain.AppId) =>
     requiresAuth(app) ? Effect.map(actions.ensureConnection(user, app), (c) => c.id) : Effect.succeed(null)
 
+  /** The durable run's state as the record has it: still pending, or its end. */
+  const ending = (status: DurableRuns.Status): Option.Option<Outcome> => {
+    switch (status._tag) {
+      case "Running":
+        return Option.none()
+      case "Succeeded":
+        return Option.some({ _tag: "Succeeded", results: status.result.results })
+      case "Failed":
+        return Option.some({
+          _tag: "Failed",
+          status: status.error._tag === "ActionRunFailed" ? "error" : "unknown",
+          tag: status.error._tag,
+          message: status.error.message
+        })
+    }
+  }
+
+  /** Waits until the durable run has created Zapier's run (its id), or ended before (refused, bad inputs, …). */
+  const created = (key: string): Effect.Effect<DurableRuns.Status, Errors.StoreUnavailable> =>
+    Effect.flatMap(durable.result(key).pipe(Effect.mapError(storeFailed("start run"))), (status) =>
+      status._tag !== "Running" || status.runId !== undefined
+        ? Effect.succeed(status)
+        : Effect.zipRight(Effect.sleep(Duration.millis(50)), created(key))
+    )
+
   const start = Effect.fn("PartnerApp.startRun")(function* (user: Domain.EndUser, request: StartRequest) {
     yield* Effect.annotateCurrentSpan({ "zapier.app": request.app, "zapier.action": request.action })
     const connection = yield* connectionFor(user, request.app)
-    const handle = yield* actions.start({
-      user,
-      app: request.app,
-      action: request.action,
-      actionType: request.actionType,
-      inputs: request.inputs,
-      connection
-    })
+    const key = freshKey()
+    yield* durable
+      .start(key, {
+        user,
+        app: request.app,
+        action: request.action,
+        actionType: request.actionType,
+        inputs: request.inputs,
+        connection
+      })
+      .pipe(Effect.mapError(storeFailed("start run")))
+    const status = yield* created(key).pipe(
+      Effect.timeoutFail({
+        duration: Duration.seconds(60),
+        onTimeout: () =>
+          new Errors.StoreUnavailable({ operation: "start run", reason: "the run was not created within 60 s" })
+      })
+    )
+    const runId =
+      status._tag === "Running"
+        ? status.runId
+        : status._tag === "Succeeded"
+          ? status.result.runId
+          : status.error._tag === "ActionRunFailed" || status.error._tag === "PollTimeout"
+            ? status.error.runId
+            : undefined
+    if (runId === undefined && status._tag === "Failed") {
+      // ended before Zapier created a run: the caller gets the error itself (bad inputs, no such action, …)
+      const error = status.error
+      return yield* Errors.isZapierError(error) && error._tag !== "ActionRunFailed" && error._tag !== "PollTimeout"
+        ? Effect.fail(error as StartError)
+        : Effect.fail(new Errors.StoreUnavailable({ operation: "start run", reason: error.message }))
+    }
+    yield* Effect.annotateCurrentSpan({ "zapier.run_id": runId })
     const now = yield* Clock.currentTimeMillis
-    const created = RunRecord.make({
-      runId: handle.runId,
+    const record = RunRecord.make({
+      runId: runId as Domain.ActionRunId,
+      key,
       user,
       app: request.app,
       action: request.action,
@@ -135,25 +154,31 @@ export const make = Effect.gen(function* () {
       createdAt: now,
       updatedAt: now
     })
-    yield* store.insert(created)
-    yield* watch(user, handle.runId)
-    return created
+    yield* store.insert(record)
+    const ended = ending(status)
+    if (Option.isSome(ended)) yield* store.finish(record.runId, ended.value)
+    return Option.getOrElse(yield* store.find(user, record.runId), () => record)
   })
 
   const get = Effect.fn("PartnerApp.getRun")(function* (user: Domain.EndUser, runId: Domain.ActionRunId) {
     yield* Effect.annotateCurrentSpan("zapier.run_id", runId)
     const found = yield* store.find(user, runId)
-    if (Option.isSome(found) && found.value.state === "pending") yield* watch(user, runId)
-    return found
+    if (Option.isNone(found) || found.value.state !== "pending") return found
+    const status = yield* durable.result(found.value.key).pipe(Effect.mapError(storeFailed("read run")))
+    const ended = ending(status)
+    if (Option.isNone(ended)) return found
+    yield* store.finish(runId, ended.value)
+    return yield* store.find(user, runId)
   })
 
   return Runs.of({ start, get, connectionFor })
 })
 
-export const layer: Layer.Layer<Runs, never, EmbeddedActions.EmbeddedActions | RunStore | OfferedApps> = Layer.scoped(
+export const layer: Layer.Layer<
   Runs,
-  make
-)
+  never,
+  EmbeddedActions.EmbeddedActions | DurableRuns.DurableRuns | RunStore | OfferedApps
+> = Layer.effect(Runs, make)
 
 /**
  * `ActionRuns` that also records each pending status it reads into the `RunStore`, so the page sees `waiting`,

@@ -1,6 +1,6 @@
 /**
  * The partner backend over real loopback HTTP, on a fake Zapier: sessions, the connect flow, runs, errors, and a
- * run resumed by a restarted backend.
+ * run resumed by a restarted backend (the durable run's journal is in the data folder).
  */
 import { createHmac } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"

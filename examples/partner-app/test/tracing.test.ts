@@ -182,7 +182,7 @@ describe("the span tree of one run", () => {
     }
   )
 
-  it.scopedLive("through the partner app: the request's span, the background await, and no session secrets", () => {
+  it.scopedLive("through the partner app: the request's span, the durable run's steps, and no session secrets", () => {
     const exporter = new InMemorySpanExporter()
     return Effect.gen(function* () {
       const { key, fake } = yield* fakeWithKey
@@ -202,24 +202,27 @@ describe("the span tree of one run", () => {
       assert.strictEqual(started.status, 202)
       const runId = String((started.body as { runId: string }).runId)
       yield* settled(c, runId)
-      yield* Effect.sleep("100 millis") // the await's root span ends right after it records the result
+      yield* Effect.sleep("100 millis") // the durable run's spans end right after its result is journaled
       const spans = [...exporter.getFinishedSpans()]
 
       const startRun = one(spans, "PartnerApp.startRun")
       const server = parentOf(spans, startRun)
       assert.isDefined(server, "the handler's span has the HTTP server's span as parent")
       assert.match(server!.name, /^http\.server POST/)
-      assert.strictEqual(parentOf(spans, one(spans, "EmbeddedActions.start"))?.name, "PartnerApp.startRun")
+      assert.strictEqual(parentOf(spans, one(spans, "DurableRuns.start"))?.name, "PartnerApp.startRun")
+      assert.strictEqual(startRun.attributes["zapier.run_id"], runId)
 
-      // The background await: a root span of its own (linked to the request), with the polls under it.
-      const background = one(spans, "PartnerApp.awaitRun")
-      assert.isUndefined(background.parentSpanContext)
-      assert.strictEqual(background.attributes["zapier.run_id"], runId)
-      assert.strictEqual(background.links.length, 1)
-      assert.strictEqual(background.links[0]!.context.spanId, startRun.spanContext().spanId)
-      const awaited = named(spans, "EmbeddedActions.await").find((s) => s.attributes["zapier.run_id"] === runId)!
-      assert.strictEqual(parentOf(spans, awaited), background)
-      assert.isAbove(named(spans, "ActionRuns.get").filter((g) => parentOf(spans, g) === awaited).length, 0)
+      // The durable run's steps (the engine's own fibers): the create under its journaled step, the polls under theirs.
+      const ancestors = (span: ReadableSpan): Array<string> => {
+        const parent = parentOf(spans, span)
+        return parent === undefined ? [] : [parent.name, ...ancestors(parent)]
+      }
+      const create = named(spans, "ActionRuns.create").find((s) => s.attributes["zapier.run_id"] === runId)!
+      assert.isDefined(create, "the durable run created the run")
+      assert.include(ancestors(create), "create")
+      const polls = named(spans, "ActionRuns.get").filter((g) => g.attributes["zapier.run_id"] === runId)
+      assert.isAbove(polls.length, 0)
+      for (const get of polls) assert.isTrue(ancestors(get).some((name) => name.startsWith("poll/")))
 
       const text = dump(spans)
       assert.isTrue(
