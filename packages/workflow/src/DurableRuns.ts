@@ -83,7 +83,8 @@ export interface Service {
   readonly interrupt: (key: string) => Effect.Effect<void, DurableRunNotFound | RunStoreUnavailable>
   /**
    * Completes a run from its terminal state as a run callback delivered it (after the callback was verified). Works
-   * on any replica: the engine routes it to the replica that owns the run. Unknown run ids are ignored (`false`).
+   * on any replica: the engine routes it to the replica that owns the run. Unknown run ids are ignored (`false`),
+   * as is a callback that overtakes the record of the create's answer (rare: the polls still end the run).
    */
   readonly complete: (state: RunSucceeded | RunFailed) => Effect.Effect<boolean, RunStoreUnavailable>
 }

@@ -56,8 +56,12 @@ const signals = Effect.gen(function* () {
   assert.strictEqual(interrupted._tag, "DurableRunInterrupted")
   // a callback's outcome completes a running run
   yield* runs.start("signal-callback", pending)
-  const second = yield* waitFor(Effect.map(zapier.ledger, (l) => l.runs[1]))
-  assert.isTrue(yield* runs.complete(Domain.RunSucceeded.make({ runId: second.runId, results: [{ via: "callback" }] })))
+  // once the create's answer is recorded (the status names the run), a callback for it can be matched
+  const runId = yield* waitFor(
+    Effect.map(runs.result("signal-callback"), (s) => (s._tag === "Running" ? s.runId : undefined))
+  )
+  assert.strictEqual(runId, (yield* zapier.ledger).runs[1]!.runId)
+  assert.isTrue(yield* runs.complete(Domain.RunSucceeded.make({ runId, results: [{ via: "callback" }] })))
   const result = yield* runs.await("signal-callback")
   assert.deepStrictEqual(result.results, [{ via: "callback" }])
 })
