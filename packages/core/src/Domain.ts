@@ -244,7 +244,9 @@ export class RunError extends Schema.Class<RunError>("@effect-zapier/core/RunErr
 export class RunPending extends Schema.TaggedClass<RunPending>("@effect-zapier/core/RunPending")("RunPending", {
   runId: ActionRunId,
   status: Schema.String,
-  retryAfter: Schema.optional(Schema.DurationFromMillis)
+  retryAfter: Schema.optional(Schema.DurationFromMillis),
+  /** True when Zapier held the read until the run ended or its wait passed (a long-poll read): read again at once. */
+  held: Schema.optional(Schema.Boolean)
 }) {}
 
 /**

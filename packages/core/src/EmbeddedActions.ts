@@ -35,8 +35,8 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { ActionCatalog } from "./ActionCatalog.js"
-import * as ActionInputs from "./ActionInputs.js"
 import { ActionRuns } from "./ActionRuns.js"
+import * as Caching from "./Caching.js"
 import type { AttemptRecord } from "./ConnectionStore.js"
 import { ConnectionStore } from "./ConnectionStore.js"
 import type { ConnectLinkOptions } from "./Connections.js"
@@ -57,7 +57,7 @@ import {
 } from "./Domain.js"
 import {
   type ActionNotFound,
-  ActionRunFailed,
+  type ActionRunFailed,
   ConnectFailed,
   type ConnectFailureReason,
   ConnectionRequired,
@@ -67,6 +67,7 @@ import {
   RunOutcomeUnknown,
   type StoreUnavailable
 } from "./Errors.js"
+import * as Economy from "./internal/economy.js"
 import * as Metrics from "./Metrics.js"
 import * as Polling from "./Polling.js"
 import { RunCallbacks } from "./RunCallbacks.js"
@@ -112,7 +113,12 @@ export const RunRequest = Schema.Struct({
    * With the check on, also load every page of the choices of the dropdowns that have a value and refuse values
    * not among them. Off by default: each page is a request out of Zapier's per-minute budget on every run.
    */
-  validateChoices: Schema.optional(Schema.Boolean)
+  validateChoices: Schema.optional(Schema.Boolean),
+  /**
+   * When the run fails with an `authentication` error and the connection is no longer valid, mint a reconnect
+   * link and carry it in the `ActionRunFailed` (`reconnect`). Off by default (it costs a connect token).
+   */
+  reconnectLink: Schema.optional(Schema.Boolean)
 })
 /** @since 0.1.0 */
 export type RunRequest = typeof RunRequest.Type
@@ -136,6 +142,11 @@ export interface AwaitOptions {
    * `RunCallbacks` in the program's context. Default false.
    */
   readonly callback?: boolean | undefined
+  /**
+   * On an `authentication` failure of a run this program started, mint a reconnect link when the connection is
+   * no longer valid (`true`, or the link's options), carried by the `ActionRunFailed`.
+   */
+  readonly reconnectLink?: boolean | EnsureOptions | undefined
 }
 
 /** @since 0.1.0 */
@@ -145,6 +156,8 @@ export interface Service {
    * valid one listed (then stored), else `ConnectionRequired` with a fresh Connect link (a reconnect link when
    * the stored connection expired). With `redirectUri`, the link's `redirect_uri` gets a `connect_attempt`
    * parameter (`Domain.attemptParameter`) that ties the callback to this link; its other parameters are kept.
+   * It always lists; the connection it returns counts as verified for `Caching.Policy`'s `connectionTtl`, during
+   * which `start` uses it without listing.
    */
   readonly ensureConnection: (
     user: EndUser,
@@ -174,8 +187,9 @@ export interface Service {
     options?: AwaitOptions
   ) => Effect.Effect<Connection, RequestError | ConnectFailed | StoreUnavailable>
   /**
-   * Resolves the connection and a fresh action id, validates the inputs (see `RunRequest.validateInputs`), and
-   * creates the run.
+   * Resolves the connection (the one verified within `Caching.Policy`'s `connectionTtl` without a request, else
+   * `ensureConnection`) and a fresh action id (every run), validates the inputs (see `RunRequest.validateInputs`;
+   * input fields fetched within `fieldsTtl` are reused), and creates the run.
    */
   readonly start: (
     request: RunRequest
@@ -186,7 +200,9 @@ export interface Service {
   /**
    * Polls a run to its end. A `PollTimeout` can be resumed by calling `await` again. With `callback: true` (a run
    * started with a run callback, see `RunCallbacks`) the end comes from the run-event bus and polling is only the
-   * safety net, on its stretched schedule.
+   * safety net, on its stretched schedule. Otherwise, for a run `start`ed by this program, the polls are placed
+   * where that action's runs usually end once a few have been seen (see `Polling.PolicyShape.adaptive`). An
+   * `authentication` failure checks the connection again (see `ActionRunFailed.connectionStatus`).
    */
   readonly await: (
     user: EndUser,
@@ -252,6 +268,7 @@ export const make = Effect.gen(function* () {
   const store = yield* ConnectionStore
   // Optional: without it (no callback URL configured) every run is polled on the plain schedule.
   const callbacks = yield* Effect.serviceOption(RunCallbacks)
+  const memory = Economy.make(yield* Caching.Policy)
 
   const validFor = (app: AppId) => (c: Connection) => c.app === app && !c.isExpired
 
@@ -266,16 +283,33 @@ export const make = Effect.gen(function* () {
     const storedListed = Option.flatMap(stored, (s) => Array.findFirst(listed, (c) => c.id === s.connectionId))
     if (Option.isSome(storedListed) && !storedListed.value.isExpired) {
       yield* store.set(user, app, storedListed.value.id)
+      memory.verified.set(user, app, storedListed.value, yield* Clock.currentTimeMillis)
       return storedListed.value
     }
     // Zapier's list carries no creation time; it lists connections in creation order, so the last is the newest.
     const newestValid = Array.findLast(listed, validFor(app))
     if (Option.isSome(newestValid)) {
       yield* store.set(user, app, newestValid.value.id)
+      memory.verified.set(user, app, newestValid.value, yield* Clock.currentTimeMillis)
       return newestValid.value
     }
     const expired = Option.isSome(storedListed) ? storedListed : Array.findLast(listed, (c) => c.isExpired)
-    const reconnect = Option.map(expired, (c) => c.id)
+    const link = yield* openLink(
+      user,
+      app,
+      Option.map(expired, (c) => c.id),
+      options
+    )
+    return yield* new ConnectionRequired({ app, reason: Option.isSome(expired) ? "expired" : "missing", link })
+  })
+
+  /** Mints a Connect link (a reconnect link for `reconnect`) and opens the attempt its callback will answer. */
+  const openLink = Effect.fnUntraced(function* (
+    user: EndUser,
+    app: AppId,
+    reconnect: Option.Option<ConnectionId>,
+    options?: EnsureOptions
+  ) {
     const state = randomState()
     const linkOptions: ConnectLinkOptions = {
       state,
@@ -296,7 +330,21 @@ export const make = Effect.gen(function* () {
         expiresAt: link.expiresAt
       })
     )
-    return yield* new ConnectionRequired({ app, reason: Option.isSome(expired) ? "expired" : "missing", link })
+    return link
+  })
+
+  /**
+   * The connection a run uses: the one verified within the caching policy's `connectionTtl` (and still the stored
+   * one) without a request, else `ensureConnection` (which lists, and remembers what it verified).
+   */
+  const connectionFor = Effect.fnUntraced(function* (user: EndUser, app: AppId) {
+    const caching = yield* Caching.Policy
+    const hit = memory.verified.get(user, app)
+    if (hit !== undefined && Economy.fresh(hit.at, yield* Clock.currentTimeMillis, caching.connectionTtl)) {
+      const stored = yield* store.get(user, app)
+      if (Option.isSome(stored) && stored.value.connectionId === hit.value.id) return hit.value
+    }
+    return yield* ensureConnection(user, app)
   })
 
   const refuse = (app: AppId, reason: ConnectFailureReason, extra?: { error?: string; description?: string }) =>
@@ -406,17 +454,10 @@ export const make = Effect.gen(function* () {
       "zapier.action_type": request.actionType ?? "WRITE"
     })
     const connection =
-      request.connection !== undefined ? request.connection : (yield* ensureConnection(request.user, request.app)).id
+      request.connection !== undefined ? request.connection : (yield* connectionFor(request.user, request.app)).id
     const action = yield* catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
-    if (request.validateInputs ?? action.actionType === "WRITE") {
-      yield* ActionInputs.check(
-        catalog,
-        request.user,
-        action,
-        { connection, inputs: request.inputs },
-        { choices: request.validateChoices ?? false }
-      )
-    }
+    if (request.validateInputs ?? action.actionType === "WRITE")
+      yield* Economy.checkInputs(catalog, memory, request, action, connection)
     const target =
       request.callbackUrl === undefined && request.callback !== false && Option.isSome(callbacks)
         ? yield* callbacks.value.target(request.callbackToken)
@@ -460,6 +501,19 @@ export const make = Effect.gen(function* () {
           )
         : false
     yield* Effect.annotateCurrentSpan({ "zapier.run_callback": expected })
+    memory.recent.set(
+      request.user,
+      runId,
+      {
+        runId,
+        app: request.app,
+        action: request.action,
+        actionType: action.actionType,
+        connection,
+        createdAt: yield* Clock.currentTimeMillis
+      },
+      yield* Clock.currentTimeMillis
+    )
     return Domain.RunHandle.make({
       runId,
       user: request.user,
@@ -501,9 +555,20 @@ export const make = Effect.gen(function* () {
     // poll ended (a state, or a transient failure with its Retry-After hint, which stretches the next delay), some
     // failures are tolerated up to a count and others end the loop at once, and a success returns the run's
     // result rather than the schedule's output.
-    const poll = (schedulePolicy: Polling.PolicyShape) =>
+    // The adaptive schedule: polls placed where this action's runs usually end, for a run this program started.
+    const recent = memory.recent.get(user, runId)
+    const learnedKey = recent === undefined ? undefined : Economy.learnedKey(recent.value)
+    const planned =
+      recent === undefined || learnedKey === undefined || policy.adaptive === false
+        ? []
+        : Economy.plannedDelays(memory.learned.plan(learnedKey), recent.value.createdAt, progress.lastPendingAt)
+    const failed = (errors: ReadonlyArray<Domain.RunError>) =>
+      Effect.flip(
+        Economy.runFailed({ connections, memory, openLink }, user, runId, errors, recent?.value, options?.reconnectLink)
+      )
+    const poll = (schedulePolicy: Polling.PolicyShape, plan: ReadonlyArray<Duration.Duration>) =>
       Effect.gen(function* () {
-        const driver = yield* Schedule.driver(Polling.schedule(schedulePolicy))
+        const driver = yield* Schedule.driver(Polling.schedule(schedulePolicy, plan))
         let input: Polling.PollInput
         let failures = 0
         while (true) {
@@ -536,7 +601,7 @@ export const make = Effect.gen(function* () {
             case "RunSucceeded":
               return RunResult.make({ runId, results: state.results })
             case "RunFailed":
-              return yield* new ActionRunFailed({ runId, errors: state.errors })
+              return yield* failed(state.errors)
           }
         }
       })
@@ -559,23 +624,34 @@ export const make = Effect.gen(function* () {
         progress.via = "callback"
         const state = event.state
         if (state._tag === "RunSucceeded") return RunResult.make({ runId, results: state.results })
-        return yield* new ActionRunFailed({ runId, errors: state.errors })
+        return yield* failed(state.errors)
       }).pipe(
         Effect.catchTag("RunEventsUnavailable", (error) =>
           Effect.zipRight(
             Effect.logWarning("The run-event bus failed; polling this run on the plain schedule").pipe(
               Effect.annotateLogs({ run_id: runId, reason: error.reason })
             ),
-            poll(policy)
+            poll(policy, planned)
           )
         )
       )
     const awaiting =
       options?.callback === true && Option.isSome(callbacks)
-        ? Effect.raceFirst(poll({ ...policy, ...callbacks.value.safetyNet }), fromCallback(callbacks.value.events))
-        : poll(policy)
+        ? Effect.raceFirst(poll({ ...policy, ...callbacks.value.safetyNet }, []), fromCallback(callbacks.value.events))
+        : poll(policy, planned)
     const record = (error?: unknown) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (recent !== undefined && learnedKey !== undefined && progress.endedAt !== undefined) {
+          // It ended after the last poll that saw it pending, or after its creation when the first poll saw it
+          // ended (then the midpoint is half the wait: learning only the upper bound would creep up by a round
+          // trip with every run); a callback says when it ended.
+          const hi = progress.endedAt - recent.value.createdAt
+          const sawPending = progress.lastPendingAt > DateTime.toEpochMillis(startedAt)
+          memory.learned.record(learnedKey, {
+            lo: progress.via === "callback" ? hi : sawPending ? progress.lastPendingAt - recent.value.createdAt : 0,
+            hi
+          })
+        }
         const endedAt = progress.endedAt ?? now
         return Effect.zipRight(
           Effect.annotateCurrentSpan({
@@ -614,7 +690,8 @@ export const make = Effect.gen(function* () {
     yield* Effect.annotateCurrentSpan("zapier.run_id", handle.runId)
     return yield* awaitRun(request.user, handle.runId, {
       timeout: request.timeout,
-      callback: handle.callbackToken !== undefined
+      callback: handle.callbackToken !== undefined,
+      reconnectLink: request.reconnectLink
     })
   })
 

@@ -289,7 +289,14 @@ export class ActionRunFailed extends Schema.TaggedError<ActionRunFailed>("@effec
   "ActionRunFailed",
   {
     runId: ActionRunId,
-    errors: Schema.Array(RunError)
+    errors: Schema.Array(RunError),
+    /**
+     * After an `authentication` error the connection is verified again (listed): `expired` or `missing` (no
+     * longer listed), or `valid` when Zapier still lists it as valid. Absent when it was not checked.
+     */
+    connectionStatus: Schema.optional(Schema.Literal("valid", "expired", "missing")),
+    /** A Connect link to reconnect, when the caller asked for one (`reconnectLink`) and it is needed. */
+    reconnect: Schema.optional(ConnectLink)
   }
 ) {
   /** True when Zapier says the connection needs to be re-authorized. */
@@ -298,7 +305,18 @@ export class ActionRunFailed extends Schema.TaggedError<ActionRunFailed>("@effec
   }
   override get message(): string {
     const what = this.errors.map((e) => `${e.code}: ${e.detail ?? e.title}`).join("; ") || "no details"
-    return `Action run ${this.runId} failed (${what}).${this.needsReconnect ? " The connection must be reconnected." : ""}`
+    const checked =
+      this.connectionStatus === undefined
+        ? ""
+        : this.connectionStatus === "valid"
+          ? " The connection was checked again and Zapier still lists it as valid; retry, or reconnect if it keeps failing."
+          : ` The connection was checked again: it is ${this.connectionStatus === "expired" ? "expired" : "no longer listed"}.`
+    const next = !this.needsReconnect
+      ? ""
+      : this.reconnect !== undefined
+        ? " Send the user to the reconnect link it carries, then complete the connection with the callback."
+        : " The connection must be reconnected."
+    return `Action run ${this.runId} failed (${what}).${checked}${next}`
   }
 }
 

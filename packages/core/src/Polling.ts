@@ -49,6 +49,11 @@ export interface PolicyShape {
    * policy's delays (about 4 extra list requests in 5 s by default); `0` checks once.
    */
   readonly connectionGrace: Duration.Duration
+  /**
+   * Learn each action's run durations in the client and place the polls of later runs where that action's runs
+   * usually end (see {@link schedule}); default true. Off: every run is polled on the fixed schedule above.
+   */
+  readonly adaptive?: boolean | undefined
 }
 
 /**
@@ -63,7 +68,8 @@ export const defaults: PolicyShape = {
   deadline: Duration.seconds(180),
   maxConsecutiveErrors: 3,
   notFoundGrace: Duration.seconds(5),
-  connectionGrace: Duration.seconds(5)
+  connectionGrace: Duration.seconds(5),
+  adaptive: true
 }
 
 /**
@@ -91,6 +97,11 @@ const hintOf = (input: PollInput): Duration.Duration | undefined =>
  * The delays between polls: `initialDelay · factor^n` capped at `maxDelay`, jittered, and stretched to a server
  * hint carried by the schedule's input. Its output is the input it was given (`passthrough`).
  *
+ * `planned` (the adaptive schedule, from the durations learned for the action) are the delays of the first polls,
+ * placed where that action's runs usually end; once they are spent the run is longer than any seen, and the
+ * schedule goes on with the fixed one from `initialDelay`. A pending state that says the read was held by Zapier
+ * (`held`, a long-poll read) is read again at once (or after its hint).
+ *
  * @example
  * ```ts
  * import { Polling } from "@effect-zapier/core"
@@ -103,16 +114,22 @@ const hintOf = (input: PollInput): Duration.Duration | undefined =>
  * ```
  * @since 0.1.0
  */
-export const schedule = (policy: PolicyShape): Schedule.Schedule<PollInput, PollInput> => {
+export const schedule = (
+  policy: PolicyShape,
+  planned: ReadonlyArray<Duration.Duration> = []
+): Schedule.Schedule<PollInput, PollInput> => {
   const capped = Schedule.exponential(policy.initialDelay, policy.factor).pipe(
     Schedule.union(Schedule.spaced(policy.maxDelay))
   )
   const jittered =
     policy.jitter > 0 ? Schedule.jitteredWith(capped, { min: 1 - policy.jitter, max: 1 + policy.jitter }) : capped
-  const typed: Schedule.Schedule<unknown, PollInput> = jittered
+  const [first, ...rest] = planned
+  const typed: Schedule.Schedule<unknown, PollInput> =
+    first === undefined ? jittered : Schedule.andThen(Schedule.fromDelays(first, ...rest), jittered)
   return Schedule.passthrough(typed).pipe(
     Schedule.modifyDelay((input, delay) => {
       const hint = hintOf(input)
+      if (input !== undefined && input._tag === "RunPending" && input.held === true) return hint ?? Duration.zero
       return hint !== undefined && Duration.greaterThan(hint, delay) ? hint : delay
     })
   )

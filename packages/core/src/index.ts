@@ -17,6 +17,8 @@ export * as ActionRuns from "./ActionRuns.js"
 /** @since 0.1.0 */
 export * as Apps from "./Apps.js"
 /** @since 0.1.0 */
+export * as Caching from "./Caching.js"
+/** @since 0.1.0 */
 export * as ConnectionStore from "./ConnectionStore.js"
 /** @since 0.1.0 */
 export * as Connections from "./Connections.js"

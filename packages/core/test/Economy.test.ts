@@ -1,0 +1,277 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Caching, ConnectionStore, Domain, EmbeddedActions, Errors, Polling } from "@effect-zapier/core"
+import { FakeZapier } from "@effect-zapier/testing"
+import { Duration, Effect, Fiber, Layer, Random, TestClock } from "effect"
+import * as Cache from "../src/internal/cache.js"
+import * as Learned from "../src/internal/learned.js"
+
+const { sample } = FakeZapier
+const user = sample.user
+const other = Domain.EndUser.make({ userId: "u-8", tenantId: "acme" })
+
+const TestLayer = EmbeddedActions.layer.pipe(
+  Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
+)
+const services = Effect.all({ actions: EmbeddedActions.EmbeddedActions, zapier: FakeZapier.FakeZapier })
+
+/** Runs an effect that polls to completion (the sample runs take at most 10 s), driving the TestClock ahead. */
+const settle = <A, E, R>(effect: Effect.Effect<A, E, R>, ahead: Duration.DurationInput = "30 seconds") =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(effect)
+    yield* TestClock.adjust(ahead)
+    return yield* Fiber.join(fiber)
+  })
+
+const send = (overrides: Partial<EmbeddedActions.RunRequest> = {}): EmbeddedActions.RunRequest => ({
+  user,
+  app: sample.slack,
+  action: sample.sendChannelMessage,
+  inputs: { channel: "#general", text: "Hello" },
+  ...overrides
+})
+
+const count = (ledger: FakeZapier.Ledger, endpoint: string) =>
+  ledger.requests.filter((r) => r.endpoint === endpoint).length
+
+/** Connects `who` to Slack through Connect UI. */
+const connect = (who: Domain.EndUser) =>
+  Effect.gen(function* () {
+    const { actions, zapier } = yield* services
+    const required = yield* Effect.flip(actions.ensureConnection(who, sample.slack))
+    if (required._tag !== "ConnectionRequired") return assert.fail(`expected ConnectionRequired, got ${required._tag}`)
+    return yield* actions.completeConnection(who, sample.slack, yield* zapier.approveConnect(required.link!))
+  })
+
+describe("connection cache", () => {
+  it.effect("a connection verified within connectionTtl is used without listing; after it, listed again", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.resetLedger
+      yield* settle(actions.run(send()))
+      yield* settle(actions.run(send()))
+      yield* settle(actions.run(send()))
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.authentications), 1)
+      yield* TestClock.adjust("10 minutes")
+      yield* settle(actions.run(send()))
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.authentications), 2)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("connectionTtl zero lists before every run", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.resetLedger
+      yield* settle(actions.run(send()))
+      yield* settle(actions.run(send()))
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.authentications), 2)
+    }).pipe(
+      Effect.provide(TestLayer),
+      Effect.provideService(Caching.Policy, { ...Caching.defaults, connectionTtl: Duration.zero })
+    )
+  )
+
+  it.effect("one user's verified connection never serves another user", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* settle(actions.run(send()))
+      const failed = yield* Effect.flip(settle(actions.run(send({ user: other }))))
+      assert.strictEqual(failed._tag, "ConnectionRequired")
+      yield* connect(other)
+      yield* zapier.resetLedger
+      yield* settle(actions.run(send({ user: other })))
+      const runs = (yield* zapier.ledger).runs
+      assert.strictEqual(runs.length, 1)
+      assert.deepStrictEqual(runs[0]!.user, other)
+      assert.notStrictEqual(runs[0]!.connection, (yield* zapier.connections(user, sample.slack))[0]!.id)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("an authentication failure re-verifies: the error says the connection expired and carries a link", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      const connection = yield* connect(user)
+      yield* settle(actions.run(send()))
+      yield* zapier.expireConnection(connection.id)
+      yield* zapier.resetLedger
+      // Verified a moment ago: the run goes ahead without listing, and Zapier fails it with `authentication`.
+      const failed = yield* Effect.flip(settle(actions.run(send({ reconnectLink: true }))))
+      if (failed._tag !== "ActionRunFailed") return assert.fail(`expected ActionRunFailed, got ${failed._tag}`)
+      assert.isTrue(failed.needsReconnect)
+      assert.strictEqual(failed.connectionStatus, "expired")
+      assert.strictEqual(failed.reconnect?.reconnect, connection.id)
+      assert.include(failed.message, "checked again: it is expired")
+      assert.include(failed.message, "reconnect link")
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.authentications), 1)
+      // The cached verification is gone: the next run lists and asks for a reconnect.
+      const next = yield* Effect.flip(settle(actions.run(send())))
+      if (next._tag !== "ConnectionRequired") return assert.fail(`expected ConnectionRequired, got ${next._tag}`)
+      assert.strictEqual(next.reason, "expired")
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.authentications), 2)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("without reconnectLink the error says so but mints no link", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      const connection = yield* connect(user)
+      yield* settle(actions.run(send()))
+      yield* zapier.expireConnection(connection.id)
+      yield* zapier.resetLedger
+      const failed = yield* Effect.flip(settle(actions.run(send())))
+      if (failed._tag !== "ActionRunFailed") return assert.fail(`expected ActionRunFailed, got ${failed._tag}`)
+      assert.strictEqual(failed.connectionStatus, "expired")
+      assert.isUndefined(failed.reconnect)
+      assert.strictEqual((yield* zapier.ledger).exchanges.filter((e) => e.kind === "connect").length, 0)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("bounded: past maxUsers the least recently used user's verification is dropped", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      const third = Domain.EndUser.make({ userId: "u-9", tenantId: "acme" })
+      for (const who of [user, other, third]) yield* connect(who)
+      yield* zapier.resetLedger
+      for (const who of [user, other, third]) yield* settle(actions.run(send({ user: who })))
+      // user was evicted by third; other and third are still verified.
+      for (const who of [other, third, user]) yield* settle(actions.run(send({ user: who })))
+      const lists = (yield* zapier.ledger).requests.filter((r) => r.endpoint === FakeZapier.Endpoint.authentications)
+      assert.deepStrictEqual(
+        lists.map((r) => r.user?.userId),
+        [user.userId, other.userId, third.userId, user.userId]
+      )
+    }).pipe(Effect.provide(TestLayer), Effect.provideService(Caching.Policy, { ...Caching.defaults, maxUsers: 2 }))
+  )
+})
+
+describe("input fields cache", () => {
+  it.effect("the pre-run check reuses fields fetched within fieldsTtl, per connection and field-set variant", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.resetLedger
+      yield* settle(actions.run(send()))
+      yield* settle(actions.run(send({ inputs: { channel: "#random", text: "Again" } })))
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.inputs), 1)
+      // send_as_bot changes the set of fields: another variant, fetched (and its own checks apply).
+      const invalid = yield* Effect.flip(
+        settle(actions.run(send({ inputs: { channel: "#a", text: "b", send_as_bot: true } })))
+      )
+      assert.strictEqual(invalid._tag, "InvalidInputs")
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.inputs), 2)
+      yield* TestClock.adjust("10 minutes")
+      yield* settle(actions.run(send()))
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.inputs), 3)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("cached fields still refuse bad inputs", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* settle(actions.run(send()))
+      yield* zapier.resetLedger
+      const invalid = yield* Effect.flip(settle(actions.run(send({ inputs: { channel: "#general" } }))))
+      assert.instanceOf(invalid, Errors.InvalidInputs)
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.inputs), 0)
+      assert.strictEqual((yield* zapier.ledger).runs.length, 0)
+    }).pipe(Effect.provide(TestLayer))
+  )
+
+  it.effect("fieldsTtl zero fetches before every run", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.resetLedger
+      yield* settle(actions.run(send()))
+      yield* settle(actions.run(send()))
+      assert.strictEqual(count(yield* zapier.ledger, FakeZapier.Endpoint.inputs), 2)
+    }).pipe(Effect.provide(TestLayer), Effect.provideService(Caching.Policy, Caching.off))
+  )
+})
+
+describe("adaptive polling", () => {
+  const runOf = (seconds: number) =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      const result = yield* settle(actions.run(send({ timeout: Duration.minutes(20) })), "20 minutes")
+      const ledger = yield* zapier.ledger
+      const info = yield* zapier.run(result.runId)
+      const polls = FakeZapier.pollsOf(ledger, result.runId)
+      assert.strictEqual(info.finishesAt! - info.createdAt, seconds * 1000)
+      return { gets: polls.length, lag: polls[polls.length - 1]!.at - info.finishesAt! }
+    })
+
+  for (const seconds of [2, 60, 300]) {
+    it.effect(`learns a ${seconds} s action: the first runs keep the lag bound, later ones cost fewer GETs`, () =>
+      Effect.gen(function* () {
+        const { zapier } = yield* services
+        yield* connect(user)
+        yield* zapier.scriptRuns(
+          sample.slack,
+          sample.sendChannelMessage,
+          FakeZapier.RunScript.succeed(`${seconds} seconds`, [])
+        )
+        const bound = 1.2 * Math.min(5_000, 500 + 0.5 * seconds * 1000)
+        const first = yield* runOf(seconds)
+        assert.isAtMost(first.lag, bound)
+        for (let i = 0; i < 2; i++) yield* runOf(seconds)
+        const learned = []
+        for (let i = 0; i < 6; i++) learned.push(yield* runOf(seconds))
+        for (const run of learned) {
+          assert.isAtMost(run.gets, 5, `a learned run made ${run.gets} GETs (the first made ${first.gets})`)
+          assert.isAtMost(run.lag, bound)
+        }
+        const mean = learned.reduce((n, r) => n + r.gets, 0) / learned.length
+        assert.isAtMost(mean, 3)
+        if (seconds >= 60) assert.isBelow(mean, first.gets / 5)
+      }).pipe(Effect.provide(TestLayer), Effect.withRandom(Random.make(seconds)))
+    )
+  }
+
+  it.effect("adaptive: false keeps the fixed schedule", () =>
+    Effect.gen(function* () {
+      const { zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.scriptRuns(sample.slack, sample.sendChannelMessage, FakeZapier.RunScript.succeed("60 seconds", []))
+      const gets = []
+      for (let i = 0; i < 6; i++) gets.push((yield* runOf(60)).gets)
+      for (const n of gets) assert.isAtLeast(n, 15)
+    }).pipe(Effect.provide(TestLayer), Effect.provideService(Polling.Policy, { ...Polling.defaults, adaptive: false }))
+  )
+})
+
+describe("bounds of the memory", () => {
+  it("the per-user cache holds at most maxUsers users and maxPerUser entries each", () => {
+    const cache = Cache.make<number>({ maxUsers: 3, maxPerUser: 2 })
+    for (let u = 0; u < 10; u++) {
+      const who = Domain.EndUser.make({ userId: `u${u}`, tenantId: "t" })
+      for (let k = 0; k < 5; k++) cache.set(who, `k${k}`, k, 0)
+    }
+    assert.deepStrictEqual(cache.size(), { users: 3, entries: 6 })
+    const last = Domain.EndUser.make({ userId: "u9", tenantId: "t" })
+    assert.strictEqual(cache.get(last, "k4")?.value, 4)
+    assert.isUndefined(cache.get(last, "k0"))
+    // Users are told apart even when their ids would collide if concatenated.
+    const a = Domain.EndUser.make({ userId: "b|c", tenantId: "a" })
+    const b = Domain.EndUser.make({ userId: "c", tenantId: "a|b" })
+    cache.set(a, "x", 1, 0)
+    assert.isUndefined(cache.get(b, "x"))
+  })
+
+  it("learned durations are bounded per action and in actions", () => {
+    const learned = Learned.make({ maxKeys: 4, samplesPerKey: 5, minSamples: 3 })
+    for (let k = 0; k < 100; k++) for (let i = 0; i < 50; i++) learned.record(`a${k}`, { lo: 1000, hi: 1000 })
+    assert.strictEqual(learned.size(), 4)
+    assert.deepStrictEqual(learned.plan("a0"), [])
+    assert.deepStrictEqual(learned.plan("a99"), [1000])
+  })
+
+  it("the plan places polls at the quantiles 1/2, 3/4, … up to the longest run seen", () => {
+    const learned = Learned.make({ maxKeys: 4, samplesPerKey: 100, minSamples: 3 })
+    for (let i = 1; i <= 100; i++) learned.record("a", { lo: i * 100, hi: i * 100 })
+    assert.deepStrictEqual(learned.plan("a"), [5000, 7500, 8800, 9400, 9700, 9900, 10000])
+  })
+})
