@@ -14,11 +14,22 @@
  *
  * @example
  * ```ts
- * import { Caching } from "@effect-zapier/core"
+ * import { Caching, Domain, EmbeddedActions } from "@effect-zapier/core"
  * import { Duration, Effect } from "effect"
  *
+ * const program = Effect.flatMap(EmbeddedActions.EmbeddedActions, (actions) =>
+ *   actions.run({
+ *     user: Domain.EndUser.make({ userId: "u-42", tenantId: "acme" }),
+ *     app: Domain.AppId.make("slack"),
+ *     action: Domain.ActionKey.make("send_channel_message"),
+ *     inputs: { channel: "#general", text: "Hello" }
+ *   })
+ * )
+ *
  * // List the user's connections before every run, as without the cache:
- * program.pipe(Effect.provideService(Caching.Policy, { ...Caching.defaults, connectionTtl: Duration.zero }))
+ * const listing = program.pipe(
+ *   Effect.provideService(Caching.Policy, { ...Caching.defaults, connectionTtl: Duration.zero })
+ * )
  * ```
  * @since 0.1.0
  */
