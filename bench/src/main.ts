@@ -16,6 +16,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Clients from "./clients.js"
 import * as Durable from "./durable.js"
+import * as Economy from "./economy.js"
 import * as Flow from "./flow.js"
 import * as Memory from "./memory.js"
 import * as Overhead from "./overhead.js"
@@ -27,6 +28,7 @@ const settings = {
   full: {
     file: "results.json",
     polling: { samples: 30, lognormalSamples: 300, seed: 6 },
+    economy: { samples: 30, lognormalSamples: 300, runsPerClient: 30, seed: 11 },
     overhead: { rounds: 5, roundMillis: 800, concurrencies: [1, 50] },
     tokens: { signatures: 2_000, exchanges: 300 },
     flow: { concurrency: 64, users: 8, millis: 8_000 },
@@ -37,6 +39,7 @@ const settings = {
   quick: {
     file: "results.quick.json",
     polling: { samples: 3, lognormalSamples: 30, seed: 6 },
+    economy: { samples: 6, lognormalSamples: 30, runsPerClient: 15, seed: 11 },
     overhead: { rounds: 2, roundMillis: 200, concurrencies: [1, 50] },
     tokens: { signatures: 200, exchanges: 30 },
     flow: { concurrency: 64, users: 8, millis: 1_500 },
@@ -86,6 +89,7 @@ const main = Effect.gen(function* () {
     Memory.run(s.memory)
   )
   const polling = yield* step("polling (TestClock)", Polling.run(s.polling))
+  const economy = yield* step("request economy (TestClock)", Economy.run(s.economy))
   const keys = yield* Clients.generateKeys
   const tokens = yield* step("token exchange", Tokens.run(s.tokens, keys))
   const overhead = yield* step("per-request overhead", Overhead.run(s.overhead, keys))
@@ -99,6 +103,7 @@ const main = Effect.gen(function* () {
 
   const results: Report.Results = {
     polling,
+    economy,
     overhead,
     tokenExchange: {
       scenarios: tokens.scenarios,

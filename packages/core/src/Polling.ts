@@ -99,7 +99,7 @@ const hintOf = (input: PollInput): Duration.Duration | undefined =>
  *
  * `planned` (the adaptive schedule, from the durations learned for the action) are the delays of the first polls,
  * placed where that action's runs usually end; once they are spent the run is longer than any seen, and the
- * schedule goes on with the fixed one from `initialDelay`. A pending state that says the read was held by Zapier
+ * schedule goes on with the fixed one from the delay it would have reached by then. A pending state that says the read was held by Zapier
  * (`held`, a long-poll read) is read again at once (or after its hint).
  *
  * @example
@@ -118,9 +118,17 @@ export const schedule = (
   policy: PolicyShape,
   planned: ReadonlyArray<Duration.Duration> = []
 ): Schedule.Schedule<PollInput, PollInput> => {
-  const capped = Schedule.exponential(policy.initialDelay, policy.factor).pipe(
-    Schedule.union(Schedule.spaced(policy.maxDelay))
+  // After a plan, the run is already `sum(planned)` old: the fixed schedule goes on from the delay it would have
+  // reached by then (about (factor − 1) × the time elapsed), not from its first one.
+  const elapsed = planned.reduce((sum, d) => sum + Duration.toMillis(d), 0)
+  const from = Math.min(
+    Duration.toMillis(policy.maxDelay),
+    Math.max(Duration.toMillis(policy.initialDelay), (policy.factor - 1) * elapsed)
   )
+  const capped = Schedule.exponential(
+    planned.length === 0 ? policy.initialDelay : Duration.millis(from),
+    policy.factor
+  ).pipe(Schedule.union(Schedule.spaced(policy.maxDelay)))
   const jittered =
     policy.jitter > 0 ? Schedule.jitteredWith(capped, { min: 1 - policy.jitter, max: 1 + policy.jitter }) : capped
   const [first, ...rest] = planned

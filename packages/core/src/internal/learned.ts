@@ -22,7 +22,7 @@ export interface Bounds {
 }
 
 /** @internal */
-export const defaultBounds: Bounds = { maxKeys: 1_000, samplesPerKey: 32, minSamples: 3 }
+export const defaultBounds: Bounds = { maxKeys: 1_000, samplesPerKey: 32, minSamples: 2 }
 
 /** @internal */
 export interface Learned {
