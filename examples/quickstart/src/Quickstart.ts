@@ -7,9 +7,11 @@ import {
   ActionCatalog,
   ActionInputs,
   ActionRuns,
+  Apps,
   Connections,
   type Domain,
   EmbeddedActions,
+  Errors,
   TokenExchange
 } from "@effect-zapier/core"
 import { Console, Context, DateTime, Duration, Effect, Layer } from "effect"
@@ -79,6 +81,33 @@ export const logPolls: Layer.Layer<ActionRuns.ActionRuns, never, ActionRuns.Acti
   })
 )
 
+/**
+ * Checks the chosen app and action before anything else (two list requests), so a typo is said plainly, with what
+ * there is to choose from, instead of surfacing later in Connect UI or at the lookup.
+ */
+export const checkChoice = (options: Options) =>
+  Effect.gen(function* () {
+    const apps = yield* Apps.Apps
+    const catalog = yield* ActionCatalog.ActionCatalog
+    const { app, user } = options
+    const known = yield* apps.get(user, app).pipe(
+      Effect.as(true),
+      Effect.catchTag("NotFound", () => Effect.succeed(false))
+    )
+    if (!known) {
+      const offered = yield* apps.list(user, { limit: 20 })
+      const names = offered.apps.map((a) => `${a.id} (${a.title})`).join(", ")
+      const more = (offered.count ?? 0) > offered.apps.length ? ", among others" : ""
+      return yield* Effect.fail(`NotFound: there is no app "${app}". Apps offered${more} (--app): ${names}`)
+    }
+    const actions = yield* catalog.list(user, app)
+    if (!actions.some((a) => a.key === options.action && a.actionType === options.actionType)) {
+      const error = new Errors.ActionNotFound({ app, key: options.action, actionType: options.actionType })
+      const offered = actions.map((a) => `${a.key} (--type ${a.actionType})`).join(", ")
+      return yield* Effect.fail(`${error._tag}: ${error.message} ${app} offers (--action): ${offered || "no actions"}`)
+    }
+  })
+
 /** The five steps. Returns the run's result. */
 export const program = (options: Options) =>
   Effect.gen(function* () {
@@ -99,6 +128,8 @@ export const program = (options: Options) =>
       `[1/5] Token exchange: signed a partner JWT for ${user.userId}@${user.tenantId} and exchanged it for an access token ` +
         `(${token.value}, scope "${token.scope}", expires in ${Duration.format(Duration.seconds(Math.round(Duration.toSeconds(expiresIn))))})  ${ms(t1)}`
     )
+
+    yield* checkChoice(options)
 
     const [t2, listed] = yield* Effect.timed(connections.list(user, app))
     const valid = listed.filter((c) => !c.isExpired)

@@ -82,9 +82,25 @@ const followLinkAsBrowser = Layer.effect(
     return ConnectStep.of({
       connect: (user, link) =>
         Effect.gen(function* () {
-          const page = yield* client.get(link.url).pipe(Effect.flatMap((r) => r.text))
+          const opened = yield* client.get(link.url)
+          const page = yield* opened.text
           const session = /name="session" value="([^"]+)"/.exec(page)?.[1]
-          if (!session) return yield* Effect.fail(`Connect UI did not offer an approval form: ${page.slice(0, 200)}`)
+          if (!session) {
+            // Connect UI refused the link: with a redirect_uri it says why in the redirect's query, else on the page.
+            const location = opened.headers.location
+            const query = location !== undefined ? new URL(location).searchParams : undefined
+            const reason =
+              query !== undefined
+                ? `${query.get("error") ?? "error"}: ${query.get("error_description") ?? "no description"}`
+                : page
+                    .replace(/<script[\s\S]*?<\/script>/g, "")
+                    .replace(/<[^>]+>/g, " ")
+                    .replace(/\s+/g, " ")
+                    .trim()
+            return yield* Effect.fail(
+              `Connect UI refused the link (HTTP ${opened.status}): ${reason.slice(0, 200) || "no reason given"}`
+            )
+          }
           const form = HttpClientRequest.post(new URL(new URL(link.url).pathname, link.url).toString()).pipe(
             HttpClientRequest.bodyUrlParams({ session, decision: "approve" })
           )

@@ -88,6 +88,16 @@ describe("quickstart (pnpm demo)", () => {
       const { code, stderr } = yield* quickstart("--action", "no_such_action")
       assert.strictEqual(code, 1)
       assert.include(stderr, 'ActionNotFound: App slack has no WRITE action with key "no_such_action"')
+      assert.include(stderr, "slack offers (--action): send_channel_message (--type WRITE),")
+    })
+  )
+
+  it.live("says an unknown app is unknown and lists the apps offered", () =>
+    Effect.gen(function* () {
+      const { code, stderr, stdout } = yield* quickstart("--app", "nope")
+      assert.strictEqual(code, 1)
+      assert.include(stderr, 'NotFound: there is no app "nope". Apps offered (--app): slack (Slack),')
+      assert.notInclude(stdout, "[3/5]", "nothing is connected for an app that does not exist")
     })
   )
 
