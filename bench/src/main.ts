@@ -23,6 +23,7 @@ import * as Overhead from "./overhead.js"
 import * as Polling from "./polling.js"
 import * as Report from "./report.js"
 import * as Tokens from "./tokens.js"
+import * as Triggers from "./triggers.js"
 
 const settings = {
   full: {
@@ -34,7 +35,8 @@ const settings = {
     flow: { concurrency: 64, users: 8, millis: 8_000 },
     budget: { concurrency: 4, users: 4, limitPerMinute: 60, timeScale: 10, minutes: 5 },
     memory: { runs: 100_000, concurrency: 64 },
-    durable: { runs: 100, starts: 300, concurrency: 16 }
+    durable: { runs: 100, starts: 300, concurrency: 16 },
+    triggers: { singles: 30, burst: 500, chaos: 200 }
   },
   quick: {
     file: "results.quick.json",
@@ -45,7 +47,8 @@ const settings = {
     flow: { concurrency: 64, users: 8, millis: 1_500 },
     budget: { concurrency: 4, users: 4, limitPerMinute: 60, timeScale: 10, minutes: 1 },
     memory: { runs: 10_000, concurrency: 64 },
-    durable: { runs: 20, starts: 50, concurrency: 16 }
+    durable: { runs: 20, starts: 50, concurrency: 16 },
+    triggers: { singles: 10, burst: 100, chaos: 50 }
   }
 } as const
 
@@ -100,6 +103,7 @@ const main = Effect.gen(function* () {
   )
 
   const durable = yield* step("durable runs (PostgreSQL, one process)", Durable.run(s.durable))
+  const triggers = yield* step("embedded triggers (Trigger Inbox over loopback)", Triggers.run(s.triggers))
 
   const results: Report.Results = {
     polling,
@@ -116,6 +120,7 @@ const main = Effect.gen(function* () {
     budget,
     memory,
     durable,
+    triggers,
     environment: {
       node: process.version,
       cpu: os.cpus()[0]?.model.trim() ?? "unknown",

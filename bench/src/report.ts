@@ -9,6 +9,7 @@ import type * as Memory from "./memory.js"
 import type * as Overhead from "./overhead.js"
 import * as Polling from "./polling.js"
 import type * as Tokens from "./tokens.js"
+import type * as Triggers from "./triggers.js"
 
 export interface Environment {
   readonly node: string
@@ -38,6 +39,7 @@ export interface Results {
   readonly memory: Memory.Result
   /** `null` when PostgreSQL could not be reached. */
   readonly durable: Durable.Result | null
+  readonly triggers: Triggers.Result
   readonly environment: Environment
 }
 
@@ -257,7 +259,38 @@ export const render = (r: Results): string => {
           ]
         )
   )
-  out.push(renderEconomy(r))
+
+  const tr = r.triggers
+  out.push("\n**Embedded triggers** (Trigger Inbox over loopback; SSE wake-ups; requests = leases + acks + releases)\n")
+  out.push(
+    table(
+      ["", "effect-zapier", "SDK drain/watch"],
+      [
+        [
+          "emit → handler p95 (single events)",
+          `${fmt(tr.emitToHandlerP95Ms)} ms`,
+          `${fmt(tr.sdkDrainWatch.emitToHandlerP95Ms)} ms`
+        ],
+        [
+          "requests per message, single events",
+          fmt(tr.library.requestsPerMessageSingles, 2),
+          fmt(tr.sdkDrainWatch.requestsPerMessage.singles, 2)
+        ],
+        [
+          "requests per message, burst at batch 10",
+          fmt(tr.requestsPerMessage.batch10, 3),
+          fmt(tr.sdkDrainWatch.requestsPerMessage.batch10, 3)
+        ],
+        ["requests per message, burst at batch 1", fmt(tr.requestsPerMessage.batch1, 3), "–"],
+        ["messages/s (burst, batch 10)", fmt(tr.messagesPerSec, 0), "–"],
+        [
+          "chaos: emitted / acked / quarantined / lost / max runs",
+          `${tr.chaos.emitted} / ${tr.chaos.acked} / ${tr.chaos.quarantined} / ${tr.chaos.lost} / ${tr.chaos.maxExecutionsPerMessage}`,
+          "–"
+        ]
+      ]
+    )
+  )
   return out.join("\n")
 }
 
@@ -389,6 +422,16 @@ export const assertions = (r: Results, budgetLimited: boolean): ReadonlyArray<Ch
       `${fmt(r.durable.sqlWritesPerRun, 1)} rows/run`
     )
   }
+  check(
+    "triggers: under the chaos plan every message was acked or quarantined (0 lost)",
+    r.triggers.chaos.lost === 0 && r.triggers.chaos.acked + r.triggers.chaos.quarantined === r.triggers.chaos.emitted,
+    `${r.triggers.chaos.acked} acked, ${r.triggers.chaos.quarantined} quarantined of ${r.triggers.chaos.emitted}`
+  )
+  check(
+    "triggers: at most 3 handler runs of one message under the chaos plan",
+    r.triggers.chaos.maxExecutionsPerMessage <= 3,
+    `max ${r.triggers.chaos.maxExecutionsPerMessage}`
+  )
   return checks
 }
 
@@ -482,6 +525,16 @@ export const targets = (r: Results): ReadonlyArray<Check> => {
     "no active handles after dispose (G11)",
     r.memory.activeResourcesAfterDispose.length === 0,
     r.memory.activeResourcesAfterDispose.join(", ") || "none"
+  )
+  target(
+    "triggers: emit → handler p95 ≤ 1 s with SSE",
+    r.triggers.emitToHandlerP95Ms <= 1000,
+    `${fmt(r.triggers.emitToHandlerP95Ms)} ms`
+  )
+  target(
+    "triggers: ≤ 0.25 requests per message at batch 10",
+    r.triggers.requestsPerMessage.batch10 <= 0.25,
+    fmt(r.triggers.requestsPerMessage.batch10, 3)
   )
   const limit = r.environment.mode === "full" ? 300 : 60
   target(`finishes in under ${limit} s`, r.environment.seconds < limit, `${fmt(r.environment.seconds)} s`)
