@@ -1,5 +1,5 @@
 /**
- * `pnpm bench` — measures effect-zapier against the alternatives a partner would pick (issue 6), writes
+ * `pnpm bench` — measures effect-zapier against the alternatives a partner would pick, writes
  * `bench/results.json` and prints the table. `pnpm bench --quick` runs every scenario small (CI: under 60 s),
  * writes `bench/results.quick.json`, and like the full run exits non-zero when a count assertion fails (counts
  * only, never times). Targets are reported, met or missed, and never change the exit code.
@@ -139,7 +139,7 @@ const main = Effect.gen(function* () {
   yield* Console.log(Report.renderChecks("Count assertions:", checks, "FAIL"))
   yield* Console.log(
     Report.renderChecks(
-      `Targets (issue 6, RELIABILITY.md)${which === "quick" ? " — quick samples are small, see pnpm bench for the figures" : ""}:`,
+      `Targets (docs/targets.md)${which === "quick" ? " — quick samples are small, see pnpm bench for the figures" : ""}:`,
       Report.targets(results),
       "MISS"
     )

@@ -1,6 +1,6 @@
 /**
  * The results file's shape, the printed table (with ratios against the alternatives), the count assertions and
- * the targets of issue 6 / RELIABILITY.md.
+ * the targets of docs/targets.md.
  */
 import type * as Durable from "./durable.js"
 import * as Economy from "./economy.js"
@@ -435,7 +435,7 @@ export const assertions = (r: Results, budgetLimited: boolean): ReadonlyArray<Ch
   return checks
 }
 
-/** The targets of issue 6 and RELIABILITY.md (G1, G7, G8, G10, G11), met or missed. */
+/** The targets of docs/targets.md (G1, G7, G8, G10, G11), met or missed. */
 export const targets = (r: Results): ReadonlyArray<Check> => {
   const out: Array<Check> = []
   const target = (name: string, ok: boolean, detail: string) => out.push({ name, ok, detail })

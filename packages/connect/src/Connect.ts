@@ -1,5 +1,5 @@
 /**
- * A tiny, dependency-free browser helper for Zapier's Connect UI (spec §3).
+ * A tiny, dependency-free browser helper for Zapier's Connect UI (its popup and redirect patterns).
  *
  * The partner's backend mints a Connect link (`EmbeddedActions.ensureConnection` fails with `ConnectionRequired`
  * carrying a `ConnectLink`) and hands its `url` to the page. The page opens it with {@link openConnect} in a popup,
@@ -20,14 +20,14 @@
 export const CONNECT_ORIGIN = "https://connect.zapier.com"
 
 /**
- * The popup's window name (spec §3.2): opening a second flow reuses the same window.
+ * The popup's window name: opening a second flow reuses the same window.
  * @since 0.1.0
  * @category constants
  */
 export const POPUP_NAME = "zapier-connect"
 
 /**
- * The popup's size in CSS pixels (spec §3.2).
+ * The popup's size in CSS pixels.
  * @since 0.1.0
  * @category constants
  */
@@ -372,7 +372,7 @@ const centre = (): string => {
 }
 
 /**
- * The Connect link with `redirect_uri` set (spec §3.3), for pages that cannot use a popup. Connect UI sends the
+ * The Connect link with `redirect_uri` set (Zapier's redirect pattern), for pages that cannot use a popup. Connect UI sends the
  * browser back to `redirectUri` with `?authentication_id=…&service=…` on success, or `?error=…&error_description=…`
  * on failure; the backend's callback handler completes the connection from that query.
  *

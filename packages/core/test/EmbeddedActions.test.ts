@@ -610,8 +610,8 @@ describe("EmbeddedActions.awaitConnection", () => {
 })
 
 describe("polling", () => {
-  // DESIGN.md: first poll after 500 ms, ×1.5, 5 s cap, ±20 % jitter. Without jitter the poll times are
-  // 0.5, 1.25, 2.375, 4.06, 6.59, 10.39, 15.39, then every 5 s. RELIABILITY.md G8 allows 1.25× these counts and a
+  // The default policy: first poll after 500 ms, ×1.5, 5 s cap, ±20 % jitter. Without jitter the poll times are
+  // 0.5, 1.25, 2.375, 4.06, 6.59, 10.39, 15.39, then every 5 s. Target G8 (docs/targets.md) allows 1.25× these counts and a
   // detection lag ≤ 1.2·min(5 s, 0.5 s + 0.5·T).
   const cases = [
     { seconds: 0.5, maxGets: 2 },

@@ -49,7 +49,7 @@ describe("Polling.schedule", () => {
     })
   )
 
-  it("defaults match DESIGN.md", () => {
+  it("defaults: first poll after 500 ms, ×1.5, 5 s cap, ±20 % jitter, 180 s deadline", () => {
     assert.strictEqual(Duration.toMillis(Polling.defaults.initialDelay), 500)
     assert.strictEqual(Polling.defaults.factor, 1.5)
     assert.strictEqual(Duration.toMillis(Polling.defaults.maxDelay), 5000)

@@ -1,5 +1,5 @@
 /**
- * The chaos property of RELIABILITY.md §3: fast-check generates fault plans (rows of the matrix, applied per
+ * The chaos property of docs/targets.md (the fault matrix): fast-check generates fault plans (rows of the matrix, applied per
  * request ordinal and per endpoint) and runs each against the live client (token cache, retries, rate limiter,
  * polling) talking to a scripted Zapier over the wire protocol, on a virtual clock. Invariants, from the fake's
  * ledger and the captured logs and spans:

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §3, row by row, for each kind of request (token exchange, GET, create-run POST), over real
+ * The fault matrix of docs/targets.md, row by row, for each kind of request (token exchange, GET, create-run POST), over real
  * loopback: the live client → an undici Agent (whose connector can refuse, time out or fail DNS) → a FaultProxy
  * (latency, hang, resets, truncation, slow bodies, refusal) → FakeZapierServer (application faults). Counts come
  * from the fake's ledger. TCP rows run on the real clock with a 300 ms attempt timeout; application rows run the
@@ -166,7 +166,7 @@ const sameKind = (kind: Kind, l: FakeZapier.Ledger, user: Domain.EndUser, expect
 // TCP rows (real time)
 // ---------------------------------------------------------------------------------------------------------------
 
-describe.each(clients)("§3 TCP faults (real loopback, 300 ms attempt timeout) over %s", (client) => {
+describe.each(clients)("fault matrix, TCP faults (real loopback, 300 ms attempt timeout) over %s", (client) => {
   for (const kind of kinds) {
     describe(kind, () => {
       for (const fault of ["refused", "connect-timeout", "dns"] satisfies ReadonlyArray<ConnectFault>) {
@@ -393,420 +393,432 @@ const timesOf = (kind: Kind, l: FakeZapier.Ledger, user: Domain.EndUser) => requ
 
 const inject = (rule: FakeZapier.FaultRule) => Effect.flatMap(FakeZapier.FakeZapier, (z) => z.injectFault(rule))
 
-describe.each(clients)("§3 application faults (FakeZapierServer over loopback, TestClock) over %s", (client) => {
-  for (const kind of kinds) {
-    describe(kind, () => {
-      it.effect("500 / 502 / 504 bursts of k = 1..5", () =>
-        row(client, appStack(), () =>
-          Effect.gen(function* () {
-            yield* TestClock.setTime(NOW)
-            const exits: Array<Exit.Exit<unknown, unknown>> = []
-            for (let k = 1; k <= 5; k++) {
-              const user = userOf(`${kind}-burst-${k}`)
-              const act = yield* prepare(kind, user)
-              for (let i = 0; i < k; i++) {
-                yield* inject({
-                  endpoint: endpointOf(kind),
-                  user,
-                  skip: i,
-                  // On create the run is made first: the ambiguous case.
-                  fault: Fault.status([500, 502, 504][i % 3]!, { afterCommit: kind === "create" })
-                })
-              }
-              const exit = yield* virtual(act)
-              exits.push(exit)
-              const l = yield* ledger
-              if (kind === "create") {
-                assert.strictEqual(failureTag(exit), "RunOutcomeUnknown", `k=${k}`)
-                sameKind(kind, l, user, 1)
-                assert.strictEqual(runsOf(l, user), 1)
-              } else if (k < 3) {
-                assert.isTrue(Exit.isSuccess(exit), `k=${k}: ${failureTag(exit)}`)
-                sameKind(kind, l, user, k + 1)
-              } else {
-                assert.strictEqual(failureTag(exit), "ZapierUnavailable", `k=${k}`)
-                sameKind(kind, l, user, 3)
-              }
-            }
-            return exits
-          })
-        )
-      )
-
-      it.effect(
-        kind === "create"
-          ? "503 with Retry-After, not processed: ambiguous to the client (undocumented) → RunOutcomeUnknown"
-          : "503 with Retry-After, not processed: retried after the hint",
-        () =>
+describe.each(clients)(
+  "fault matrix, application faults (FakeZapierServer over loopback, TestClock) over %s",
+  (client) => {
+    for (const kind of kinds) {
+      describe(kind, () => {
+        it.effect("500 / 502 / 504 bursts of k = 1..5", () =>
           row(client, appStack(), () =>
             Effect.gen(function* () {
               yield* TestClock.setTime(NOW)
-              const user = userOf(`${kind}-503`)
-              const act = yield* prepare(kind, user)
-              yield* inject({ endpoint: endpointOf(kind), user, fault: Fault.status(503, { retryAfter: "7 seconds" }) })
-              const exit = yield* virtual(act)
-              const l = yield* ledger
-              if (kind === "create") {
-                assert.strictEqual(failureTag(exit), "RunOutcomeUnknown")
-                sameKind(kind, l, user, 1)
-                assert.strictEqual(runsOf(l, user), 0)
-              } else {
-                assert.isTrue(Exit.isSuccess(exit), `${failureTag(exit)}`)
-                const [first, second] = timesOf(kind, l, user)
-                assert.isAtLeast(second! - first!, 7_000)
-              }
-              return [exit]
-            })
-          )
-      )
-
-      for (const [name, fault, hint] of [
-        ["delta seconds", Fault.status(429, { retryAfter: "5 seconds" }), 5_000],
-        ["an HTTP-date", Fault.status(429, { retryAfter: "8 seconds", retryAfterFormat: "http-date" }), 8_000],
-        ["missing (Zapier's 60 s cooldown)", Fault.status(429), 60_000]
-      ] as const) {
-        it.effect(
-          `429 with Retry-After as ${name}: ${kind === "token" ? "retried after it" : "the shared budget pauses, then retried"}`,
-          () =>
-            row(client, appStack(), () =>
-              Effect.gen(function* () {
-                yield* TestClock.setTime(NOW)
-                const user = userOf(`${kind}-429`)
-                const other = userOf(`${kind}-429-other`)
-                const act = yield* prepare(kind, user)
-                const otherAct = yield* prepare("get", other)
-                yield* inject({ endpoint: endpointOf(kind), user, fault })
-                // Another user's GET, 1 s after the 429.
-                const exits = yield* virtual(
-                  Effect.all([Effect.exit(act), Effect.exit(Effect.zipRight(Effect.sleep("1 second"), otherAct))], {
-                    concurrency: 2
-                  })
-                )
-                assert.isTrue(Exit.isSuccess(exits))
-                const [exit, otherExit] = Exit.isSuccess(exits) ? exits.value : []
-                assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${exit && failureTag(exit)}`)
-                assert.isTrue(otherExit !== undefined && Exit.isSuccess(otherExit))
-                const l = yield* ledger
-                const [limited, retried] = timesOf(kind, l, user)
-                assert.isAtLeast(retried! - limited!, hint)
-                const otherAt = timesOf("get", l, other)[0]!
-                if (kind === "token") {
-                  // The token endpoint is not behind the API's budget.
-                  assert.isBelow(otherAt - limited!, hint)
-                } else {
-                  assert.isAtLeast(otherAt - limited!, hint)
-                }
-                if (kind === "create") assert.strictEqual(runsOf(l, user), 1)
-                return [exit!, otherExit!]
-              })
-            )
-        )
-      }
-
-      it.effect("429 with a huge Retry-After: fails fast with RateLimited {retryAfter}", () =>
-        row(client, appStack(), () =>
-          Effect.gen(function* () {
-            const user = userOf(`${kind}-429-huge`)
-            const act = yield* prepare(kind, user)
-            yield* inject({ endpoint: endpointOf(kind), user, fault: Fault.status(429, { retryAfter: "1 hour" }) })
-            const exit = yield* virtual(act)
-            const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-            assert.strictEqual(error?._tag, "RateLimited")
-            if (error?._tag === "RateLimited") assert.isTrue(Duration.equals(error.retryAfter, Duration.hours(1)))
-            const l = yield* ledger
-            sameKind(kind, l, user, 1)
-            if (kind === "create") assert.strictEqual(runsOf(l, user), 0)
-            return [exit]
-          })
-        )
-      )
-
-      for (const status of [302, 307]) {
-        it.effect(
-          `${status} to another origin: never followed (${kind === "token" ? "TokenExchangeFailed" : kind === "get" ? "InvalidResponse" : "RunOutcomeUnknown, 0 runs"}), nothing sent there`,
-          () =>
-            row(client, appStack(), () =>
-              Effect.gen(function* () {
-                const st = yield* Stack
-                const user = userOf(`${kind}-${status}`)
-                const act = yield* prepare(kind, user)
-                // The same fake server under another origin (the other host name): followed, it would answer.
-                const host = kind === "token" ? st.apiHost : st.tokenHost
-                const elsewhere = new URL(pathOf(kind).split(" ")[1]!, `http://${host}:${st.server.port}`)
-                yield* inject({
-                  endpoint: endpointOf(kind),
-                  user,
-                  fault: Fault.respond("", { status, headers: { location: elsewhere.href }, afterCommit: false })
-                })
-                const before = (yield* ledger).requests.length
-                const exit = yield* virtual(act)
-                const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-                const l = yield* ledger
-                // One request, the redirected one: nothing (no token, no secret) went to the Location.
-                assert.strictEqual(l.requests.length - before, 1)
-                if (kind === "token") {
-                  assert.strictEqual(error?._tag, "TokenExchangeFailed")
-                  if (error?._tag === "TokenExchangeFailed") assert.strictEqual(error.error, "redirect")
-                } else if (kind === "get") {
-                  assert.strictEqual(error?._tag, "InvalidResponse")
-                  if (error?._tag === "InvalidResponse") assert.strictEqual(error.status, status)
-                } else {
-                  // Whether a run exists behind a redirect cannot be known: never replayed.
-                  assert.strictEqual(error?._tag, "RunOutcomeUnknown")
-                  assert.strictEqual(runsOf(l, user), 0)
-                }
-                return [exit]
-              })
-            )
-        )
-      }
-
-      it.effect(
-        kind === "token"
-          ? "malformed JSON, an HTML page, an empty 200: retried once, then InvalidResponse"
-          : kind === "get"
-            ? "malformed JSON, an HTML page, an empty 200: retried once, then InvalidResponse"
-            : "malformed JSON, an HTML page, an empty 200: RunOutcomeUnknown, no retry, 1 run",
-        () =>
-          row(client, appStack(), () =>
-            Effect.gen(function* () {
               const exits: Array<Exit.Exit<unknown, unknown>> = []
-              for (const [name, fault] of [
-                ["malformed", Fault.malformedBody],
-                ["html", Fault.respond("<!doctype html><html><body>Oops</body></html>", { contentType: "text/html" })],
-                ["empty", Fault.respond("")]
-              ] as const) {
-                const user = userOf(`${kind}-body-${name}`)
+              for (let k = 1; k <= 5; k++) {
+                const user = userOf(`${kind}-burst-${k}`)
                 const act = yield* prepare(kind, user)
-                yield* inject({ endpoint: endpointOf(kind), user, times: Number.POSITIVE_INFINITY, fault })
+                for (let i = 0; i < k; i++) {
+                  yield* inject({
+                    endpoint: endpointOf(kind),
+                    user,
+                    skip: i,
+                    // On create the run is made first: the ambiguous case.
+                    fault: Fault.status([500, 502, 504][i % 3]!, { afterCommit: kind === "create" })
+                  })
+                }
                 const exit = yield* virtual(act)
                 exits.push(exit)
                 const l = yield* ledger
                 if (kind === "create") {
-                  assert.strictEqual(failureTag(exit), "RunOutcomeUnknown", name)
+                  assert.strictEqual(failureTag(exit), "RunOutcomeUnknown", `k=${k}`)
                   sameKind(kind, l, user, 1)
                   assert.strictEqual(runsOf(l, user), 1)
+                } else if (k < 3) {
+                  assert.isTrue(Exit.isSuccess(exit), `k=${k}: ${failureTag(exit)}`)
+                  sameKind(kind, l, user, k + 1)
                 } else {
-                  assert.strictEqual(failureTag(exit), "InvalidResponse", name)
-                  sameKind(kind, l, user, 2)
+                  assert.strictEqual(failureTag(exit), "ZapierUnavailable", `k=${k}`)
+                  sameKind(kind, l, user, 3)
                 }
               }
               return exits
             })
           )
-      )
+        )
 
-      if (kind !== "token") {
-        it.effect("401 (token revoked): one refresh and one retry", () =>
+        it.effect(
+          kind === "create"
+            ? "503 with Retry-After, not processed: ambiguous to the client (undocumented) → RunOutcomeUnknown"
+            : "503 with Retry-After, not processed: retried after the hint",
+          () =>
+            row(client, appStack(), () =>
+              Effect.gen(function* () {
+                yield* TestClock.setTime(NOW)
+                const user = userOf(`${kind}-503`)
+                const act = yield* prepare(kind, user)
+                yield* inject({
+                  endpoint: endpointOf(kind),
+                  user,
+                  fault: Fault.status(503, { retryAfter: "7 seconds" })
+                })
+                const exit = yield* virtual(act)
+                const l = yield* ledger
+                if (kind === "create") {
+                  assert.strictEqual(failureTag(exit), "RunOutcomeUnknown")
+                  sameKind(kind, l, user, 1)
+                  assert.strictEqual(runsOf(l, user), 0)
+                } else {
+                  assert.isTrue(Exit.isSuccess(exit), `${failureTag(exit)}`)
+                  const [first, second] = timesOf(kind, l, user)
+                  assert.isAtLeast(second! - first!, 7_000)
+                }
+                return [exit]
+              })
+            )
+        )
+
+        for (const [name, fault, hint] of [
+          ["delta seconds", Fault.status(429, { retryAfter: "5 seconds" }), 5_000],
+          ["an HTTP-date", Fault.status(429, { retryAfter: "8 seconds", retryAfterFormat: "http-date" }), 8_000],
+          ["missing (Zapier's 60 s cooldown)", Fault.status(429), 60_000]
+        ] as const) {
+          it.effect(
+            `429 with Retry-After as ${name}: ${kind === "token" ? "retried after it" : "the shared budget pauses, then retried"}`,
+            () =>
+              row(client, appStack(), () =>
+                Effect.gen(function* () {
+                  yield* TestClock.setTime(NOW)
+                  const user = userOf(`${kind}-429`)
+                  const other = userOf(`${kind}-429-other`)
+                  const act = yield* prepare(kind, user)
+                  const otherAct = yield* prepare("get", other)
+                  yield* inject({ endpoint: endpointOf(kind), user, fault })
+                  // Another user's GET, 1 s after the 429.
+                  const exits = yield* virtual(
+                    Effect.all([Effect.exit(act), Effect.exit(Effect.zipRight(Effect.sleep("1 second"), otherAct))], {
+                      concurrency: 2
+                    })
+                  )
+                  assert.isTrue(Exit.isSuccess(exits))
+                  const [exit, otherExit] = Exit.isSuccess(exits) ? exits.value : []
+                  assert.isTrue(exit !== undefined && Exit.isSuccess(exit), `${exit && failureTag(exit)}`)
+                  assert.isTrue(otherExit !== undefined && Exit.isSuccess(otherExit))
+                  const l = yield* ledger
+                  const [limited, retried] = timesOf(kind, l, user)
+                  assert.isAtLeast(retried! - limited!, hint)
+                  const otherAt = timesOf("get", l, other)[0]!
+                  if (kind === "token") {
+                    // The token endpoint is not behind the API's budget.
+                    assert.isBelow(otherAt - limited!, hint)
+                  } else {
+                    assert.isAtLeast(otherAt - limited!, hint)
+                  }
+                  if (kind === "create") assert.strictEqual(runsOf(l, user), 1)
+                  return [exit!, otherExit!]
+                })
+              )
+          )
+        }
+
+        it.effect("429 with a huge Retry-After: fails fast with RateLimited {retryAfter}", () =>
           row(client, appStack(), () =>
             Effect.gen(function* () {
-              const zapier = yield* FakeZapier.FakeZapier
-              const user = userOf(`${kind}-401`)
+              const user = userOf(`${kind}-429-huge`)
               const act = yield* prepare(kind, user)
-              yield* zapier.revokeTokens(user)
+              yield* inject({ endpoint: endpointOf(kind), user, fault: Fault.status(429, { retryAfter: "1 hour" }) })
               const exit = yield* virtual(act)
-              assert.isTrue(Exit.isSuccess(exit), `${failureTag(exit)}`)
+              const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+              assert.strictEqual(error?._tag, "RateLimited")
+              if (error?._tag === "RateLimited") assert.isTrue(Duration.equals(error.retryAfter, Duration.hours(1)))
               const l = yield* ledger
-              // (The 401 is not attributed to a user: the fake did not accept the token.)
-              const statuses = l.requests.filter((r) => r.endpoint === endpointOf(kind)).map((r) => r.status)
-              assert.deepStrictEqual(statuses.slice(-2), [401, 200])
-              assert.strictEqual(FakeZapier.exchangesOf(l, user, "access").length, 2)
-              if (kind === "create") assert.strictEqual(runsOf(l, user), 1)
+              sameKind(kind, l, user, 1)
+              if (kind === "create") assert.strictEqual(runsOf(l, user), 0)
               return [exit]
             })
           )
         )
-      }
-    })
-  }
 
-  it.effect("token: 400 invalid_grant (claims the fake refuses): TokenExchangeFailed at once, no retry", () =>
-    row(client, appStack({ extra: { issuer: "https://not-the-registered-issuer.example" } }), () =>
-      Effect.gen(function* () {
-        const user = userOf("token-invalid-grant")
-        const act = yield* prepare("token", user)
-        const exit = yield* virtual(act)
-        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-        assert.strictEqual(error?._tag, "TokenExchangeFailed")
-        if (error?._tag === "TokenExchangeFailed") {
-          assert.strictEqual(error.error, "invalid_grant")
-          assert.include(error.description ?? "", "iss")
+        for (const status of [302, 307]) {
+          it.effect(
+            `${status} to another origin: never followed (${kind === "token" ? "TokenExchangeFailed" : kind === "get" ? "InvalidResponse" : "RunOutcomeUnknown, 0 runs"}), nothing sent there`,
+            () =>
+              row(client, appStack(), () =>
+                Effect.gen(function* () {
+                  const st = yield* Stack
+                  const user = userOf(`${kind}-${status}`)
+                  const act = yield* prepare(kind, user)
+                  // The same fake server under another origin (the other host name): followed, it would answer.
+                  const host = kind === "token" ? st.apiHost : st.tokenHost
+                  const elsewhere = new URL(pathOf(kind).split(" ")[1]!, `http://${host}:${st.server.port}`)
+                  yield* inject({
+                    endpoint: endpointOf(kind),
+                    user,
+                    fault: Fault.respond("", { status, headers: { location: elsewhere.href }, afterCommit: false })
+                  })
+                  const before = (yield* ledger).requests.length
+                  const exit = yield* virtual(act)
+                  const error = Exit.isFailure(exit)
+                    ? Option.getOrUndefined(Cause.failureOption(exit.cause))
+                    : undefined
+                  const l = yield* ledger
+                  // One request, the redirected one: nothing (no token, no secret) went to the Location.
+                  assert.strictEqual(l.requests.length - before, 1)
+                  if (kind === "token") {
+                    assert.strictEqual(error?._tag, "TokenExchangeFailed")
+                    if (error?._tag === "TokenExchangeFailed") assert.strictEqual(error.error, "redirect")
+                  } else if (kind === "get") {
+                    assert.strictEqual(error?._tag, "InvalidResponse")
+                    if (error?._tag === "InvalidResponse") assert.strictEqual(error.status, status)
+                  } else {
+                    // Whether a run exists behind a redirect cannot be known: never replayed.
+                    assert.strictEqual(error?._tag, "RunOutcomeUnknown")
+                    assert.strictEqual(runsOf(l, user), 0)
+                  }
+                  return [exit]
+                })
+              )
+          )
         }
-        // (Refused before the fake knew the user: count every token request.)
-        assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
-        return [exit]
-      })
-    )
-  )
 
-  for (const [skew, reason] of [
-    [5 * 60_000, '"nbf" claim'],
-    [-6 * 60_000, "expired"]
-  ] as const) {
-    it.effect(
-      `token: the partner's clock ${skew > 0 ? "5 min ahead" : "6 min behind"}: a clear TokenExchangeFailed`,
-      () =>
-        row(client, appStack(), () =>
-          Effect.gen(function* () {
-            yield* TestClock.setTime(NOW)
-            const user = userOf(`token-skew-${skew}`)
-            const act = yield* prepare("token", user)
-            const clock = yield* Effect.clock
-            const exit = yield* virtual(Effect.withClock(act, skewed(clock, skew)))
-            const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-            assert.strictEqual(error?._tag, "TokenExchangeFailed")
-            if (error?._tag === "TokenExchangeFailed") {
-              assert.strictEqual(error.error, "invalid_grant")
-              assert.include(error.description ?? "", reason)
-            }
-            assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
-            return [exit]
-          })
+        it.effect(
+          kind === "token"
+            ? "malformed JSON, an HTML page, an empty 200: retried once, then InvalidResponse"
+            : kind === "get"
+              ? "malformed JSON, an HTML page, an empty 200: retried once, then InvalidResponse"
+              : "malformed JSON, an HTML page, an empty 200: RunOutcomeUnknown, no retry, 1 run",
+          () =>
+            row(client, appStack(), () =>
+              Effect.gen(function* () {
+                const exits: Array<Exit.Exit<unknown, unknown>> = []
+                for (const [name, fault] of [
+                  ["malformed", Fault.malformedBody],
+                  [
+                    "html",
+                    Fault.respond("<!doctype html><html><body>Oops</body></html>", { contentType: "text/html" })
+                  ],
+                  ["empty", Fault.respond("")]
+                ] as const) {
+                  const user = userOf(`${kind}-body-${name}`)
+                  const act = yield* prepare(kind, user)
+                  yield* inject({ endpoint: endpointOf(kind), user, times: Number.POSITIVE_INFINITY, fault })
+                  const exit = yield* virtual(act)
+                  exits.push(exit)
+                  const l = yield* ledger
+                  if (kind === "create") {
+                    assert.strictEqual(failureTag(exit), "RunOutcomeUnknown", name)
+                    sameKind(kind, l, user, 1)
+                    assert.strictEqual(runsOf(l, user), 1)
+                  } else {
+                    assert.strictEqual(failureTag(exit), "InvalidResponse", name)
+                    sameKind(kind, l, user, 2)
+                  }
+                }
+                return exits
+              })
+            )
         )
+
+        if (kind !== "token") {
+          it.effect("401 (token revoked): one refresh and one retry", () =>
+            row(client, appStack(), () =>
+              Effect.gen(function* () {
+                const zapier = yield* FakeZapier.FakeZapier
+                const user = userOf(`${kind}-401`)
+                const act = yield* prepare(kind, user)
+                yield* zapier.revokeTokens(user)
+                const exit = yield* virtual(act)
+                assert.isTrue(Exit.isSuccess(exit), `${failureTag(exit)}`)
+                const l = yield* ledger
+                // (The 401 is not attributed to a user: the fake did not accept the token.)
+                const statuses = l.requests.filter((r) => r.endpoint === endpointOf(kind)).map((r) => r.status)
+                assert.deepStrictEqual(statuses.slice(-2), [401, 200])
+                assert.strictEqual(FakeZapier.exchangesOf(l, user, "access").length, 2)
+                if (kind === "create") assert.strictEqual(runsOf(l, user), 1)
+                return [exit]
+              })
+            )
+          )
+        }
+      })
+    }
+
+    it.effect("token: 400 invalid_grant (claims the fake refuses): TokenExchangeFailed at once, no retry", () =>
+      row(client, appStack({ extra: { issuer: "https://not-the-registered-issuer.example" } }), () =>
+        Effect.gen(function* () {
+          const user = userOf("token-invalid-grant")
+          const act = yield* prepare("token", user)
+          const exit = yield* virtual(act)
+          const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+          assert.strictEqual(error?._tag, "TokenExchangeFailed")
+          if (error?._tag === "TokenExchangeFailed") {
+            assert.strictEqual(error.error, "invalid_grant")
+            assert.include(error.description ?? "", "iss")
+          }
+          // (Refused before the fake knew the user: count every token request.)
+          assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
+          return [exit]
+        })
+      )
+    )
+
+    for (const [skew, reason] of [
+      [5 * 60_000, '"nbf" claim'],
+      [-6 * 60_000, "expired"]
+    ] as const) {
+      it.effect(
+        `token: the partner's clock ${skew > 0 ? "5 min ahead" : "6 min behind"}: a clear TokenExchangeFailed`,
+        () =>
+          row(client, appStack(), () =>
+            Effect.gen(function* () {
+              yield* TestClock.setTime(NOW)
+              const user = userOf(`token-skew-${skew}`)
+              const act = yield* prepare("token", user)
+              const clock = yield* Effect.clock
+              const exit = yield* virtual(Effect.withClock(act, skewed(clock, skew)))
+              const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+              assert.strictEqual(error?._tag, "TokenExchangeFailed")
+              if (error?._tag === "TokenExchangeFailed") {
+                assert.strictEqual(error.error, "invalid_grant")
+                assert.include(error.description ?? "", reason)
+              }
+              assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
+              return [exit]
+            })
+          )
+      )
+    }
+
+    it.effect("token: a redirect from the token endpoint is never followed over the wire (G14)", () =>
+      row(client, appStack(), () =>
+        Effect.gen(function* () {
+          const st = yield* Stack
+          const user = userOf("token-redirect")
+          const act = yield* prepare("token", user)
+          yield* inject({
+            endpoint: Endpoint.token,
+            user,
+            fault: Fault.respond("", {
+              status: 307,
+              headers: { location: `${st.server.url}/oauth/token?followed=1` },
+              afterCommit: false
+            })
+          })
+          const exit = yield* virtual(act)
+          const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+          assert.strictEqual(error?._tag, "TokenExchangeFailed")
+          if (error?._tag === "TokenExchangeFailed") assert.strictEqual(error.error, "redirect")
+          // One token request: the client secret never went to the Location.
+          assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
+          return [exit]
+        })
+      )
+    )
+
+    it.effect("GET run: schema drift (an unknown status, extra fields) is pending, logged once", () =>
+      row(client, appStack(), (logs) =>
+        Effect.gen(function* () {
+          const user = userOf("drift")
+          yield* prepare("token", user)
+          const runId = yield* createUppercase(user)
+          const drifted = JSON.stringify({
+            data: { type: "run", status: "paused", results: [], errors: [], eta_seconds: 5, shard: "b" },
+            meta: { extra: true }
+          })
+          yield* inject({ endpoint: Endpoint.getRun, user, times: 2, fault: Fault.respond(drifted) })
+          const runs = yield* ActionRuns.ActionRuns
+          const first = yield* runs.get(user, runId)
+          const second = yield* runs.get(user, runId)
+          for (const state of [first, second]) {
+            assert.strictEqual(state._tag, "RunPending")
+            if (state._tag === "RunPending") assert.strictEqual(state.status, "paused")
+          }
+          assert.strictEqual(logs.filter((l) => l.includes("does not know")).length, 1)
+          return []
+        })
+      )
+    )
+
+    const embedded = EmbeddedActions.layer.pipe(Layer.provide(ConnectionStore.layerMemory))
+
+    it.effect("404 just after create: retried for up to 5 s (eventual consistency), then the result", () =>
+      row(client, appStack(), () =>
+        Effect.gen(function* () {
+          yield* TestClock.setTime(NOW)
+          const user = userOf("404-then-found")
+          yield* prepare("token", user)
+          const runId = yield* createUppercase(user)
+          yield* inject({ endpoint: Endpoint.getRun, user, times: 2, fault: Fault.status(404) })
+          const exit = yield* virtual(Effect.flatMap(EmbeddedActions.EmbeddedActions, (ea) => ea.await(user, runId)))
+          assert.isTrue(Exit.isSuccess(exit), `${failureTag(exit)}`)
+          const polls = (yield* ledger).requests.filter((r) => r.endpoint === Endpoint.getRun)
+          assert.deepStrictEqual(
+            polls.slice(0, 2).map((r) => r.status),
+            [404, 404]
+          )
+          return [exit]
+        }).pipe(Effect.provide(embedded))
+      )
+    )
+
+    it.effect("404 that lasts: NotFound once the 5 s grace is over", () =>
+      row(client, appStack(), () =>
+        Effect.gen(function* () {
+          yield* TestClock.setTime(NOW)
+          const user = userOf("404-forever")
+          yield* prepare("token", user)
+          const runId = yield* createUppercase(user)
+          const created = yield* Clock.currentTimeMillis
+          yield* inject({ endpoint: Endpoint.getRun, user, times: Number.POSITIVE_INFINITY, fault: Fault.status(404) })
+          const exit = yield* virtual(Effect.flatMap(EmbeddedActions.EmbeddedActions, (ea) => ea.await(user, runId)))
+          assert.strictEqual(failureTag(exit), "NotFound")
+          const polls = (yield* ledger).requests.filter((r) => r.endpoint === Endpoint.getRun)
+          assert.isAtLeast(polls.at(-1)!.at - created, Duration.toMillis(Polling.defaults.notFoundGrace))
+          assert.isAtMost(polls.length, 8)
+          return [exit]
+        }).pipe(Effect.provide(embedded))
+      )
+    )
+
+    it.effect("a run stuck pending: PollTimeout {lastStatus} at the overall deadline, GETs within the schedule", () =>
+      row(client, appStack(), () =>
+        Effect.gen(function* () {
+          yield* TestClock.setTime(NOW)
+          const zapier = yield* FakeZapier.FakeZapier
+          yield* zapier.scriptRuns(sample.formatter, sample.uppercase, FakeZapier.RunScript.pending)
+          const user = userOf("stuck")
+          yield* prepare("token", user)
+          const runId = yield* createUppercase(user)
+          const start = yield* Clock.currentTimeMillis
+          const exit = yield* virtual(
+            Effect.flatMap(EmbeddedActions.EmbeddedActions, (ea) => ea.await(user, runId, { timeout: "30 seconds" }))
+          )
+          const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+          assert.strictEqual(error?._tag, "PollTimeout")
+          if (error?._tag === "PollTimeout") assert.strictEqual(error.lastStatus, "waiting")
+          assert.strictEqual((yield* Clock.currentTimeMillis) - start, 30_000)
+          // 0.5 s ×1.5 capped at 5 s finds ~10 polls in 30 s; ±20 % jitter.
+          const polls = (yield* ledger).requests.filter((r) => r.endpoint === Endpoint.getRun).length
+          assert.isAtLeast(polls, 7)
+          assert.isAtMost(polls, 13)
+          return [exit]
+        }).pipe(Effect.provide(embedded))
+      )
+    )
+
+    it.effect("a caller interrupted mid-exchange: the other waiters get the token, the cache is not poisoned", () =>
+      row(client, appStack(), () =>
+        Effect.gen(function* () {
+          const user = userOf("interrupted-exchange")
+          yield* inject({ endpoint: Endpoint.token, user, fault: Fault.delay("2 seconds") })
+          const tokens = yield* TokenExchange.TokenExchange
+          const exit = yield* virtual(
+            Effect.gen(function* () {
+              const a = yield* Effect.fork(tokens.accessToken(user))
+              const b = yield* Effect.fork(tokens.accessToken(user))
+              yield* Effect.sleep("500 millis")
+              yield* Fiber.interrupt(a)
+              const token = yield* Fiber.join(b)
+              const again = yield* tokens.accessToken(user)
+              return token === again
+            })
+          )
+          assert.isTrue(Exit.isSuccess(exit) && exit.value)
+          assert.strictEqual(FakeZapier.exchangesOf(yield* ledger, user, "access").length, 1)
+          return [exit]
+        })
+      )
     )
   }
-
-  it.effect("token: a redirect from the token endpoint is never followed over the wire (G14)", () =>
-    row(client, appStack(), () =>
-      Effect.gen(function* () {
-        const st = yield* Stack
-        const user = userOf("token-redirect")
-        const act = yield* prepare("token", user)
-        yield* inject({
-          endpoint: Endpoint.token,
-          user,
-          fault: Fault.respond("", {
-            status: 307,
-            headers: { location: `${st.server.url}/oauth/token?followed=1` },
-            afterCommit: false
-          })
-        })
-        const exit = yield* virtual(act)
-        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-        assert.strictEqual(error?._tag, "TokenExchangeFailed")
-        if (error?._tag === "TokenExchangeFailed") assert.strictEqual(error.error, "redirect")
-        // One token request: the client secret never went to the Location.
-        assert.strictEqual((yield* ledger).requests.filter((r) => r.endpoint === Endpoint.token).length, 1)
-        return [exit]
-      })
-    )
-  )
-
-  it.effect("GET run: schema drift (an unknown status, extra fields) is pending, logged once", () =>
-    row(client, appStack(), (logs) =>
-      Effect.gen(function* () {
-        const user = userOf("drift")
-        yield* prepare("token", user)
-        const runId = yield* createUppercase(user)
-        const drifted = JSON.stringify({
-          data: { type: "run", status: "paused", results: [], errors: [], eta_seconds: 5, shard: "b" },
-          meta: { extra: true }
-        })
-        yield* inject({ endpoint: Endpoint.getRun, user, times: 2, fault: Fault.respond(drifted) })
-        const runs = yield* ActionRuns.ActionRuns
-        const first = yield* runs.get(user, runId)
-        const second = yield* runs.get(user, runId)
-        for (const state of [first, second]) {
-          assert.strictEqual(state._tag, "RunPending")
-          if (state._tag === "RunPending") assert.strictEqual(state.status, "paused")
-        }
-        assert.strictEqual(logs.filter((l) => l.includes("does not know")).length, 1)
-        return []
-      })
-    )
-  )
-
-  const embedded = EmbeddedActions.layer.pipe(Layer.provide(ConnectionStore.layerMemory))
-
-  it.effect("404 just after create: retried for up to 5 s (eventual consistency), then the result", () =>
-    row(client, appStack(), () =>
-      Effect.gen(function* () {
-        yield* TestClock.setTime(NOW)
-        const user = userOf("404-then-found")
-        yield* prepare("token", user)
-        const runId = yield* createUppercase(user)
-        yield* inject({ endpoint: Endpoint.getRun, user, times: 2, fault: Fault.status(404) })
-        const exit = yield* virtual(Effect.flatMap(EmbeddedActions.EmbeddedActions, (ea) => ea.await(user, runId)))
-        assert.isTrue(Exit.isSuccess(exit), `${failureTag(exit)}`)
-        const polls = (yield* ledger).requests.filter((r) => r.endpoint === Endpoint.getRun)
-        assert.deepStrictEqual(
-          polls.slice(0, 2).map((r) => r.status),
-          [404, 404]
-        )
-        return [exit]
-      }).pipe(Effect.provide(embedded))
-    )
-  )
-
-  it.effect("404 that lasts: NotFound once the 5 s grace is over", () =>
-    row(client, appStack(), () =>
-      Effect.gen(function* () {
-        yield* TestClock.setTime(NOW)
-        const user = userOf("404-forever")
-        yield* prepare("token", user)
-        const runId = yield* createUppercase(user)
-        const created = yield* Clock.currentTimeMillis
-        yield* inject({ endpoint: Endpoint.getRun, user, times: Number.POSITIVE_INFINITY, fault: Fault.status(404) })
-        const exit = yield* virtual(Effect.flatMap(EmbeddedActions.EmbeddedActions, (ea) => ea.await(user, runId)))
-        assert.strictEqual(failureTag(exit), "NotFound")
-        const polls = (yield* ledger).requests.filter((r) => r.endpoint === Endpoint.getRun)
-        assert.isAtLeast(polls.at(-1)!.at - created, Duration.toMillis(Polling.defaults.notFoundGrace))
-        assert.isAtMost(polls.length, 8)
-        return [exit]
-      }).pipe(Effect.provide(embedded))
-    )
-  )
-
-  it.effect("a run stuck pending: PollTimeout {lastStatus} at the overall deadline, GETs within the schedule", () =>
-    row(client, appStack(), () =>
-      Effect.gen(function* () {
-        yield* TestClock.setTime(NOW)
-        const zapier = yield* FakeZapier.FakeZapier
-        yield* zapier.scriptRuns(sample.formatter, sample.uppercase, FakeZapier.RunScript.pending)
-        const user = userOf("stuck")
-        yield* prepare("token", user)
-        const runId = yield* createUppercase(user)
-        const start = yield* Clock.currentTimeMillis
-        const exit = yield* virtual(
-          Effect.flatMap(EmbeddedActions.EmbeddedActions, (ea) => ea.await(user, runId, { timeout: "30 seconds" }))
-        )
-        const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-        assert.strictEqual(error?._tag, "PollTimeout")
-        if (error?._tag === "PollTimeout") assert.strictEqual(error.lastStatus, "waiting")
-        assert.strictEqual((yield* Clock.currentTimeMillis) - start, 30_000)
-        // 0.5 s ×1.5 capped at 5 s finds ~10 polls in 30 s; ±20 % jitter.
-        const polls = (yield* ledger).requests.filter((r) => r.endpoint === Endpoint.getRun).length
-        assert.isAtLeast(polls, 7)
-        assert.isAtMost(polls, 13)
-        return [exit]
-      }).pipe(Effect.provide(embedded))
-    )
-  )
-
-  it.effect("a caller interrupted mid-exchange: the other waiters get the token, the cache is not poisoned", () =>
-    row(client, appStack(), () =>
-      Effect.gen(function* () {
-        const user = userOf("interrupted-exchange")
-        yield* inject({ endpoint: Endpoint.token, user, fault: Fault.delay("2 seconds") })
-        const tokens = yield* TokenExchange.TokenExchange
-        const exit = yield* virtual(
-          Effect.gen(function* () {
-            const a = yield* Effect.fork(tokens.accessToken(user))
-            const b = yield* Effect.fork(tokens.accessToken(user))
-            yield* Effect.sleep("500 millis")
-            yield* Fiber.interrupt(a)
-            const token = yield* Fiber.join(b)
-            const again = yield* tokens.accessToken(user)
-            return token === again
-          })
-        )
-        assert.isTrue(Exit.isSuccess(exit) && exit.value)
-        assert.strictEqual(FakeZapier.exchangesOf(yield* ledger, user, "access").length, 1)
-        return [exit]
-      })
-    )
-  )
-})
+)
 
 /** A clock `offset` ms off `clock` (sleeps unchanged). */
 const skewed = (clock: Clock.Clock, offset: number): Clock.Clock => ({

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md §2 goals measured as counts: G5 bounded amplification (retry budget), G7 rate-limit compliance
+ * The targets of docs/targets.md measured as counts: G5 bounded amplification (retry budget), G7 rate-limit compliance
  * (against FakeZapierServer enforcing Zapier's limit; and two clients sharing Redis), G9 fair polling under a
  * budget, G12 cancellation, G13 bounded timeouts, G16 keep-alive hygiene.
  */

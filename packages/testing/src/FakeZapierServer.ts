@@ -1,9 +1,9 @@
 /**
  * The FakeZapier model served over real HTTP on 127.0.0.1 (an ephemeral port), speaking Zapier's White Label wire
- * protocol as the spec (`spec/zapier-white-label-api.md`) describes it: the token endpoint, `/v2` apps,
+ * protocol as Zapier's API reference describes it: the token endpoint, `/v2` apps,
  * authentications, actions (with their input fields, choices and output fields) and action runs, and Connect UI
- * pages. Its JSON is written from the spec, not from any client's schemas, documented quirks included:
- * `/v2/apps` names its previous-page link `previous` (as the spec's example does) where the other lists say
+ * pages. Its JSON is written from Zapier's API reference, not from any client's schemas, documented quirks included:
+ * `/v2/apps` names its previous-page link `previous` (as Zapier's example does) where the other lists say
  * `prev`, and the choices endpoint, declared as an array of envelopes, answers with one envelope.
  *
  * One port serves everything: the API base URL, the token URL (`{url}/oauth/token`) and the Connect UI base URL
@@ -92,7 +92,7 @@ export class FakeZapierServer extends Context.Tag("@effect-zapier/testing/FakeZa
 >() {}
 
 // ---------------------------------------------------------------------------------------------------------------
-// Responses (written from the spec)
+// Responses (written from Zapier's API reference)
 
 const make = (options: Server.Options) =>
   Effect.gen(function* () {

@@ -376,7 +376,7 @@ export const routes = (server: ServerKit, m: Model): Routes => {
     invalidates_input_fields: f.invalidates,
     value_type: f.list ? "ARRAY" : f.valueType,
     items: f.list ? { type: f.valueType } : {},
-    // The spec's example leaves `format` out of a field that has none.
+    // Zapier's example leaves `format` out of a field that has none.
     ...(f.format !== undefined ? { format: f.format } : {})
   })
   const infoFieldJson = (f: InfoFieldView) => ({ type: "info_field", id: f.id, description: f.description })
@@ -415,7 +415,7 @@ export const routes = (server: ServerKit, m: Model): Routes => {
       const view = yield* m.choices(user, id, input, { ...body, page: q.page ?? 1 })
       const link = (page: number) =>
         `${url}/v2/actions/${encodeURIComponent(id)}/inputs/${encodeURIComponent(input)}/choices?page=${page}`
-      // Declared as an array of envelopes (spec §4.3); served as one envelope.
+      // Declared as an array of envelopes (Zapier's OpenAPI); served as one envelope.
       return json({
         data: view.choices.map((c) => ({ id: c.id, type: "choice", label: c.label, value: c.value })),
         links: { next: view.hasNext ? link(view.page + 1) : null, prev: view.page > 1 ? link(view.page - 1) : null },

@@ -96,7 +96,7 @@ export const routes = (server: ServerKit, m: Model): Routes => {
       if (q.category !== undefined) params.category = q.category
       const paged = page_("/v2/apps", count, limit, offset, params)
       return json({
-        // The spec's /v2/apps example names the previous page `previous`; the shared Links schema says `prev`.
+        // Zapier's /v2/apps example names the previous page `previous`; the shared Links schema says `prev`.
         links: { next: paged.links.next, previous: paged.links.prev },
         meta: paged.meta,
         data: items.map((a) => ({

@@ -65,7 +65,7 @@ export interface RunsControl {
 }
 
 /**
- * callback_url rules of the spec (§5): HTTPS, at most 2048 characters, no private or loopback host (a loopback
+ * Zapier's documented callback_url rules: HTTPS, at most 2048 characters, no private or loopback host (a loopback
  * one, http or https, only when the seed allows it for a test).
  */
 const callbackUrlProblem = (url: string, allowLoopback: boolean): string | undefined => {

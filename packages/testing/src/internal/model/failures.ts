@@ -132,7 +132,7 @@ export const oauthFromApi = (failure: ApiFailure, code?: string): OAuthFailure =
   }
 }
 
-/** Connect UI refused the session: the spec's §3.4 error (redirected when `redirectUri` is set). */
+/** Connect UI refused the session: Zapier's documented Connect UI error (redirected when `redirectUri` is set). */
 export interface ConnectRefusal {
   readonly _tag: "Refused"
   readonly error: string

@@ -21,7 +21,7 @@ import type { Kernel } from "../model/kernel.js"
 import type * as FZ from "../types.js"
 
 /**
- * The token-type URNs and grant type the token endpoint accepts (spec §1.3; Zapier has not published them).
+ * The token-type URNs and grant type the token endpoint accepts (inferred: RFC 8693's token exchange with Zapier's token types; Zapier has not published the URNs).
  * @since 0.1.0
  */
 export interface TokenTypes {
@@ -31,7 +31,7 @@ export interface TokenTypes {
   readonly connectToken: string
 }
 
-/** The spec's §1.3 defaults. @since 0.1.0 */
+/** The URNs the fake accepts by default (RFC 8693 grant, Zapier's external-jwt and connect-token types). @since 0.1.0 */
 export const defaultTokenTypes: TokenTypes = {
   grantType: "urn:ietf:params:oauth:grant-type:token-exchange",
   jwt: "urn:ietf:params:oauth:token-type:external-jwt",
@@ -82,7 +82,7 @@ export interface Options {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Responses (written from the spec)
+// Responses (written from Zapier's API reference)
 // ---------------------------------------------------------------------------------------------------------------
 
 export const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
