@@ -31,7 +31,20 @@ export const layer: Layer.Layer<
           })
         ),
       onSuccess: (connection) => Effect.succeed(back({ connect: "ok", app: connection.app })),
-      onFailure: (error) => Effect.succeed(back({ connect: "failed", message: error.message }))
+      // Only a reason code goes back to the page, which shows its own words for it: the callback's URL is anybody's
+      // to craft, so nothing from it (Zapier's error_description included) is shown to the user as text.
+      onFailure: (error) =>
+        Effect.succeed(
+          back({
+            connect: "failed",
+            reason:
+              error._tag === "ConnectFailed"
+                ? error.reason
+                : error._tag === "NotLoggedIn"
+                  ? "not_logged_in"
+                  : "unavailable"
+          })
+        )
     })
     const context = yield* Effect.context<EmbeddedActions.EmbeddedActions | ConnectionStore.ConnectionStore>()
     yield* router.get("/zapier/callback", Effect.provide(handler, context))

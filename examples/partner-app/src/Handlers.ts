@@ -122,6 +122,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
       .handle("connection", ({ path }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
+          yield* isOffered(path.app)
           const connection = yield* actions.ensureConnection(user, path.app)
           return { id: connection.id, app: connection.app, ...(connection.title ? { title: connection.title } : {}) }
         }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin) }), Effect.mapError(mapOther))
@@ -129,6 +130,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
       .handle("completeConnection", ({ path, payload }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
+          yield* isOffered(path.app)
           const connection = yield* actions.completeConnection(user, path.app, payload)
           return { id: connection.id, app: connection.app, ...(connection.title ? { title: connection.title } : {}) }
         }).pipe(

@@ -5,6 +5,7 @@
  * ```
  * NodeHttpServer ─ HttpApiBuilder.serve
  *                   ├─ PartnerApi: session · apps · runs   (Handlers, Authentication ← Sessions)
+ *                   ├─ Security.middleware: same-origin state changes, JSON bodies, 413, CSP/nosniff/DENY
  *                   ├─ GET / and /app.js                   (Web)
  *                   └─ GET /zapier/callback                (Callback: ConnectCallback.handler)
  * Runs ─ EmbeddedActions ─ ConnectionStore (SqliteStore: <dataDir>/zapier.db)
@@ -17,7 +18,7 @@ import * as Fs from "node:fs"
 import { createServer } from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
@@ -30,6 +31,7 @@ import * as Callback from "./Callback.js"
 import * as Handlers from "./Handlers.js"
 import * as RunStore from "./RunStore.js"
 import * as Runs from "./Runs.js"
+import * as Security from "./Security.js"
 import * as Session from "./Session.js"
 import * as Web from "./Web.js"
 
@@ -46,6 +48,8 @@ export interface Options {
   readonly secureCookies: boolean
   /** The apps offered to users. */
   readonly apps: ReadonlyArray<Runs.OfferedApp>
+  /** The largest request body accepted, in bytes (default 64 KiB); larger ones get 413. */
+  readonly maxBodyBytes?: number | undefined
 }
 
 /** `slack,google-sheets,formatter:noauth`: app ids, `:noauth` for apps that run without a connection. */
@@ -66,7 +70,8 @@ const randomSecret = () =>
  * The options from `PARTNER_*` variables: `PARTNER_PORT` (3000), `PARTNER_HOST` (127.0.0.1), `PARTNER_DATA_DIR`
  * (a folder under the system's temp dir), `PARTNER_SESSION_SECRET` (at least 32 characters; random per start
  * when unset, so sessions end with the process), `PARTNER_SESSION_LIFETIME` (12 hours), `PARTNER_SECURE_COOKIES`
- * (false), `PARTNER_APPS` (`slack,google-sheets,formatter:noauth`, the fake's sample apps).
+ * (false), `PARTNER_APPS` (`slack,google-sheets,formatter:noauth`, the fake's sample apps), `PARTNER_MAX_BODY_BYTES`
+ * (65536: larger request bodies get 413).
  */
 export const config: Config.Config<Options> = Config.all({
   port: Config.integer("PARTNER_PORT").pipe(
@@ -93,6 +98,10 @@ export const config: Config.Config<Options> = Config.all({
   ),
   sessionLifetime: Config.duration("PARTNER_SESSION_LIFETIME").pipe(Config.withDefault(Duration.hours(12))),
   secureCookies: Config.boolean("PARTNER_SECURE_COOKIES").pipe(Config.withDefault(false)),
+  maxBodyBytes: Config.integer("PARTNER_MAX_BODY_BYTES").pipe(
+    Config.validate({ message: "PARTNER_MAX_BODY_BYTES must be a positive number of bytes", validation: (n) => n > 0 }),
+    Config.withDefault(Security.defaultMaxBodyBytes)
+  ),
   apps: Config.string("PARTNER_APPS").pipe(
     Config.withDefault("slack,google-sheets,formatter:noauth"),
     Config.mapOrFail((value) => {
@@ -160,7 +169,11 @@ export const layer = (options: Options) => {
     Layer.provide(Session.layerAuthentication),
     Layer.provide(Layer.succeed(Handlers.SecureCookies, options.secureCookies))
   )
-  return HttpApiBuilder.serve().pipe(
+  return HttpApiBuilder.serve(
+    Security.middleware({ maxBodyBytes: options.maxBodyBytes ?? Security.defaultMaxBodyBytes })
+  ).pipe(
+    // The platform's server span records the whole URL: not for the Connect callback (Security traces it by path).
+    HttpMiddleware.withTracerDisabledWhen((request) => Security.isCallback(request.url)),
     Layer.provide(Web.layer),
     Layer.provide(Callback.layer),
     Layer.provide(Api),

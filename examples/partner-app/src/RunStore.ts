@@ -40,6 +40,38 @@ export class RunRecord extends Schema.Class<RunRecord>("partner-app/RunRecord")(
   }
 }
 
+/**
+ * What the app stores of a run's results (and later sends to the page): Zapier's `results` come from a third-party
+ * app, so a result nested deeper than `depth` levels, with more than `nodes` values, or longer than `bytes` once
+ * encoded is not stored; the run is recorded as failed with the tag `ResultRejected` instead (JSON.stringify
+ * itself throws on a few thousand levels, which would leave the run pending forever).
+ */
+export const resultLimits = { depth: 32, nodes: 20_000, bytes: 256 * 1024 } as const
+
+/** The results as JSON within {@link resultLimits}, or why not (checked without recursion). */
+export const encodeResults = (
+  results: ReadonlyArray<unknown>
+): { readonly json: string } | { readonly problem: string } => {
+  const stack: Array<readonly [unknown, number]> = [[results, 1]]
+  let nodes = 0
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop()!
+    if (++nodes > resultLimits.nodes) return { problem: `the results hold more than ${resultLimits.nodes} values` }
+    if (value === null || typeof value !== "object") continue
+    if (depth > resultLimits.depth)
+      return { problem: `the results are nested deeper than ${resultLimits.depth} levels` }
+    for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1])
+  }
+  let json: string
+  try {
+    json = JSON.stringify(results)
+  } catch {
+    return { problem: "the results cannot be encoded as JSON" }
+  }
+  if (json.length > resultLimits.bytes) return { problem: `the results are larger than ${resultLimits.bytes} bytes` }
+  return { json }
+}
+
 /** How a run ended. */
 export type Outcome =
   | { readonly _tag: "Succeeded"; readonly results: ReadonlyArray<unknown> }
@@ -160,12 +192,24 @@ export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.Sql
       ).pipe(Effect.asVoid, Effect.mapError(unavailable("update run status"))),
     finish: (runId, outcome) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        outcome._tag === "Succeeded"
-          ? sql`UPDATE partner_runs SET state = 'succeeded', status = 'success', results = ${JSON.stringify(outcome.results)},
+        Effect.suspend(() => {
+          const encoded = outcome._tag === "Succeeded" ? encodeResults(outcome.results) : undefined
+          if (encoded !== undefined && "json" in encoded) {
+            return sql`UPDATE partner_runs SET state = 'succeeded', status = 'success', results = ${encoded.json},
                 updated_at = ${now} WHERE run_id = ${runId} AND state = 'pending'`
-          : sql`UPDATE partner_runs SET state = 'failed', status = ${outcome.status}, error_tag = ${outcome.tag},
-                error_message = ${outcome.message.slice(0, 2000)}, updated_at = ${now}
+          }
+          const failure =
+            outcome._tag === "Failed"
+              ? outcome
+              : {
+                  status: "success",
+                  tag: "ResultRejected",
+                  message: `The run succeeded at Zapier, but ${encoded?.problem ?? "its results were refused"}; they were not stored.`
+                }
+          return sql`UPDATE partner_runs SET state = 'failed', status = ${failure.status}, error_tag = ${failure.tag},
+                error_message = ${failure.message.slice(0, 2000)}, updated_at = ${now}
                 WHERE run_id = ${runId} AND state = 'pending'`
+        })
       ).pipe(Effect.asVoid, Effect.mapError(unavailable("finish run")))
   })
 })

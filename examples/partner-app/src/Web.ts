@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url"
 import { FileSystem, HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Data, Effect, type Layer } from "effect"
 import { build } from "esbuild"
+import * as Security from "./Security.js"
 
 /** The page could not be read or bundled. */
 export class WebBuildFailed extends Data.TaggedError("WebBuildFailed")<{ readonly reason: string }> {
@@ -50,12 +51,16 @@ export const layer: Layer.Layer<never, WebBuildFailed, FileSystem.FileSystem> = 
     const script = yield* bundle
     yield* router.get(
       "/",
-      Effect.succeed(HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8", headers: noStore }))
+      Effect.succeed(
+        Security.secured(HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8", headers: noStore }))
+      )
     )
     yield* router.get(
       "/app.js",
       Effect.succeed(
-        HttpServerResponse.text(script, { contentType: "text/javascript; charset=utf-8", headers: noStore })
+        Security.secured(
+          HttpServerResponse.text(script, { contentType: "text/javascript; charset=utf-8", headers: noStore })
+        )
       )
     )
   })

@@ -431,6 +431,23 @@ $("run").addEventListener("click", async () => {
 // Start
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * The page's own words for each refusal of the redirect callback. The URL is anybody's to craft, so nothing from it
+ * is shown as text: only the reason code is read, and an unknown one gets the generic sentence.
+ */
+const connectFailures: Readonly<Record<string, string>> = {
+  denied: "Zapier reported that the connection was not made. Try again.",
+  not_logged_in: "Log in first, then connect again.",
+  replay: "This connection link was already used. Start again from Run.",
+  attempt_expired: "The connection link expired. Start again from Run.",
+  connection_expired: "The connection has expired. Start again from Run to reconnect.",
+  unavailable: "The connection could not be checked right now. Try again in a minute."
+}
+
+const connectFailure = (reason: string | null): string =>
+  (reason !== null && Object.hasOwn(connectFailures, reason) ? connectFailures[reason] : undefined) ??
+  "Connecting failed. Start again from Run."
+
 const start = async () => {
   const answer = await api<{ userId: string; tenantId: string }>("GET", "/api/session")
   if (answer.status === 200) await showApp(answer.body)
@@ -440,7 +457,7 @@ const start = async () => {
     // Back from the redirect pattern (/zapier/callback).
     showOutcome()
     if (back.get("connect") === "ok") addStatus("connected")
-    else showError(back.get("message") ?? "Connecting failed.")
+    else showError(connectFailure(back.get("reason")))
     history.replaceState(null, "", "/")
   }
 }

@@ -3,6 +3,10 @@
  * services, `EmbeddedActions`, and a `ConnectStep` that plays the end user's part in Connect UI (following the
  * link as a browser would against the fake, or printing it for a person against Zapier).
  */
+
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import {
   ActionCatalog,
   ActionInputs,
@@ -14,7 +18,7 @@ import {
   Errors,
   TokenExchange
 } from "@effect-zapier/core"
-import { Console, Context, DateTime, Duration, Effect, Layer } from "effect"
+import { Console, Context, Data, DateTime, Duration, Effect, Layer } from "effect"
 
 /** What the quickstart runs. */
 export interface Options {
@@ -43,6 +47,36 @@ export const maskToken = (url: string): string => {
     parsed.searchParams.set("state", `${parsed.searchParams.get("state")!.slice(0, 6)}…`)
   return parsed.toString().replace("%3Credacted%3E", "<redacted>")
 }
+
+/** The Connect link could not be written for the person who must open it. */
+export class LinkNotWritten extends Data.TaggedError("LinkNotWritten")<{ readonly reason: string }> {
+  override get message(): string {
+    return `The Connect link could not be written to a private file (${this.reason}); check the temp folder.`
+  }
+}
+
+/**
+ * Hands a Connect link to the person at the terminal without printing its token: the link is printed masked, and
+ * the whole link is written to a file only this user can read (the token lets whoever has it attach their own
+ * account to this end user, and terminal output ends up in scrollback, logs and screenshots). Returns the file.
+ */
+export const handOver = (url: string, dir: string = Os.tmpdir()) =>
+  Effect.gen(function* () {
+    const file = yield* Effect.try({
+      try: () => {
+        const folder = Fs.mkdtempSync(Path.join(dir, "effect-zapier-connect-"))
+        const target = Path.join(folder, "connect-link.txt")
+        Fs.writeFileSync(target, `${url}\n`, { mode: 0o600 })
+        return target
+      },
+      catch: (e) => new LinkNotWritten({ reason: e instanceof Error ? e.message : String(e) })
+    })
+    yield* Console.log(
+      `      open the Connect link in a browser to connect (valid for 6 minutes): ${maskToken(url)}\n` +
+        `      the whole link is in ${file} (it holds a single-use token: open it, do not share it)`
+    )
+    return file
+  })
 
 const ms = (d: Duration.Duration) => `${Math.round(Duration.toMillis(d))} ms`
 

@@ -19,7 +19,7 @@ import { ConnectionStore, Domain, EmbeddedActions, type Errors, TriggerInbox } f
 import { ZapierHttp } from "@effect-zapier/http"
 import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
 import { Cause, Console, Duration, Effect, Exit, Layer, Schema } from "effect"
-import { ConnectStep, logPolls, maskToken, program } from "./Quickstart.js"
+import { ConnectStep, handOver, logPolls, maskToken, program } from "./Quickstart.js"
 import { triggerProgram } from "./Trigger.js"
 
 const { sample } = FakeZapier
@@ -125,7 +125,8 @@ const askAPerson = Layer.effect(
     const actions = yield* EmbeddedActions.EmbeddedActions
     return ConnectStep.of({
       connect: (user, link) =>
-        Console.log(`      open this link in a browser to connect (valid for 6 minutes):\n      ${link.url}`).pipe(
+        handOver(link.url).pipe(
+          Effect.orDie,
           Effect.zipRight(actions.awaitConnection(user, link.app, { timeout: "6 minutes" }))
         )
     })
