@@ -104,10 +104,14 @@ const drive = <A, E, R>(effect: Effect.Effect<A, E, R>, step: Duration.DurationI
     return yield* Fiber.join(fiber)
   })
 
-/** Lets I/O through until the fake has recorded `n` callback attempts (its entry follows the partner's answer). */
+/**
+ * Lets I/O through until the fake has recorded `n` callback attempts (its entry follows the partner's answer). The
+ * wait is for the entry itself; the real-time deadline (the test clock is virtual here) only ends a real hang.
+ */
 const callbacksRecorded = (zapier: FakeZapier.Control, n: number) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 500 && (yield* zapier.ledger).callbacks.length < n; i++) yield* io
+    const deadline = performance.now() + 20_000
+    while ((yield* zapier.ledger).callbacks.length < n && performance.now() < deadline) yield* io
   })
 
 const request = (overrides: Partial<EmbeddedActions.RunRequest> = {}): EmbeddedActions.RunRequest => ({

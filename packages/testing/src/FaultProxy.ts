@@ -33,6 +33,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { Lane } from "./internal/lane.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Faults
@@ -296,6 +297,26 @@ export interface Service {
   readonly clear: Effect.Effect<void, FaultProxyError>
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<Stats>
+  /**
+   * Waits until `predicate` holds for the counters and returns that snapshot: checked now, then again whenever a
+   * connection is accepted or closed or a fault is applied (byte counts alone do not wake it). Tests wait on the
+   * event itself this way instead of polling; give it an outer timeout that only catches real hangs.
+   *
+   * @example
+   * ```ts
+   * import { FaultProxy } from "@effect-zapier/testing"
+   * import { Effect } from "effect"
+   *
+   * const program = Effect.gen(function* () {
+   *   const proxy = yield* FaultProxy.make({ upstream: { port: 8080 } })
+   *   yield* proxy.setFault(FaultProxy.hang())
+   *   const { open } = yield* proxy.until((stats) => stats.faults.Hang >= 1)
+   *   yield* proxy.until((stats) => stats.open < open).pipe(Effect.timeout("30 seconds"))
+   * }).pipe(Effect.scoped)
+   * ```
+   * @since 0.1.0
+   */
+  readonly until: (predicate: (stats: Stats) => boolean) => Effect.Effect<Stats>
 }
 
 /**
@@ -341,65 +362,6 @@ const sample = (delay: Delay): number => {
   return Math.max(0, base + (Math.random() * 2 - 1) * jitter)
 }
 
-/**
- * One direction of a connection: writes chunks to `dest` in order, each not before its due time.
- * `undefined` data is the end of the stream.
- */
-class Lane {
-  private readonly queue: Array<{ readonly data: Buffer | undefined; readonly due: number }> = []
-  private timer: ReturnType<typeof setTimeout> | undefined = undefined
-  private lastDue = 0
-
-  constructor(
-    private readonly dest: Net.Socket,
-    private readonly written: (bytes: number) => void
-  ) {}
-
-  send(data: Buffer, delayMillis: number, bytesPerSecond?: number) {
-    let due = Math.max(performance.now() + delayMillis, this.lastDue)
-    if (bytesPerSecond === undefined) return this.enqueue(data, due)
-    // Slices of about 50 ms each, spaced to the bandwidth.
-    const size = Math.max(1, Math.floor(bytesPerSecond / 20))
-    for (let offset = 0; offset < data.length; offset += size) {
-      const slice = data.subarray(offset, offset + size)
-      due += (slice.length / bytesPerSecond) * 1000
-      this.enqueue(slice, due)
-    }
-  }
-
-  end() {
-    this.enqueue(undefined, Math.max(performance.now(), this.lastDue))
-  }
-
-  stop() {
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.queue.length = 0
-  }
-
-  private enqueue(data: Buffer | undefined, due: number) {
-    this.lastDue = due
-    this.queue.push({ data, due })
-    if (this.timer === undefined) this.pump()
-  }
-
-  private readonly pump = () => {
-    this.timer = undefined
-    const now = performance.now()
-    while (this.queue.length > 0 && this.queue[0].due <= now) {
-      const { data } = this.queue.shift()!
-      if (this.dest.destroyed) continue
-      if (data === undefined) {
-        this.dest.end()
-      } else {
-        this.dest.write(data)
-        this.written(data.length)
-      }
-    }
-    if (this.queue.length > 0) this.timer = setTimeout(this.pump, this.queue[0].due - now)
-  }
-}
-
 type Counters = {
   connections: number
   bytesFromClient: number
@@ -414,7 +376,13 @@ interface State {
   readonly counters: Counters
   readonly connections: Set<Connection>
   readonly byOrdinal: Map<number, ConnectionFault>
+  /** Re-checked whenever a connection opens or closes or a fault is applied (see `until`). */
+  readonly waiters: Set<() => void>
   current: Fault
+}
+
+const changed = (state: State) => {
+  for (const waiter of [...state.waiters]) waiter()
 }
 
 /** One accepted connection and its upstream socket. */
@@ -441,6 +409,8 @@ class Connection {
     client.on("end", () => this.clientEnded())
     client.on("error", () => {})
     client.on("close", () => this.destroy())
+    // Counted open before its fault applies, so a waiter woken by the fault sees it open.
+    state.connections.add(this)
     this.bind(pinned ?? current(state))
   }
 
@@ -448,6 +418,7 @@ class Connection {
     this.fault = fault
     this.delivered = 0
     this.state.counters.faults[fault._tag]++
+    changed(this.state)
     if (fault._tag === "AcceptAndClose") this.destroy()
   }
 
@@ -545,7 +516,7 @@ class Connection {
     this.down.stop()
     this.client.destroy()
     this.upstream?.destroy()
-    this.state.connections.delete(this)
+    if (this.state.connections.delete(this)) changed(this.state)
   }
 }
 
@@ -637,11 +608,12 @@ export const make = (options: Options): Effect.Effect<Service, FaultProxyError, 
       },
       connections: new Set(),
       byOrdinal: new Map(),
+      waiters: new Set(),
       current: passThrough
     }
     const server = Net.createServer((socket) => {
       const ordinal = ++state.counters.connections
-      state.connections.add(new Connection(state, socket, state.byOrdinal.get(ordinal)))
+      new Connection(state, socket, state.byOrdinal.get(ordinal))
     })
     server.on("error", () => {})
     const port = yield* Effect.acquireRelease(listen(server, 0), () => closeServer(server, state))
@@ -654,6 +626,7 @@ export const make = (options: Options): Effect.Effect<Service, FaultProxyError, 
         if (fault._tag === "Refuse") {
           if (wasRefusing) return Effect.void
           state.counters.faults.Refuse++
+          changed(state)
           return closeServer(server, state)
         }
         return wasRefusing ? Effect.asVoid(listen(server, port)) : Effect.void
@@ -677,19 +650,34 @@ export const make = (options: Options): Effect.Effect<Service, FaultProxyError, 
       return setCurrent(passThrough)
     }).pipe(Effect.withSpan("FaultProxy.clear"))
 
-    const stats = Effect.sync(
-      (): Stats => ({
-        connections: state.counters.connections,
-        open: state.connections.size,
-        bytesFromClient: state.counters.bytesFromClient,
-        bytesToUpstream: state.counters.bytesToUpstream,
-        bytesFromUpstream: state.counters.bytesFromUpstream,
-        bytesToClient: state.counters.bytesToClient,
-        faults: { ...state.counters.faults }
-      })
-    )
+    const snapshot = (): Stats => ({
+      connections: state.counters.connections,
+      open: state.connections.size,
+      bytesFromClient: state.counters.bytesFromClient,
+      bytesToUpstream: state.counters.bytesToUpstream,
+      bytesFromUpstream: state.counters.bytesFromUpstream,
+      bytesToClient: state.counters.bytesToClient,
+      faults: { ...state.counters.faults }
+    })
+    const stats = Effect.sync(snapshot)
 
-    return FaultProxy.of({ url: `http://${host}:${port}`, host, port, setFault, clear, stats })
+    const until = (predicate: (stats: Stats) => boolean): Effect.Effect<Stats> =>
+      Effect.async<Stats>((resume) => {
+        const check = () => {
+          const now = snapshot()
+          if (!predicate(now)) return false
+          state.waiters.delete(check)
+          resume(Effect.succeed(now))
+          return true
+        }
+        if (check()) return
+        state.waiters.add(check)
+        return Effect.sync(() => {
+          state.waiters.delete(check)
+        })
+      })
+
+    return FaultProxy.of({ url: `http://${host}:${port}`, host, port, setFault, clear, stats, until })
   })
 
 /**

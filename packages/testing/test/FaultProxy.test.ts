@@ -163,7 +163,7 @@ describe("FaultProxy", () => {
       const arrived = up.seen[1].at - sent
       assert.isAtLeast(arrived, 145, "the request reached the upstream after the request latency")
       assert.isAtLeast(outcome.elapsed, 150 + 150 - 5, "request latency + response latency (minus jitter)")
-      assert.isBelow(outcome.elapsed, 3000)
+      assert.isBelow(outcome.elapsed, 10_000) // far below a stall; a loaded machine only adds a little
       assert.isBelow(baseline.elapsed, outcome.elapsed)
       assert.strictEqual((yield* proxy.stats).faults.Latency, 1)
     })
@@ -259,10 +259,14 @@ describe("FaultProxy", () => {
       assert.strictEqual(outcome.body.length, BIG)
       // 10,000 bytes of body (and the headers) at 20,000 bytes/s: at least 0.5 s
       assert.isAtLeast(outcome.elapsed, 480)
-      assert.isBelow(outcome.elapsed, 3000)
-      // An idle timeout would not fire (bytes keep coming); an overall deadline does.
-      const idle = yield* request(proxy.port, { path: "/big", timeout: 200 })
+      // Far below what a stalled body would take; a loaded machine only delays the slices a little.
+      assert.isBelow(outcome.elapsed, 10_000)
+      // An idle timeout would not fire (bytes keep coming); an overall deadline does. The idle timeout is 20 slices
+      // (1 s) so a busy event loop does not trip it; the body at 5,000 bytes/s takes 2 s, well past it.
+      yield* proxy.setFault(FaultProxy.slowBody(5_000))
+      const idle = yield* request(proxy.port, { path: "/big", timeout: 1_000 })
       assert.isUndefined(idle.error)
+      assert.isAtLeast(idle.elapsed, 1_900)
       const deadline = yield* request(proxy.port, { path: "/big" }).pipe(Effect.timeout("200 millis"), Effect.exit)
       assert.isTrue(Exit.isFailure(deadline))
       assert.strictEqual((yield* proxy.stats).faults.SlowBody, 3)
@@ -310,6 +314,28 @@ describe("FaultProxy", () => {
       assert.strictEqual(outcome.status, undefined)
       assert.strictEqual(up.seen.length, 0)
       assert.strictEqual((yield* proxy.stats).faults.AcceptAndClose, 1)
+    })
+  )
+
+  it.scopedLive("until: completes on the change itself (a connection accepted, then closed), not before", () =>
+    Effect.gen(function* () {
+      const { proxy } = yield* setup
+      yield* proxy.setFault(FaultProxy.hang())
+      const accepted = yield* Effect.fork(proxy.until((s) => s.faults.Hang >= 1))
+      const closed = yield* Effect.fork(proxy.until((s) => s.connections >= 1 && s.open === 0))
+      yield* Effect.yieldNow()
+      assert.isNull(accepted.unsafePoll(), "nothing happened yet")
+      // A raw socket, closed by the client once the proxy has accepted it.
+      const socket = Net.connect({ host: "127.0.0.1", port: proxy.port })
+      socket.on("error", () => {})
+      const seen = yield* Fiber.join(accepted).pipe(Effect.timeout("30 seconds"))
+      assert.strictEqual(seen.open, 1)
+      assert.isNull(closed.unsafePoll(), "still open")
+      socket.destroy()
+      const after = yield* Fiber.join(closed).pipe(Effect.timeout("30 seconds"))
+      assert.strictEqual(after.open, 0)
+      // Already true: completes at once.
+      assert.strictEqual((yield* proxy.until((s) => s.open === 0)).connections, 1)
     })
   )
 
