@@ -79,7 +79,12 @@ export type {
    * `{data: {action, authentication, inputs}}`.
    * @since 0.1.0
    */
-  RunBodyShape
+  RunBodyShape,
+  /**
+   * How a run's state is read: `poll` (`GET /v2/action-runs/{id}/`) or `long-poll` (the Actions API's held read).
+   * @since 0.1.0
+   */
+  RunReads
 } from "./internal/settings.js"
 
 /**
@@ -293,6 +298,8 @@ export const config: Config.Config<Options> = Config.all({
   connectTokenType: optional(Config.string("ZAPIER_CONNECT_TOKEN_TYPE")),
   requestTimeout: optional(Config.duration("ZAPIER_REQUEST_TIMEOUT")),
   runBodyShape: optional(Config.literal("flat", "data")("ZAPIER_RUN_BODY_SHAPE")),
+  runReads: optional(Config.literal("poll", "long-poll")("ZAPIER_RUN_READS")),
+  longPollWait: optional(Config.duration("ZAPIER_LONG_POLL_WAIT")),
   maxAttempts: optional(Config.integer("ZAPIER_MAX_ATTEMPTS")),
   retryBaseDelay: optional(Config.duration("ZAPIER_RETRY_BASE_DELAY")),
   retryMaxDelay: optional(Config.duration("ZAPIER_RETRY_MAX_DELAY")),

@@ -10,6 +10,12 @@
  * - `get` maps `success` to `RunSucceeded`, `error` to `RunFailed`, and every other status (`waiting`, `queued`,
  *   `running`, unknown ones) and HTTP 202 to `RunPending`, whose `retryAfter` comes from a throttled error's
  *   `delay` or a `Retry-After` header.
+ * - With `runReads: "long-poll"`, `get` reads `GET /actions/v2/runs/{id}?wait_seconds=N` instead (the Actions API's
+ *   "Read an Action run"; its answer is read with the same schema as the v2 run, which it is documented to match
+ *   as far as `status`, `results` and `errors` go): the attempt's timeout is `requestTimeout` + N, the rate
+ *   limiter's bucket is `actions_api_results`, and a pending answer is `held` (read again at once), or, when it
+ *   came back well before N seconds without a hint, pending with a 1 s `retryAfter`. A 404 there for a run that
+ *   `GET /v2/action-runs/{id}/` knows switches the layer to v2 reads for good.
  *
  * Build it with `ZapierHttp.layer`.
  *
@@ -38,7 +44,7 @@ import * as Either from "effect/Either"
 import * as Wire from "../Wire.js"
 import type { Api } from "./api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
-import type { RunBodyShape } from "./settings.js"
+import { defaults, type RunBodyShape } from "./settings.js"
 import type { Raw } from "./transport.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
@@ -153,8 +159,66 @@ export const make = (api: Api): ActionRuns.Service => {
     return runId
   })
 
+  /** True once a long-poll read answered 404 for a run v2 knows: reads go to v2 from then on. */
+  let longPollUnavailable = false
+  const longPollTimeout = Duration.sum(settings.requestTimeout, Duration.seconds(settings.longPollWaitSeconds))
+
+  const longPoll = Effect.fnUntraced(function* (user: EndUser, runId: ActionRunIdType) {
+    const sentAt = yield* Clock.currentTimeMillis
+    const state = yield* api.execute(user, {
+      endpoint: "GET /actions/v2/runs/{id}",
+      resource: `action run ${runId}`,
+      request: Effect.succeed(
+        HttpClientRequest.get(`${settings.apiUrl}/actions/v2/runs/${encodeURIComponent(runId)}`, {
+          urlParams: { wait_seconds: String(settings.longPollWaitSeconds) }
+        })
+      ),
+      decode: (raw: Raw) => {
+        const decoded = decodeRun(raw.status, raw.body)
+        if (raw.status === 202) return Either.right({ raw, run: Either.getOrUndefined(decoded) })
+        return Either.map(decoded, (run) => ({ raw, run: run as Wire.Run | undefined }))
+      },
+      send: { timeout: longPollTimeout, bucket: defaults.longPollBucket }
+    })
+    const now = yield* Clock.currentTimeMillis
+    const hint = retryAfterHint(state.raw.headers, now)
+    const result = toRunState(runId, state.raw.status, state.run, hint)
+    if (result._tag !== "RunPending") return result
+    // Held for the whole wait: read again at once. Back early without a hint: wait 1 s (Zapier's guidance).
+    const early = now - sentAt < (settings.longPollWaitSeconds - 1) * 1000
+    return RunPending.make({
+      runId,
+      status: result.status,
+      held: true,
+      ...(result.retryAfter !== undefined
+        ? { retryAfter: result.retryAfter }
+        : early
+          ? { retryAfter: Duration.seconds(1) }
+          : {})
+    })
+  })
+
   const get = Effect.fn("ActionRuns.get")(function* (user: EndUser, runId: ActionRunIdType) {
     yield* Effect.annotateCurrentSpan("zapier.run_id", runId)
+    if (settings.runReads === "long-poll" && !longPollUnavailable) {
+      const read = yield* Effect.either(longPoll(user, runId))
+      if (Either.isRight(read)) return read.right
+      if (read.left._tag !== "NotFound") return yield* Effect.fail(read.left)
+      // Not documented: whether the Actions API reads runs created on /v2. A 404 there for a run v2 knows means it
+      // does not: v2 from now on (a 404 on v2 too is the run's own NotFound).
+      const v2 = yield* pollV2(user, runId)
+      if (!longPollUnavailable) {
+        longPollUnavailable = true
+        yield* Effect.logInfo(
+          "Zapier's long-poll read does not know runs created on /v2; reading runs on /v2 from now on"
+        )
+      }
+      return v2
+    }
+    return yield* pollV2(user, runId)
+  })
+
+  const pollV2 = Effect.fnUntraced(function* (user: EndUser, runId: ActionRunIdType) {
     const state = yield* api.execute(user, {
       endpoint: "GET /v2/action-runs/{id}/",
       resource: `action run ${runId}`,

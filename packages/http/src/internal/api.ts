@@ -13,7 +13,7 @@ import type * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
-import type { Env } from "./env.js"
+import type { Env, SendOptions } from "./env.js"
 import { send } from "./env.js"
 import type { AttemptError, BadBody, Context } from "./errors.js"
 import { forCreate, forLease, forSafe, isUnauthenticated400 } from "./errors.js"
@@ -40,6 +40,8 @@ export interface ApiRequest<A> {
    * different subscription"): their body goes to `decode`, after the retries (these statuses are never retried).
    */
   readonly answers?: ReadonlyArray<number> | undefined
+  /** The attempt's timeout and rate-limit bucket, when not the defaults (a long-poll read). */
+  readonly send?: SendOptions | undefined
 }
 
 /** @internal */
@@ -72,7 +74,8 @@ export const make = (env: Env, tokens: TokenExchange.Service): Api => {
         Effect.map(spec.request, (request) =>
           request.pipe(HttpClientRequest.acceptJson, HttpClientRequest.bearerToken(token.value))
         ),
-        spec.decode
+        spec.decode,
+        spec.send
       ).pipe(
         Effect.mapError((e) => ({
           exhausted: e,

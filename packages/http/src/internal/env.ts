@@ -53,16 +53,18 @@ export const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Eff
 const metered = <A>(
   limiter: RateLimiter.Service,
   settings: Settings,
-  once: Effect.Effect<A, AttemptError>
+  once: Effect.Effect<A, AttemptError>,
+  bucket: string | undefined
 ): Effect.Effect<A, AttemptError> =>
-  limiter.take().pipe(
+  limiter.take(bucket).pipe(
     Effect.catchTag("RateLimited", (e) => Effect.fail(new Throttled({ retryAfter: e.retryAfter }))),
     Effect.zipRight(once),
     Effect.tapError((error) =>
       error._tag === "Status" && error.status === 429
         ? Effect.flatMap(Clock.currentTimeMillis, (now) =>
             limiter.pause(
-              Duration.min(retryAfterHint(error.headers, now) ?? settings.rateLimitCooldown, settings.maxRetryAfter)
+              Duration.min(retryAfterHint(error.headers, now) ?? settings.rateLimitCooldown, settings.maxRetryAfter),
+              bucket
             )
           )
         : Effect.void
@@ -82,7 +84,8 @@ export const send = <A>(
   kind: Kind,
   endpoint: string,
   build: Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>,
-  decode: (raw: Raw) => Either.Either<A, BadBody>
+  decode: (raw: Raw) => Either.Either<A, BadBody>,
+  options?: SendOptions
 ): Effect.Effect<A, Exhausted> =>
   withRetries(
     kind,
@@ -90,8 +93,16 @@ export const send = <A>(
     env.settings,
     env.budget,
     Effect.flatMap(build, (request) => {
-      const once = noRedirects(attempt(env.client, env.settings, request, decode))
+      const once = noRedirects(attempt(env.client, env.settings, request, decode, options?.timeout))
       if (kind === "token") return once
-      return env.limiter === undefined ? once : metered(env.limiter, env.settings, once)
+      return env.limiter === undefined ? once : metered(env.limiter, env.settings, once, options?.bucket)
     })
   )
+
+/** What one kind of request changes about sending. @internal */
+export interface SendOptions {
+  /** The attempt's timeout (default `requestTimeout`). */
+  readonly timeout?: Duration.Duration | undefined
+  /** The rate limiter's bucket (default the limiter's own key). */
+  readonly bucket?: string | undefined
+}

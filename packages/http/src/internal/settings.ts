@@ -23,6 +23,14 @@ export type Algorithm = "ES256" | "ES384" | "ES512" | "RS256" | "RS384" | "RS512
 export type RunBodyShape = "flat" | "data"
 
 /**
+ * How a run's state is read: `poll` (`GET /v2/action-runs/{id}/`, on the polling schedule) or `long-poll` (the
+ * Actions API's `GET /actions/v2/runs/{id}?wait_seconds=N`, which Zapier holds until the run ends or N seconds
+ * pass; 202 = read again).
+ * @since 0.1.0
+ */
+export type RunReads = "poll" | "long-poll"
+
+/**
  * The client-side rate limit of the API requests (see {@link Options.rateLimit}); every field has a default.
  * @since 0.1.0
  * @category options
@@ -93,6 +101,19 @@ export interface Options {
   readonly requestTimeout?: Duration.DurationInput | undefined
   /** The first create-run body shape tried; default `flat` [ZAPIER_RUN_BODY_SHAPE]. */
   readonly runBodyShape?: RunBodyShape | undefined
+  /**
+   * How a run's state is read; default `poll` [ZAPIER_RUN_READS]. With `long-poll` each read is the Actions API's
+   * "Read an Action run", `GET {apiUrl}/actions/v2/runs/{id}?wait_seconds=N`: Zapier holds it until the run ends
+   * or `longPollWait` passes (202: read again at once, or after its `Retry-After`; a read that comes back early
+   * without one is repeated after 1 s). Those reads are metered in their own bucket of the rate limiter
+   * (`actions_api_results`, Zapier's name for it; same limit and window), not the 60/min one. Confirmed: the route,
+   * `wait_seconds`, 202 and the separate bucket. Not documented: whether ids created by `POST /v2/action-runs/` can
+   * be read there; so a 404 for a run that `GET /v2/action-runs/{id}/` knows switches this client back to `poll`
+   * for good (logged once), as the create-body fallback does.
+   */
+  readonly runReads?: RunReads | undefined
+  /** How long one long-poll read is held at most (`wait_seconds`, whole seconds); default 30 s [ZAPIER_LONG_POLL_WAIT]. */
+  readonly longPollWait?: Duration.DurationInput | undefined
   /** Attempts per request, the first included; default 3 [ZAPIER_MAX_ATTEMPTS]. */
   readonly maxAttempts?: number | undefined
   /** Base of the exponential backoff; default 200 ms [ZAPIER_RETRY_BASE_DELAY]. */
@@ -184,6 +205,10 @@ export const defaults = {
   connectTokenType: "urn:ietf:params:oauth:token-type:connect-token",
   requestTimeout: Duration.seconds(30),
   runBodyShape: "flat" as RunBodyShape,
+  runReads: "poll" as RunReads,
+  longPollWait: Duration.seconds(30),
+  /** The rate limiter's bucket of the long-poll reads. */
+  longPollBucket: "actions_api_results",
   maxAttempts: 3,
   retryBaseDelay: Duration.millis(200),
   retryMaxDelay: Duration.seconds(20),
@@ -247,6 +272,9 @@ export interface Settings {
   readonly connectTokenType: string
   readonly requestTimeout: Duration.Duration
   readonly runBodyShape: RunBodyShape
+  readonly runReads: RunReads
+  /** Whole seconds, at least 1. */
+  readonly longPollWaitSeconds: number
   readonly maxAttempts: number
   readonly retryBaseDelay: Duration.Duration
   readonly retryMaxDelay: Duration.Duration
@@ -568,6 +596,15 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
     if (runBodyShape !== "flat" && runBodyShape !== "data") {
       return yield* Effect.fail(invalid("runBodyShape", `runBodyShape must be "flat" or "data"`))
     }
+    const runReads = options.runReads ?? defaults.runReads
+    if (runReads !== "poll" && runReads !== "long-poll") {
+      return yield* Effect.fail(invalid("runReads", `runReads must be "poll" or "long-poll"`))
+    }
+    const longPollWait = yield* positiveDuration("longPollWait", options.longPollWait, defaults.longPollWait)
+    const longPollWaitSeconds = Math.floor(Duration.toSeconds(longPollWait))
+    if (longPollWaitSeconds < 1 || longPollWaitSeconds > 300) {
+      return yield* Effect.fail(invalid("longPollWait", "longPollWait must be between 1 second and 5 minutes"))
+    }
     const requestTimeout = yield* positiveDuration("requestTimeout", options.requestTimeout, defaults.requestTimeout)
     const retryBaseDelay = yield* positiveDuration("retryBaseDelay", options.retryBaseDelay, defaults.retryBaseDelay)
     const retryMaxDelay = yield* positiveDuration("retryMaxDelay", options.retryMaxDelay, defaults.retryMaxDelay)
@@ -636,6 +673,8 @@ export const resolve = (options: Options): Effect.Effect<Settings, ConfigError.C
       connectTokenType: options.connectTokenType ?? defaults.connectTokenType,
       requestTimeout,
       runBodyShape,
+      runReads,
+      longPollWaitSeconds,
       maxAttempts,
       retryBaseDelay,
       retryMaxDelay,

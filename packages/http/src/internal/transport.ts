@@ -7,6 +7,7 @@ import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
@@ -52,7 +53,7 @@ const readCapped = (response: HttpClientResponse.HttpClientResponse, max: number
 }
 
 /**
- * Sends `request` once with `client`, reading the whole (capped) body within `settings.requestTimeout`. A 2xx
+ * Sends `request` once with `client`, reading the whole (capped) body within `timeout`. A 2xx
  * is handed to `decode`; any other status fails with `Status`.
  * @internal
  */
@@ -60,14 +61,16 @@ export const attempt = <A>(
   client: HttpClient.HttpClient,
   settings: Settings,
   request: HttpClientRequest.HttpClientRequest,
-  decode: (raw: Raw) => Either.Either<A, BadBody>
+  decode: (raw: Raw) => Either.Either<A, BadBody>,
+  /** The attempt's timeout when not `settings.requestTimeout` (a held long-poll read adds its wait). */
+  timeout: Duration.Duration = settings.requestTimeout
 ): Effect.Effect<A, AttemptError> =>
   client.execute(request).pipe(
     Effect.flatMap((response) =>
       Effect.map(readCapped(response, settings.maxResponseBytes), (body) => ({ response, body }))
     ),
-    Effect.timeout(settings.requestTimeout),
-    Effect.mapError((e): AttemptError => fromPlatform(e, settings.requestTimeout)),
+    Effect.timeout(timeout),
+    Effect.mapError((e): AttemptError => fromPlatform(e, timeout)),
     Effect.flatMap(({ response, body }): Either.Either<A, AttemptError> => {
       const status = response.status
       if (status < 200 || status >= 300) {

@@ -29,6 +29,7 @@ import * as Actions from "./areas/actions.js"
 import * as AppsArea from "./areas/apps.js"
 import * as Callbacks from "./areas/callbacks.js"
 import * as Connect from "./areas/connect.js"
+import * as Results from "./areas/results.js"
 import * as Runs from "./areas/runs.js"
 import * as Tokens from "./areas/tokens.js"
 import * as TriggerInbox from "./areas/triggerInbox.js"
@@ -49,6 +50,7 @@ export const Endpoint = {
   ...Connect.endpoints,
   ...Actions.endpoints,
   ...Runs.endpoints,
+  ...Results.endpoints,
   ...Callbacks.endpoints,
   ...TriggerInbox.endpoints
 } as const
@@ -115,6 +117,7 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
     ...Connect.routes(server, model.connect),
     ...Actions.routes(server, model.actions),
     ...Runs.routes(server, model.runs),
+    ...Results.routes(server, model.runs),
     ...Callbacks.routes(server, model.callbacks),
     ...TriggerInbox.routes(server, model.inbox)
   ])

@@ -68,6 +68,12 @@ export interface Options {
   readonly pendingStatus?: "waiting" | "queued" | "running" | "queued-then-running" | undefined
   /** The HTTP status of a pending run's GET (default 200; Zapier's SDK also knows 202). */
   readonly pendingHttpStatus?: 200 | 202 | undefined
+  /**
+   * The long-poll read `GET /actions/v2/runs/{id}?wait_seconds=N`: `serve` (default) reads the runs created on
+   * `/v2` (held until the run ends or N seconds pass, then 202); `not-found` answers 404 for them, as Zapier would
+   * if its Actions API did not know `/v2` runs (undocumented either way).
+   */
+  readonly longPollReads?: "serve" | "not-found" | undefined
   /** Longest partner JWT accepted, `exp - iat` (default 300 s). */
   readonly maxJwtLifetime?: Duration.DurationInput | undefined
   /** Tolerance for `nbf`/`exp`/`iat` (default 5 s). */
