@@ -32,6 +32,7 @@ import * as Http from "node:http"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -216,3 +217,52 @@ export const callbackOptions = (server: Service, callbackUrl: string) => ({
   runCallbackUrl: callbackUrl,
   runCallbackJwksUrl: server.jwksUrl
 })
+
+/**
+ * The same settings as {@link clientOptions}, as a `ConfigProvider` of the `ZAPIER_*` variables that
+ * `ZapierHttp.layerFromEnv` reads (`ZAPIER_CLIENT_ID`, `ZAPIER_CLIENT_SECRET`, `ZAPIER_SIGNING_KEY`,
+ * `ZAPIER_KEY_ID`, `ZAPIER_JWT_ISSUER`, `ZAPIER_JWT_ALGORITHM`, `ZAPIER_API_URL`, `ZAPIER_TOKEN_URL`,
+ * `ZAPIER_CONNECT_URL`, `ZAPIER_ALLOW_INSECURE_HTTP=true`): a program wired with `layerFromEnv` runs against the fake
+ * unchanged. `extra` adds or overrides variables (e.g. `{ ZAPIER_MAX_ATTEMPTS: "1" }`). For tests: the provider
+ * holds the test key's private half as a plain string, as an environment would.
+ *
+ * @example
+ * ```ts
+ * import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
+ * import { Effect, Layer } from "effect"
+ *
+ * // ZapierHttp.layerFromEnv, pointed at the fake: provide the returned layer to it.
+ * const fakeEnv = (key: PartnerKey.PartnerKey) =>
+ *   Layer.unwrapEffect(
+ *     Effect.map(FakeZapierServer.FakeZapierServer, (server) =>
+ *       Layer.setConfigProvider(FakeZapierServer.configProvider(server, key))
+ *     )
+ *   )
+ * ```
+ * @since 0.1.0
+ * @category clients
+ */
+export const configProvider = (
+  server: Service,
+  key: PartnerKey,
+  extra: Readonly<Record<string, string>> = {}
+): ConfigProvider.ConfigProvider => {
+  const options = clientOptions(server, key)
+  return ConfigProvider.fromMap(
+    new Map(
+      Object.entries({
+        ZAPIER_CLIENT_ID: options.clientId,
+        ZAPIER_CLIENT_SECRET: Redacted.value(options.clientSecret),
+        ZAPIER_SIGNING_KEY: Redacted.value(options.signingKey),
+        ZAPIER_KEY_ID: options.keyId,
+        ZAPIER_JWT_ISSUER: options.issuer,
+        ZAPIER_JWT_ALGORITHM: options.algorithm,
+        ZAPIER_API_URL: options.apiUrl,
+        ZAPIER_TOKEN_URL: options.tokenUrl,
+        ZAPIER_CONNECT_URL: options.connectUrl,
+        ZAPIER_ALLOW_INSECURE_HTTP: "true",
+        ...extra
+      })
+    )
+  )
+}
