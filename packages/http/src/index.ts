@@ -17,6 +17,8 @@ export * as ConnectCallback from "./ConnectCallback.js"
 /** @since 0.1.0 */
 export * as ConnectionWebhooks from "./ConnectionWebhooks.js"
 /** @since 0.1.0 */
+export * as ErrorResponse from "./ErrorResponse.js"
+/** @since 0.1.0 */
 export * as InboxHints from "./InboxHints.js"
 /** @since 0.1.0 */
 export * as InboxWire from "./InboxWire.js"
