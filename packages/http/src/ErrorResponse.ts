@@ -36,7 +36,7 @@
  *     action: Domain.ActionKey.make("send_channel_message"),
  *     inputs: { channel: "#general", text: "Hi" }
  *   })
- *   return yield* HttpServerResponse.json(result.results)
+ *   return HttpServerResponse.unsafeJson(result.results)
  * }).pipe(Effect.catchAll(ErrorResponse.toResponse))
  * ```
  * @since 0.1.0
