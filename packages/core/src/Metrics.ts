@@ -245,49 +245,87 @@ export const recordAwait = (progress: AwaitProgress, error?: unknown): Effect.Ef
     { discard: true }
   )
 
-/** Leases made by the consumer. @since 0.1.0 @category metrics */
+/**
+ * Leases made by the consumer.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxLeases = Metric.counter("zapier.inbox.leases", {
   description: "Trigger Inbox leases made by TriggerInbox, by result (messages or empty)",
   incremental: true
 })
 
-/** `inboxLeases` for one result. @since 0.1.0 @category metrics */
+/**
+ * `inboxLeases` for one result.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxLeasesWith = (result: "messages" | "empty"): Metric.Metric.Counter<number> =>
   inboxLeases.pipe(Metric.tagged("result", result))
 
-/** What became of the delivered messages. @since 0.1.0 @category metrics */
+/**
+ * What became of the delivered messages.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxMessages = Metric.counter("zapier.inbox.messages", {
   description: "Trigger Inbox messages by outcome (acked, released, failed, decode_failed, lapsed)",
   incremental: true
 })
 
-/** The outcome of one delivered message. @since 0.1.0 */
+/**
+ * The outcome of one delivered message.
+ * @since 0.1.0
+ */
 export type MessageOutcome = "acked" | "released" | "failed" | "decode_failed" | "lapsed"
 
-/** `inboxMessages` for one outcome. @since 0.1.0 @category metrics */
+/**
+ * `inboxMessages` for one outcome.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxMessagesWith = (outcome: MessageOutcome): Metric.Metric.Counter<number> =>
   inboxMessages.pipe(Metric.tagged("outcome", outcome))
 
-/** Why the consumer looked for messages. @since 0.1.0 @category metrics */
+/**
+ * Why the consumer looked for messages.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxWakeups = Metric.counter("zapier.inbox.wakeups", {
   description: "Trigger Inbox wake-ups by source (events, drain, hint, reconnect)",
   incremental: true
 })
 
-/** Where a wake-up came from. @since 0.1.0 */
+/**
+ * Where a wake-up came from.
+ * @since 0.1.0
+ */
 export type WakeupSource = "events" | "drain" | "hint" | "reconnect"
 
-/** `inboxWakeups` for one source. @since 0.1.0 @category metrics */
+/**
+ * `inboxWakeups` for one source.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxWakeupsFrom = (source: WakeupSource): Metric.Metric.Counter<number> =>
   inboxWakeups.pipe(Metric.tagged("source", source))
 
-/** Quarantined messages reported. @since 0.1.0 @category metrics */
+/**
+ * Quarantined messages reported.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxQuarantined = Metric.counter("zapier.inbox.quarantined", {
   description: "Trigger Inbox messages found quarantined and reported by TriggerInbox",
   incremental: true
 })
 
-/** From a message's creation to the start of its handler. @since 0.1.0 @category metrics */
+/**
+ * From a message's creation to the start of its handler.
+ * @since 0.1.0
+ * @category metrics
+ */
 export const inboxLag = Metric.timerWithBoundaries(
   "zapier.inbox.lag",
   [10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 30_000, 60_000, 300_000],

@@ -24,6 +24,14 @@
  * import { Domain, TriggerInbox } from "@effect-zapier/core"
  * import { Effect, Schema } from "effect"
  *
+ * const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+ * const subscription = Domain.Subscription.make({
+ *   app: Domain.AppId.make("slack"),
+ *   action: Domain.ActionKey.make("new_channel_message"),
+ *   inputs: { channel: "#general" },
+ *   connection: Domain.ConnectionId.make("12345")
+ * })
+ *
  * const program = Effect.gen(function* () {
  *   const consumer = yield* TriggerInbox.TriggerInbox
  *   const inbox = yield* consumer.ensure(user, { key: Domain.InboxKey.make("new-messages"), subscription })
@@ -105,7 +113,10 @@ export const layerHints: Layer.Layer<Hints> = Layer.effect(
 // Options
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Options of `ensure`. @since 0.1.0 */
+/**
+ * Options of `ensure`.
+ * @since 0.1.0
+ */
 export interface EnsureOptions {
   /** How long to wait for the inbox to become `active`; default 60 seconds. */
   readonly timeout?: Duration.DurationInput | undefined
@@ -113,7 +124,10 @@ export interface EnsureOptions {
   readonly schedule?: Schedule.Schedule<unknown, unknown> | undefined
 }
 
-/** Options of `stream`. @since 0.1.0 */
+/**
+ * Options of `stream`.
+ * @since 0.1.0
+ */
 export interface StreamOptions<A = unknown, I = unknown> {
   /** Messages per lease (1–100); default 10. */
   readonly batch?: number | undefined
@@ -133,7 +147,10 @@ export interface StreamOptions<A = unknown, I = unknown> {
   readonly onQuarantined?: ((messages: ReadonlyArray<InboxMessage>) => Effect.Effect<void>) | undefined
 }
 
-/** Options of `consume`. @since 0.1.0 */
+/**
+ * Options of `consume`.
+ * @since 0.1.0
+ */
 export interface ConsumeOptions<A = unknown, I = unknown> extends StreamOptions<A, I> {
   /** Handlers running at once; default the batch size. */
   readonly concurrency?: number | undefined
@@ -157,7 +174,10 @@ export interface Received<A> {
   ) => Effect.Effect<B, E | PayloadDecodeFailed | LeaseExpired, R>
 }
 
-/** What ends a stream: a request that failed for good, or an inbox that cannot be leased from. @since 0.1.0 */
+/**
+ * What ends a stream: a request that failed for good, or an inbox that cannot be leased from.
+ * @since 0.1.0
+ */
 export type StreamError = RequestError | InboxPaused | InboxNotActive
 
 /** @since 0.1.0 */
