@@ -20,14 +20,15 @@
  * ```ts
  * import { HttpRouter } from "@effect/platform"
  * import { ConnectionWebhooks } from "@effect-zapier/http"
- * import { Config, Effect } from "effect"
+ * import { Effect, Redacted } from "effect"
  *
  * const router = HttpRouter.empty.pipe(
  *   HttpRouter.post(
  *     "/zapier/webhooks/connections",
  *     ConnectionWebhooks.handler({
- *       secret: Redacted.make(process.env.ZAPIER_WEBHOOK_SECRET!),
- *       onExpiring: (event) => store.markExpiring(event.connection, event.expiresAt)
+ *       secret: Redacted.make(process.env.ZAPIER_WEBHOOK_SECRET ?? ""),
+ *       // e.g. mark the stored connection as expiring, so the app offers a reconnect link before runs fail
+ *       onExpiring: (event) => Effect.log("connection expiring", event.connection, event.expiresAt)
  *     })
  *   )
  * )
@@ -53,7 +54,10 @@ import * as InboxWire from "./InboxWire.js"
 import type { Api } from "./internal/api.js"
 import { decodeBody, fromPlatform } from "./internal/errors.js"
 
-/** The headers of one delivery. @since 0.1.0 */
+/**
+ * The headers of one delivery.
+ * @since 0.1.0
+ */
 export interface DeliveryHeaders {
   readonly id: string | undefined
   readonly timestamp: string | undefined
@@ -105,11 +109,16 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> => {
  *
  * @example
  * ```ts
- * yield* ConnectionWebhooks.verify(
+ * import { ConnectionWebhooks } from "@effect-zapier/http"
+ * import { Effect, Redacted } from "effect"
+ *
+ * const check = ConnectionWebhooks.verify(
  *   { secret: Redacted.make("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") },
  *   { id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: "1614265330", signature: "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" },
  *   new TextEncoder().encode('{"test": 2432232314}')
  * )
+ * // fails with WebhookRejected { reason: "too_old" } unless run at that timestamp (the Standard Webhooks test vector)
+ * Effect.runPromiseExit(check)
  * ```
  * @since 0.1.0
  */
@@ -283,13 +292,19 @@ export interface Subscription {
   readonly secret: Option.Option<Redacted.Redacted<string>>
 }
 
-/** The request of `create`, as it goes on the wire. @since 0.1.0 */
+/**
+ * The request of `create`, as it goes on the wire.
+ * @since 0.1.0
+ */
 export const createBody = (callbackUrl: string, eventType = "connection.expiry_scheduled") => ({
   event_type: eventType,
   callback_url: callbackUrl
 })
 
-/** Maps a wire subscription. @since 0.1.0 */
+/**
+ * Maps a wire subscription.
+ * @since 0.1.0
+ */
 export const toSubscription = (w: typeof InboxWire.WebhookSubscription.Type): Subscription => ({
   id: w.id,
   eventType: w.event_type,

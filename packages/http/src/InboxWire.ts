@@ -130,7 +130,10 @@ export const LeaseResponse = Schema.Struct({
   )
 })
 
-/** A list of messages, kept raw like a lease's. @since 0.1.0 */
+/**
+ * A list of messages, kept raw like a lease's.
+ * @since 0.1.0
+ */
 export const MessageList = ListOf(Schema.Unknown)
 
 /**
