@@ -160,18 +160,23 @@ const parseJson = (body: string): Either.Either<unknown, string> => {
   }
 }
 
-/** Parses and decodes a 2xx body; failures are {@link BadBody} (not transient). @internal */
-export const decodeBody =
-  <A, I>(schema: Schema.Schema<A, I>) =>
-  (status: number, body: string): Either.Either<A, BadBody> => {
+/**
+ * Parses and decodes a 2xx body; failures are {@link BadBody} (not transient). The decoder is compiled once, when
+ * `decodeBody(schema)` is called (at module load for every endpoint), not per response.
+ * @internal
+ */
+export const decodeBody = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknownEither(schema)
+  return (status: number, body: string): Either.Either<A, BadBody> => {
     const json = parseJson(body)
     if (Either.isLeft(json)) return Either.left(new BadBody({ status, reason: json.left, transient: false }))
-    const decoded = Schema.decodeUnknownEither(schema)(json.right)
+    const decoded = decode(json.right)
     return Either.mapLeft(
       decoded,
       (e) => new BadBody({ status, reason: `unexpected shape: ${describeParseError(e)}`, transient: false })
     )
   }
+}
 
 const decodeQuietly = <A, I>(schema: Schema.Schema<A, I>, body: string): A | undefined => {
   const json = parseJson(body)

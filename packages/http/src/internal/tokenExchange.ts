@@ -64,6 +64,9 @@ interface Slot {
   readonly holdUntil: number
 }
 
+/** The token endpoint's answer, decoded by one compiled decoder. */
+const decodeToken = decodeBody(Wire.TokenResponse)
+
 /** How long a failed background refresh waits before the next try. */
 const refreshRetryDelay = 10_000
 
@@ -139,7 +142,7 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
           )
         })
         const response = yield* send(env, "token", settings.tokenEndpoint, build, (raw) =>
-          decodeBody(Wire.TokenResponse)(raw.status, raw.body)
+          decodeToken(raw.status, raw.body)
         ).pipe(
           Effect.mapError((e) =>
             forToken(e.error, {

@@ -5,6 +5,7 @@
  */
 import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import type * as Duration from "effect/Duration"
@@ -26,10 +27,22 @@ class TooLarge {
   readonly _tag = "TooLarge"
 }
 
-/** Reads the body as UTF-8, or `undefined` when it is larger than `max` bytes (reading stops there). */
-const readCapped = (response: HttpClientResponse.HttpClientResponse, max: number) => {
-  const declared = Number(response.headers["content-length"])
-  if (Number.isFinite(declared) && declared > max) return Effect.succeed(undefined)
+/**
+ * Reads the body as UTF-8, or `undefined` when it is larger than `max` bytes (reading stops there). A body whose
+ * `Content-Length` is declared and within `max` is read in one go (the HTTP parser reads no byte past the declared
+ * length, so the cap holds): the common case costs one read instead of a stream fold. Without a declared length
+ * (chunked), the stream is folded and stops at `max`.
+ */
+const readCapped = (
+  response: HttpClientResponse.HttpClientResponse,
+  max: number
+): Effect.Effect<string | undefined, HttpClientError.ResponseError> => {
+  const header = response.headers["content-length"]
+  const declared = header === undefined ? Number.NaN : Number(header)
+  if (Number.isFinite(declared)) {
+    if (declared > max) return Effect.succeed(undefined)
+    return Effect.catchAll(response.text, (e) => (e.reason === "EmptyBody" ? Effect.succeed("") : Effect.fail(e)))
+  }
   return response.stream.pipe(
     Stream.runFoldEffect({ parts: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
       const size = acc.size + chunk.byteLength
