@@ -16,7 +16,7 @@
 //     - readme.ts: the root README's in-memory example (FakeZapier.layer), copied from the README as written;
 //     - Quickstart.ts + main.ts: examples/quickstart as written, the live wiring (ZapierHttp over undici against
 //       FakeZapierServer on loopback);
-//     - entrypoints.ts: the driver-split sql entry points, the browser helper, and `internal/` refused;
+//     - entrypoints.ts: the driver-split entry points of sql and workflow, the browser helper, `internal/` refused;
 //  6. the NodeNext output runs with plain `node` (no tsx): the README example prints the run's results, the
 //     quickstart reaches a successful run, and entrypoints.js proves `internal/` is not importable.
 //
@@ -125,6 +125,15 @@ const peerRange = (name) => {
   for (const { pkg } of packages) if (pkg.peerDependencies?.[name]) return pkg.peerDependencies[name]
   fail(`no package declares a peer range for ${name}`)
 }
+const requiredPeers = [
+  ...new Set(
+    packages.flatMap(({ pkg }) =>
+      Object.keys(pkg.peerDependencies ?? {}).filter(
+        (name) => !name.startsWith("@effect-zapier/") && pkg.peerDependenciesMeta?.[name]?.optional !== true
+      )
+    )
+  )
+].sort()
 const app = path.join(scratch, "app")
 fs.mkdirSync(path.join(app, "src"), { recursive: true })
 fs.writeFileSync(
@@ -136,16 +145,8 @@ fs.writeFileSync(
       type: "module",
       dependencies: {
         ...Object.fromEntries(packed.map(({ pkg, file }) => [pkg.name, `file:${path.relative(app, file)}`])),
-        ...Object.fromEntries(
-          [
-            "effect",
-            "@effect/platform",
-            "@effect/platform-node",
-            "@effect/sql",
-            "@effect/experimental",
-            "@effect/sql-pg"
-          ].map((name) => [name, peerRange(name)])
-        )
+        // every required peer of every package; of the optional ones only PostgreSQL's driver
+        ...Object.fromEntries([...requiredPeers, "@effect/sql-pg"].map((name) => [name, peerRange(name)]))
       },
       devDependencies: {
         typescript: rootPkg.devDependencies.typescript,
@@ -190,10 +191,15 @@ fs.writeFileSync(
 import { SqlStore } from "@effect-zapier/sql"
 import * as PgStore from "@effect-zapier/sql/PgStore"
 import { openConnect } from "@effect-zapier/connect"
+import { DurableRuns } from "@effect-zapier/workflow"
+import * as DurablePg from "@effect-zapier/workflow/DurablePg"
 import { Layer, Redacted } from "effect"
 
 const store = PgStore.layer({ url: Redacted.make("postgres://app@127.0.0.1:1/app") })
 const shared = SqlStore.layer({})
+if (typeof DurablePg.layerSingle !== "function" || DurableRuns.DurableRuns.key !== "@effect-zapier/workflow/DurableRuns") {
+  throw new Error("the workflow entry points did not load")
+}
 if (!Layer.isLayer(store) || !Layer.isLayer(shared) || typeof openConnect !== "function") {
   throw new Error("an entry point did not load")
 }
@@ -210,7 +216,7 @@ await import("${name}").then(
   )
   .join("\n")}
 if (refused.length !== ${internalOf.length}) throw new Error(\`internal/ resolved: only \${refused.join(", ")} refused\`)
-console.log(\`entry points ok: sql root + PgStore without SQLite, connect, \${refused.length} internal/ paths refused\`)
+console.log(\`entry points ok: sql and workflow roots and PostgreSQL entry points without SQLite, connect, \${refused.length} internal/ paths refused\`)
 `
 )
 
