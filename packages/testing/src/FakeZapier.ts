@@ -182,6 +182,12 @@ export {
    */
   callbacksOf,
   /**
+   * Creates counted per idempotency key (read from what the caller sent: Zapier's create has no key of its own).
+   * @since 0.1.0
+   * @category ledger
+   */
+  createsPerKey,
+  /**
    * One token issued by the token endpoint.
    * @since 0.1.0
    * @category ledger

@@ -424,6 +424,31 @@ describe("FakeZapier.layer", () => {
       }).pipe(Effect.provide(Zapier))
     )
 
+    it.effect("the ledger counts creates per idempotency key read from what the caller sent", () =>
+      Effect.gen(function* () {
+        const { runs, zapier } = yield* services
+        const create = (job: string | undefined) =>
+          Effect.flatMap(connectedAndResolved(alice), ({ connection, action }) =>
+            runs.create(alice, {
+              action: action.id,
+              connection: connection.id,
+              inputs: { channel: "#general", text: "hi", ...(job !== undefined ? { job } : {}) }
+            })
+          )
+        yield* create("job-1")
+        yield* create("job-2")
+        yield* create("job-1")
+        yield* create(undefined)
+        const counts = FakeZapier.createsPerKey(yield* zapier.ledger, (run) =>
+          typeof run.inputs.job === "string" ? run.inputs.job : undefined
+        )
+        assert.deepStrictEqual([...counts.entries()].sort(), [
+          ["job-1", 2],
+          ["job-2", 1]
+        ])
+      }).pipe(Effect.provide(Zapier))
+    )
+
     it.effect("a failing action fails after its duration with Zapier's errors", () =>
       Effect.gen(function* () {
         const { runs } = yield* services

@@ -157,8 +157,7 @@ describe("durable runs on a fleet of processes (PostgreSQL)", () => {
         }
 
         const runs = yield* creates(zapier)
-        const perKey = new Map<string, number>()
-        for (const run of runs) perKey.set(String(run.inputs.text), (perKey.get(String(run.inputs.text)) ?? 0) + 1)
+        const perKey = FakeZapier.createsPerKey(yield* zapier.ledger, (run) => String(run.inputs.text))
         console.log(`durable fleet: ${completed}/${keys.length} completed, ${runs.length} creates`)
         assert.strictEqual(completed, 50)
         assert.strictEqual(runs.length, 50)

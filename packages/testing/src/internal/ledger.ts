@@ -152,6 +152,25 @@ export const runsOf = (ledger: Ledger, user: Domain.EndUser): ReadonlyArray<RunE
   ledger.runs.filter((r) => sameUser(r.user, user))
 
 /**
+ * Creates counted per idempotency key, to prove exactly-once. Zapier's create carries no idempotency key on the
+ * wire, so the key is read from what the caller sent with `keyOf` (e.g. an input holding the caller's job id);
+ * runs for which it gives `undefined` are not counted.
+ * @since 0.1.0
+ * @category ledger
+ */
+export const createsPerKey = (
+  ledger: Ledger,
+  keyOf: (run: RunEntry) => string | undefined
+): ReadonlyMap<string, number> => {
+  const counts = new Map<string, number>()
+  for (const run of ledger.runs) {
+    const key = keyOf(run)
+    if (key !== undefined) counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return counts
+}
+
+/**
  * The action lookups one user made.
  * @since 0.1.0
  * @category ledger
