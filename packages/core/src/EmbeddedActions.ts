@@ -58,6 +58,7 @@ import {
 import {
   type ActionNotFound,
   type ActionRunFailed,
+  BadRequest,
   ConnectFailed,
   type ConnectFailureReason,
   ConnectionRequired,
@@ -240,6 +241,11 @@ const randomState = (): string => {
   return globalThis.btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
 }
 
+/** A 400 about `callback_url` (Zapier refuses a URL that is not HTTPS, not public or too long). */
+const isCallbackRefusal = (error: unknown): boolean =>
+  error instanceof BadRequest &&
+  error.errors.some((e) => e.code !== "parse_error" && /callback_url/i.test(`${e.title} ${e.detail ?? ""}`))
+
 const sameUser = (a: EndUser, b: EndUser) => a.userId === b.userId && a.tenantId === b.tenantId
 
 /** `redirectUri` with the attempt parameter set (replacing one already there), its other parameters kept. */
@@ -269,6 +275,8 @@ export const make = Effect.gen(function* () {
   // Optional: without it (no callback URL configured) every run is polled on the plain schedule.
   const callbacks = yield* Effect.serviceOption(RunCallbacks)
   const memory = Economy.make(yield* Caching.Policy)
+  // Set when Zapier refused the callback URL: later runs are created without it.
+  let callbackRefused = false
 
   const validFor = (app: AppId) => (c: Connection) => c.app === app && !c.isExpired
 
@@ -458,31 +466,42 @@ export const make = Effect.gen(function* () {
     const action = yield* catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
     if (request.validateInputs ?? action.actionType === "WRITE")
       yield* Economy.checkInputs(catalog, memory, request, action, connection)
-    const target =
-      request.callbackUrl === undefined && request.callback !== false && Option.isSome(callbacks)
+    let target =
+      request.callbackUrl === undefined && request.callback !== false && Option.isSome(callbacks) && !callbackRefused
         ? yield* callbacks.value.target(request.callbackToken)
         : undefined
-    const runId = yield* runs
-      .create(request.user, {
-        action: action.id,
-        connection,
-        inputs: request.inputs,
-        callbackUrl: target !== undefined ? Redacted.value(target.url) : request.callbackUrl
-      })
-      .pipe(
-        Effect.catchTag("RunOutcomeUnknown", (e) =>
-          Effect.fail(
-            new RunOutcomeUnknown({
-              endpoint: e.endpoint,
-              reason: e.reason,
-              status: e.status,
-              app: request.app,
-              action: request.action,
-              connection
-            })
-          )
+    const create = (callbackUrl: string | undefined) =>
+      runs.create(request.user, { action: action.id, connection, inputs: request.inputs, callbackUrl })
+    const runId = yield* create(target !== undefined ? Redacted.value(target.url) : request.callbackUrl).pipe(
+      // A 400 about the callback URL means Zapier processed nothing: the run is created again without it (once,
+      // so a callback is never needed for a run), and no later run sends it.
+      Effect.catchIf(
+        (e) => target !== undefined && isCallbackRefusal(e),
+        (e) =>
+          Effect.gen(function* () {
+            target = undefined
+            if (!callbackRefused) {
+              callbackRefused = true
+              yield* Effect.logWarning(
+                "Zapier refused the run callback URL; runs are created without it and polled. Check runCallbackUrl."
+              ).pipe(Effect.annotateLogs({ zapier_errors: e._tag === "BadRequest" ? e.message : e._tag }))
+            }
+            return yield* create(undefined)
+          })
+      ),
+      Effect.catchTag("RunOutcomeUnknown", (e) =>
+        Effect.fail(
+          new RunOutcomeUnknown({
+            endpoint: e.endpoint,
+            reason: e.reason,
+            status: e.status,
+            app: request.app,
+            action: request.action,
+            connection
+          })
         )
       )
+    )
     yield* Effect.annotateCurrentSpan({ "zapier.run_id": runId })
     // The receiver binds a callback to its run by this record; without it the callback would be refused, so a
     // failed write means this run is polled on the plain schedule.

@@ -15,7 +15,10 @@
  *   result and never trusted over a later look at the run itself;
  * - a duplicate callback (Zapier may deliver more than once) is answered and ignored: the bus keeps the first.
  *
- * Without this service (no callback URL configured) runs are polled on the plain schedule: never a failure.
+ * Without this service (no callback URL configured) runs are polled on the plain schedule: never a failure. If
+ * Zapier refuses the callback URL (a 400 about `callback_url`: it is not HTTPS, not public, or too long), the run
+ * is created again without it (Zapier processed nothing), a warning is logged once, and later runs are created
+ * without it: a callback is never needed for a run.
  *
  * @example
  * ```ts

@@ -8,9 +8,9 @@ const user = sample.user
 const callbackUrl = "https://partner.example/zapier/runs?tenant=acme"
 
 /** The program with run callbacks over a memory bus, the fake and a memory store; fresh per test. */
-const TestLayer = (bus: Layer.Layer<RunEvents.RunEvents> = RunEvents.layerMemory()) =>
+const TestLayer = (bus: Layer.Layer<RunEvents.RunEvents> = RunEvents.layerMemory(), url = callbackUrl) =>
   EmbeddedActions.layer.pipe(
-    Layer.provideMerge(RunCallbacks.layer({ url: callbackUrl })),
+    Layer.provideMerge(RunCallbacks.layer({ url })),
     Layer.provideMerge(bus),
     Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
   )
@@ -243,5 +243,31 @@ describe("EmbeddedActions with run callbacks", () => {
       assert.notInclude(JSON.stringify(handle), "canary-routing-token")
       assert.strictEqual(Redacted.value(handle.callbackToken!), "canary-routing-token")
     }).pipe(Effect.provide(TestLayer()))
+  )
+
+  it.effect(
+    "a callback URL Zapier refuses (400 on callback_url): the run is created without it, and so are later ones",
+    () =>
+      Effect.gen(function* () {
+        const { actions, zapier } = yield* services
+        yield* zapier.addConnection(user, sample.slack)
+        const first = yield* actions.start(request())
+        assert.isUndefined(first.callbackToken, "created without a callback")
+        const second = yield* actions.start(request())
+        assert.isUndefined(second.callbackToken)
+        const ledger = yield* zapier.ledger
+        assert.strictEqual(ledger.runs.length, 2, "one run per start")
+        const creates = ledger.requests.filter((r) => r.endpoint === "POST /v2/action-runs/")
+        assert.deepStrictEqual(
+          creates.map((r) => r.status),
+          [400, 200, 200],
+          "refused once, then never sent again"
+        )
+        const fiber = yield* Effect.fork(
+          actions.await(user, first.runId, { callback: first.callbackToken !== undefined })
+        )
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(fiber)
+      }).pipe(Effect.provide(TestLayer(RunEvents.layerMemory(), "http://partner.example/zapier/runs")))
   )
 })
