@@ -14,7 +14,7 @@
 //     declarations import `ws` types that nothing installs, so no app that uses it can turn it off); tsc must load
 //     every @effect-zapier declaration file from dist/:
 //     - readme.ts: the root README's in-memory example (FakeZapier.layer), copied from the README as written;
-//     - Quickstart.ts + main.ts: examples/quickstart as written, the live wiring (ZapierHttp over undici against
+//     - examples/quickstart/src/*.ts as written, the live wiring (ZapierHttp over undici against
 //       FakeZapierServer on loopback);
 //     - entrypoints.ts: the driver-split entry points of sql and workflow, the browser helper, `internal/` refused;
 //  6. the NodeNext output runs with plain `node` (no tsx): the README example prints the run's results, the
@@ -175,7 +175,8 @@ const readmeExample = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)]
   .find((code) => code.includes("FakeZapier.layer("))
 if (!readmeExample) fail("README.md has no ```ts block using FakeZapier.layer( (the in-memory example)")
 fs.writeFileSync(path.join(app, "src/readme.ts"), readmeExample)
-for (const file of ["Quickstart.ts", "main.ts"]) {
+// Every module of the quickstart, so a module it gains later is compiled and run here too.
+for (const file of fs.readdirSync(path.join(root, "examples/quickstart/src")).filter((f) => f.endsWith(".ts"))) {
   fs.copyFileSync(path.join(root, "examples/quickstart/src", file), path.join(app, "src", file))
 }
 const internalOf = packed
