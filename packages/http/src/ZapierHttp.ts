@@ -46,8 +46,8 @@ import * as HttpActionRuns from "./internal/actionRuns.js"
 import * as Api from "./internal/api.js"
 import * as HttpApps from "./internal/apps.js"
 import * as HttpConnections from "./internal/connections.js"
+import type { Options, RateLimitOptions } from "./internal/options.js"
 import { makeBudget } from "./internal/retry.js"
-import type { Options, RateLimitOptions } from "./internal/settings.js"
 import * as Settings from "./internal/settings.js"
 import * as HttpTokenExchange from "./internal/tokenExchange.js"
 import * as HttpTriggerInboxes from "./internal/triggerInboxes.js"
@@ -85,7 +85,7 @@ export type {
    * @since 0.1.0
    */
   RunReads
-} from "./internal/settings.js"
+} from "./internal/options.js"
 
 /**
  * The defaults of the optional settings.

@@ -44,7 +44,8 @@ import * as Either from "effect/Either"
 import * as Wire from "../Wire.js"
 import type { Api } from "./api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
-import { defaults, type RunBodyShape } from "./settings.js"
+import type { RunBodyShape } from "./options.js"
+import { defaults } from "./settings.js"
 import type { Raw } from "./transport.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
