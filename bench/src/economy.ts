@@ -14,6 +14,11 @@
  *   reused for 10 min, the adaptive plain-polling schedule;
  * - `long-poll`: `caches`, reading the run with the long-poll read (held up to `wait` s; the fake holds in-memory
  *   reads as its HTTP route does);
+ * - `callbacks`: `caches` with run callbacks (`RunCallbacks`, memory bus): the create carries `callback_url`, and
+ *   `await` waits for the callback, polling on the safety-net schedule (15 s, ×2, 60 s). The callback is put on the
+ *   run-event bus when the run ends, as the receiver does once it has verified Zapier's signature (the receiver
+ *   itself, signatures included, is measured over loopback in the http package's tests; the fake is told not to
+ *   POST anywhere);
  * - `zapier-sdk`: Zapier's SDK's request pattern: its create, then its `pollUntilComplete` schedule (50 ms, then
  *   125 ms → … → 60 s by elapsed time, + 0–50 % jitter), the action id cached for 60 s, no connection list, no
  *   input check, and its 180 s default timeout: a run still pending then is a run that did not complete.
@@ -22,12 +27,24 @@
  * × 60), mean detection lag (completed runs: when the caller learnt the end − when the run ended), runs, completed.
  * The library's runs get a 10-minute deadline (its `await` resumes after a `PollTimeout` without a new create).
  */
-import { ActionCatalog, ActionRuns, Caching, type Domain, EmbeddedActions, Polling } from "@effect-zapier/core"
+import {
+  ActionCatalog,
+  ActionRuns,
+  Caching,
+  ConnectionStore,
+  Domain,
+  EmbeddedActions,
+  Polling,
+  RunCallbacks,
+  RunEvents
+} from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
@@ -38,7 +55,7 @@ export type Mode = "defaults" | "caches" | "long-poll" | "callbacks" | "zapier-s
 /** Every mode, in the order of the tables. */
 export const allModes: ReadonlyArray<Mode> = ["defaults", "caches", "long-poll", "callbacks", "zapier-sdk"]
 /** The modes this benchmark runs. */
-export const modes: ReadonlyArray<Mode> = ["defaults", "caches", "zapier-sdk"]
+export const modes: ReadonlyArray<Mode> = ["defaults", "caches", "callbacks", "zapier-sdk"]
 
 /** One row of `economy` in the results. */
 export interface Row {
@@ -94,6 +111,36 @@ const libraryRun = Effect.gen(function* () {
   return Option.some(result.runId)
 })
 
+/**
+ * One run with a run callback: start (the create carries the callback URL), the callback put on the bus when the
+ * run ends, `await` with `callback: true`.
+ */
+const callbackRun = Effect.gen(function* () {
+  const actions = yield* EmbeddedActions.EmbeddedActions
+  const events = yield* RunEvents.RunEvents
+  const zapier = yield* FakeZapier.FakeZapier
+  const user = Seed.user(0)
+  const handle = yield* actions.start({ user, app: Seed.app, action: Seed.action, inputs: {} })
+  const info = yield* zapier.run(handle.runId)
+  yield* Effect.forkScoped(
+    Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      if (info.finishesAt !== undefined && info.finishesAt > now)
+        yield* Effect.sleep(Duration.millis(info.finishesAt - now))
+      yield* events.publish(
+        RunEvents.RunEvent.make({
+          runId: handle.runId,
+          state: Domain.RunSucceeded.make({ runId: handle.runId, results: [] }),
+          source: "callback",
+          receivedAt: yield* DateTime.now
+        })
+      )
+    })
+  )
+  const result = yield* actions.await(user, handle.runId, { callback: true, timeout: deadline })
+  return Option.some(result.runId)
+}).pipe(Effect.scoped)
+
 /** Zapier's SDK's `runAction`, as its request pattern: a cached action id, the create, its polling, its timeout. */
 const sdkRunner = Effect.gen(function* () {
   const catalog = yield* ActionCatalog.ActionCatalog
@@ -129,7 +176,8 @@ const job = (mode: Mode, runDurations: ReadonlyArray<number>) =>
       Seed.action,
       ...runDurations.map((ms) => FakeZapier.RunScript.succeed(Duration.millis(ms), []))
     )
-    const one = mode === "zapier-sdk" ? yield* sdkRunner : libraryRun
+    if (mode === "callbacks") yield* zapier.planCallbacks("drop")
+    const one = mode === "zapier-sdk" ? yield* sdkRunner : mode === "callbacks" ? callbackRun : libraryRun
     const detected: Array<{ readonly runId: Domain.ActionRunId; readonly at: number }> = []
     const all = Effect.forEach(
       runDurations,
@@ -167,7 +215,15 @@ const configured = <A, E, R>(mode: Mode, self: Effect.Effect<A, E, R>) =>
     : self
 
 /** The fake (and the program over it) a mode runs on. */
-const fakeOf = (_mode: Mode) => Seed.inMemory(1)
+const fakeOf = (mode: Mode) =>
+  mode === "callbacks"
+    ? EmbeddedActions.layer.pipe(
+        Layer.provideMerge(FakeZapier.layer(Seed.seed(1))),
+        Layer.provideMerge(ConnectionStore.layerMemory),
+        Layer.provideMerge(RunCallbacks.layer({ url: "https://partner.example/zapier/runs" })),
+        Layer.provideMerge(RunEvents.layerMemory())
+      )
+    : Seed.inMemory(1)
 
 /** Runs `self` in a fiber whose FiberRefs are not merged back: the test services' `TestClock` stays there. */
 const isolated = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
