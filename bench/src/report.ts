@@ -111,7 +111,9 @@ export const render = (r: Results): string => {
     "\nzapier-sdk is Zapier's SDK `pollUntilComplete` schedule re-implemented from its published figures (50 ms, then " +
       "125 ms → 250 ms → 500 ms → 1 s → 2.5 s → 5 s → 10 s → 60 s by elapsed time, + 0–50 % jitter); both it and " +
       "effect-zapier poll without their 180 s default deadline here, so the 300 s run is measured (the SDK would " +
-      "give up at 180 s). effect-zapier is the library's own `EmbeddedActions.await` with the default policy."
+      "give up at 180 s). effect-zapier is the library's own `EmbeddedActions.await` with the default policy; the runs " +
+      "of a duration are awaited side by side, so its adaptive schedule learns nothing here (section 8 runs them one " +
+      "after another)."
   )
   out.push(
     "\n**2. Per-request overhead** (`ActionRuns.get`, real clock, loopback; medians of rounds; client CPU via " +

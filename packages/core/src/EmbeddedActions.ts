@@ -671,6 +671,8 @@ export const make = Effect.gen(function* () {
             hi
           })
         }
+        // An ended run is not awaited again: only the runs still pending stay remembered.
+        if (progress.endedAt !== undefined) memory.recent.delete(user, runId)
         const endedAt = progress.endedAt ?? now
         return Effect.zipRight(
           Effect.annotateCurrentSpan({

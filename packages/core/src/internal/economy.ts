@@ -58,8 +58,11 @@ export interface Memory {
   readonly learned: Learned.Learned
 }
 
-/** Runs remembered per user for `await` (beyond it, `await` still works: it polls on the fixed schedule). */
-const recentPerUser = 1_000
+/**
+ * Runs remembered per user for `await` until they end (beyond it, `await` still works: it polls on the fixed
+ * schedule).
+ */
+const recentPerUser = 256
 
 /** @internal */
 export const make = (policy: PolicyShape): Memory => {
