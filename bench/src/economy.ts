@@ -223,7 +223,7 @@ const fakeOf = (mode: Mode) =>
         Layer.provideMerge(RunCallbacks.layer({ url: "https://partner.example/zapier/runs" })),
         Layer.provideMerge(RunEvents.layerMemory())
       )
-    : Seed.inMemory(1)
+    : Layer.merge(Seed.inMemory(1), RunEvents.layerMemory())
 
 /** Runs `self` in a fiber whose FiberRefs are not merged back: the test services' `TestClock` stays there. */
 const isolated = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
