@@ -66,7 +66,7 @@ export const spawn = (name: string, config: Protocol.RunnerConfig): Effect.Effec
     })
     yield* Deferred.await(ready).pipe(
       Effect.timeoutFail({
-        duration: "60 seconds",
+        duration: "150 seconds",
         onTimeout: () => new RunnerError({ message: `runner ${name} did not start` })
       })
     )
