@@ -48,7 +48,10 @@ export interface PolicyShape {
   readonly maxEntriesPerUser: number
 }
 
-/** The defaults (see the module's description). @since 0.1.0 */
+/**
+ * The defaults (see the module's description).
+ * @since 0.1.0
+ */
 export const defaults: PolicyShape = {
   connectionTtl: Duration.minutes(10),
   fieldsTtl: Duration.minutes(10),
@@ -56,7 +59,10 @@ export const defaults: PolicyShape = {
   maxEntriesPerUser: 64
 }
 
-/** No caching at all: list and fetch the fields before every run. @since 0.1.0 */
+/**
+ * No caching at all: list and fetch the fields before every run.
+ * @since 0.1.0
+ */
 export const off: PolicyShape = { ...defaults, connectionTtl: Duration.zero, fieldsTtl: Duration.zero }
 
 /**
