@@ -204,14 +204,21 @@ export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
 /**
- * Lets the real event loop turn (without sleeping) until `condition` holds: background work that awaits a real
- * promise (WebCrypto signing) does not advance with the TestClock.
+ * Lets the real event loop turn until `condition` holds: background work that awaits a real promise (WebCrypto
+ * signing) does not advance with the TestClock. It waits for the event itself; the real-time guard (20 s by
+ * default) only catches a hang, so a busy machine (the signing promise late by many event-loop turns) cannot fail it.
  */
-export const eventually = (condition: () => boolean, turns = 10_000): Effect.Effect<boolean> =>
+export const eventually = (condition: () => boolean, guardMillis = 20_000): Effect.Effect<boolean> =>
   Effect.gen(function* () {
-    for (let i = 0; i < turns; i++) {
+    const deadline = Date.now() + guardMillis
+    let turns = 0
+    while (Date.now() < deadline) {
       if (condition()) return true
-      yield* Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      // Turn the loop at once for the first few checks (the usual case), then yield to timers too.
+      turns++
+      yield* Effect.promise(
+        () => new Promise<void>((resolve) => (turns < 1_000 ? setImmediate(resolve) : setTimeout(resolve, 1)))
+      )
     }
     return condition()
   })
