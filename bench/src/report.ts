@@ -388,7 +388,8 @@ export const renderEconomy = (economy: ReadonlyArray<Economy.Row>): string => {
     table(["run finishes after", ...modes], rows),
     "\ndefaults = connections listed and input fields fetched before every run, fixed polling schedule (the library " +
       "before this work); caches = the library's defaults now (connection verified within 10 min, input fields for " +
-      "10 min, adaptive polling); long-poll = caches + the long-poll read (30 s); callbacks = caches + run callbacks " +
+      "10 min, adaptive polling); long-poll = caches + the long-poll read (held up to 30 s; Zapier meters these reads in a bucket of their own, so " +
+      "its runs per minute count the other requests); callbacks = caches + run callbacks " +
       "(safety-net polling); zapier-sdk = Zapier's SDK's pattern (action id cached 60 s, create, its schedule; it " +
       "gives up at 180 s, so its 300 s runs never complete)."
   ].join("\n")

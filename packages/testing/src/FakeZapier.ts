@@ -40,6 +40,7 @@ import type {
   Triggers
 } from "@effect-zapier/core"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Control } from "./internal/areas.js"
@@ -433,6 +434,31 @@ export {
 export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")<FakeZapier, Control>() {}
 
 /**
+ * How {@link layer}'s `ActionRuns.get` reads a run, as a live client configured with the same options would:
+ * `poll` (default, `GET /v2/action-runs/{id}/`) or `long-poll` (the Actions API's `GET /actions/v2/runs/{id}`,
+ * held until the run ends or `longPollWait` passes, default 30 s; a pending answer is `held` with the 202's
+ * `Retry-After: 1`; metered in its own rate-limit bucket).
+ *
+ * @example
+ * ```ts
+ * import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
+ * import { FakeZapier } from "@effect-zapier/testing"
+ * import { Layer } from "effect"
+ *
+ * const LongPolled = EmbeddedActions.layer.pipe(
+ *   Layer.provideMerge(FakeZapier.layer(FakeZapier.sampleSeed, { runReads: "long-poll", longPollWait: "30 seconds" })),
+ *   Layer.provide(ConnectionStore.layerMemory)
+ * )
+ * ```
+ * @since 0.1.0
+ * @category layers
+ */
+export interface LayerOptions {
+  readonly runReads?: "poll" | "long-poll" | undefined
+  readonly longPollWait?: Duration.DurationInput | undefined
+}
+
+/**
  * Core's services served from a fresh model (`TokenExchange`, `Connections`, `ActionCatalog`, `ActionRuns`,
  * `Apps`), and the {@link FakeZapier} control tag. The model's clock is the
  * `Clock` in scope when the layer is built (`TestClock` inside `it.effect`).
@@ -450,7 +476,8 @@ export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")
  * - `ActionRuns.create` accepts only an action id issued to this user by a lookup, and a connection of this user
  *   to the action's app (`BadRequest` otherwise). An expired connection is accepted, and the run fails at once
  *   with code `authentication`, as Zapier reports a connection that needs reconnecting.
- * - `ActionRuns.get` of another user's run (or an unknown id) is `NotFound`.
+ * - `ActionRuns.get` of another user's run (or an unknown id) is `NotFound`. With `runReads: "long-poll"` it is
+ *   the Actions API's held read (see {@link LayerOptions}).
  * - Fault rules and the rate limit apply as they would over HTTP (a 5xx, a 408 or a drop on create is
  *   `RunOutcomeUnknown`; on a safe request they are `ZapierUnavailable`).
  *
@@ -470,7 +497,8 @@ export class FakeZapier extends Context.Tag("@effect-zapier/testing/FakeZapier")
  * @category layers
  */
 export const layer = (
-  seed?: Seed
+  seed?: Seed,
+  options?: LayerOptions
 ): Layer.Layer<
   | TokenExchange.TokenExchange
   | Connections.Connections
@@ -483,6 +511,17 @@ export const layer = (
 > =>
   Layer.unwrapScoped(
     Effect.map(Areas.makeModel(seed ?? {}), (model) =>
-      Layer.merge(Layer.effectContext(Areas.services(model)), Layer.succeed(FakeZapier, model.control))
+      Layer.merge(
+        Layer.effectContext(
+          Areas.services(model, {
+            runReads: options?.runReads,
+            longPollWaitSeconds:
+              options?.longPollWait === undefined
+                ? undefined
+                : Math.floor(Duration.toSeconds(Duration.decode(options.longPollWait)))
+          })
+        ),
+        Layer.succeed(FakeZapier, model.control)
+      )
     )
   )

@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Domain } from "@effect-zapier/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -140,6 +141,8 @@ const createdOf = decode(
   Schema.Struct({ data: Schema.Struct({ type: Schema.Literal("run"), id: Schema.String }) }),
   true
 )
+/** The long-poll read's answer: the run with its id. */
+const readOf = decode(Schema.Struct({ data: Schema.Struct({ type: Schema.Literal("run"), status: Schema.String }) }))
 const runOf = decode(
   Schema.Struct({
     data: Schema.Struct({
@@ -224,6 +227,22 @@ const lookup = (token: string, app: string, key: string) =>
   Effect.gen(function* () {
     const body = yield* Effect.flatMap(get(`/v2/actions?app=${app}`, token), actionsOf)
     return body.data.find((a) => a.key === key)!.id
+  })
+
+/**
+ * A GET the server may hold on the model's clock (the TestClock): steps the clock while letting I/O through until
+ * the answer arrives; returns it and the model time it arrived at. The real-time bound only ends a real hang.
+ */
+const heldGet = (path: string, token: string) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(get(path, token))
+    const deadline = performance.now() + 20_000
+    while (fiber.unsafePoll() === null && performance.now() < deadline) {
+      yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 2)))
+      if (fiber.unsafePoll() === null) yield* TestClock.adjust("50 millis")
+    }
+    const response = yield* Fiber.join(fiber)
+    return { response, at: yield* TestClock.currentTimeMillis }
   })
 
 /** Alice with a Slack connection, a token, and a fresh id for send_channel_message. */
@@ -896,6 +915,53 @@ describe("FakeZapierServer", () => {
         yield* TestClock.adjust("60 seconds")
         assert.strictEqual((yield* get("/v2/authentications?app=slack", token)).status, 200)
       }).pipe(Effect.provide(serverWith({ rateLimitPerMinute: 3 })))
+    )
+
+    it.effect("the long-poll read: held until the run ends, 202 with Retry-After when the wait passes first", () =>
+      Effect.gen(function* () {
+        const { connection, token, action } = yield* ready
+        const created = yield* createdOf(
+          yield* postJson("/v2/action-runs/", token, {
+            data: { action, authentication: connection.id, inputs: { channel: "#a", text: "x" } }
+          })
+        )
+        const id = created.data.id
+        const start = yield* TestClock.currentTimeMillis
+        // send_channel_message takes 2 s: a 1 s wait passes first, a 30 s wait is answered when the run ends.
+        const early = yield* heldGet(`/actions/v2/runs/${id}?wait_seconds=1`, token)
+        assert.strictEqual(early.response.status, 202)
+        assert.strictEqual(early.response.headers["retry-after"], "1")
+        assert.isAtLeast(early.at - start, 1_000)
+        const ended = yield* heldGet(`/actions/v2/runs/${id}?wait_seconds=30`, token)
+        assert.strictEqual(ended.response.status, 200)
+        assert.strictEqual((yield* readOf(ended.response)).data.status, "success")
+        assert.isAtLeast(ended.at - start, 2_000)
+        assert.isAtMost(ended.at - start, 2_100, "answered within one clock step of the end, not at the wait's end")
+        const ledger = yield* (yield* FakeZapier.FakeZapier).ledger
+        assert.strictEqual(FakeZapier.requestsByEndpoint(ledger)[FakeZapier.Endpoint.readRun], 2)
+      }).pipe(Effect.provide(Server))
+    )
+
+    it.effect("long-poll reads are limited in a bucket of their own: 429 when exceeded, apart from /v2", () =>
+      Effect.gen(function* () {
+        // The limit is 2 per minute in each bucket; the action lookup and the create spend the /v2 one.
+        const { connection, token, action } = yield* ready
+        const created = yield* createdOf(
+          yield* postJson("/v2/action-runs/", token, { data: { action, authentication: connection.id, inputs: {} } })
+        )
+        assert.strictEqual((yield* get(`/v2/action-runs/${created.data.id}/`, token)).status, 429)
+        const reads: Array<number> = []
+        for (let i = 0; i < 2; i++) {
+          reads.push((yield* get(`/actions/v2/runs/${created.data.id}?wait_seconds=0`, token)).status)
+        }
+        const limited = yield* get(`/actions/v2/runs/${created.data.id}?wait_seconds=0`, token)
+        assert.deepStrictEqual(reads, [202, 202])
+        assert.strictEqual(limited.status, 429)
+        assert.strictEqual(limited.headers["retry-after"], "60")
+        assert.strictEqual((yield* errorOf(limited)).code, "throttled")
+        const ledger = yield* (yield* FakeZapier.FakeZapier).ledger
+        assert.strictEqual(FakeZapier.requestsByEndpoint(ledger)[FakeZapier.Endpoint.readRun], 3, "every read counted")
+      }).pipe(Effect.provide(serverWith({ rateLimitPerMinute: 2 })))
     )
 
     it.effect("status faults, after-commit faults and dropped connections", () =>

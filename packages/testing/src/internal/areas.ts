@@ -16,7 +16,7 @@
  */
 import {
   type ActionCatalog,
-  type ActionRuns,
+  ActionRuns,
   type Apps,
   type Connections,
   TokenExchange,
@@ -125,9 +125,17 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
 /** Work the server does in the background (the inbox's notification POSTs). */
 export const background = (model: Model) => TriggerInbox.background(model.inbox)
 
+/** How the in-memory services read runs (a client's `runReads` and `longPollWait`). */
+export interface ServiceOptions {
+  readonly runReads?: "poll" | "long-poll" | undefined
+  /** `wait_seconds` of a long-poll read, in whole seconds (default 30). */
+  readonly longPollWaitSeconds?: number | undefined
+}
+
 /** Core's services, in memory, over one model. */
 export const services = (
-  model: Model
+  model: Model,
+  options: ServiceOptions = {}
 ): Effect.Effect<
   Context.Context<
     | TokenExchange.TokenExchange
@@ -143,10 +151,20 @@ export const services = (
     const client = yield* Client.make(model.kernel)
     const actions = Actions.services(client, model.actions)
     const triggers = yield* Effect.provide(Triggers.make, actions)
+    const polled = Runs.services(client, model.runs)
+    const runs =
+      options.runReads === "long-poll"
+        ? Results.services(
+            client,
+            model.runs,
+            Context.get(polled, ActionRuns.ActionRuns),
+            options.longPollWaitSeconds ?? 30
+          )
+        : polled
     return Context.make(TokenExchange.TokenExchange, client.tokens).pipe(
       Context.merge(Connect.services(client, model.connect)),
       Context.merge(actions),
-      Context.merge(Runs.services(client, model.runs)),
+      Context.merge(runs),
       Context.merge(AppsArea.services(client, model.apps)),
       Context.merge(TriggerInbox.services(client, model.inbox)),
       Context.add(Triggers.Triggers, triggers)

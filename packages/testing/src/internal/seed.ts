@@ -275,6 +275,12 @@ export interface Seed {
    * windows scale a real-time test down (`rateLimitPerMinute` is then "per window").
    */
   readonly rateLimitWindow?: Duration.DurationInput | undefined
+  /**
+   * Long-poll reads (`GET /actions/v2/runs/{id}`) per window before a 429 and a cooldown: Zapier meters them in
+   * their own bucket (`actions_api_results`), counted apart from the `/v2` requests (default: `rateLimitPerMinute`,
+   * in a window of its own).
+   */
+  readonly resultsRateLimitPerMinute?: number | undefined
   readonly faults?: ReadonlyArray<FaultRule> | undefined
   /** Run callbacks (see {@link CallbackSeed}). */
   readonly callbacks?: CallbackSeed | undefined

@@ -1,20 +1,29 @@
 /**
  * Area: the Actions API's long-poll read, `GET /actions/v2/runs/{id}?wait_seconds=N` ("Read an Action run"): held
- * until the run ends or N seconds pass (at most 300), then `200` with the run, or `202` (read again). It is not
- * counted in the `/v2` per-minute limit (Zapier meters it in its own bucket, `actions_api_results`). Every read is
- * in the ledger (`GET /actions/v2/runs/{id}`) and, once answered, among the run's polls.
+ * until the run ends or N seconds pass (at most 300), then `200` with the run, or `202` with `Retry-After: 1` (not
+ * finished: read again). Zapier meters it in its own bucket (`actions_api_results`), apart from the `/v2`
+ * per-minute limit: the kernel counts it in a bucket of its own, which answers 429 when exceeded. Every read is in
+ * the ledger (`GET /actions/v2/runs/{id}`) and, once answered, among the run's polls.
+ *
+ * Both faces hold the read the same way, on the model's clock: the route for `FakeZapierServer`, and, for
+ * `FakeZapier.layer` with `runReads: "long-poll"`, core's `ActionRuns.get` as a client configured so reads it
+ * (a pending answer is `held`, with its hint).
  *
  * @internal
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import { ActionRuns, type Domain } from "@effect-zapier/core"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type { ClientKit } from "../client.js"
 import { ApiFailure } from "../model/failures.js"
 import { sameUser } from "../model/state.js"
 import type { Routes, ServerKit } from "../server/kit.js"
 import { json } from "../server/kit.js"
 import type * as Runs from "./runs.js"
+import { toRunState } from "./runs.js"
 
 /** The endpoints of this area, as the ledger and fault rules name them. */
 export const endpoints = {
@@ -23,22 +32,42 @@ export const endpoints = {
 
 const maxWaitSeconds = 300
 
+/** The `Retry-After` (seconds) of a read that ends without the run's end: Zapier's "wait about 1 s". */
+export const notFinishedRetryAfterSeconds = 1
+
+/**
+ * Holds a read of a pending run until it ends or `waitSeconds` pass (a run scripted to stay pending: the whole
+ * wait), on the given clock; a run that has ended, another user's run or an unknown id is answered at once.
+ */
+const hold = (
+  runs: Runs.Model,
+  clock: { readonly now: Effect.Effect<number>; readonly sleep: (millis: number) => Effect.Effect<void> },
+  user: Domain.EndUser,
+  id: string,
+  waitSeconds: number
+) =>
+  Effect.gen(function* () {
+    const wait = Math.min(maxWaitSeconds, Math.max(0, Math.floor(waitSeconds)))
+    const info = yield* Effect.either(runs.control.run(id))
+    if (info._tag === "Left" || !sameUser(info.right.user, user) || info.right.status !== "waiting" || wait === 0) {
+      return
+    }
+    const now = yield* clock.now
+    const finishesAt = info.right.finishesAt
+    const until = finishesAt === undefined ? now + wait * 1000 : Math.min(finishesAt, now + wait * 1000)
+    if (until > now) yield* clock.sleep(until - now)
+  })
+
 /** The long-poll route, over the runs area's model. */
 export const routes = (server: ServerKit, runs: Runs.Model): Routes => {
+  const clock = { now: server.model.now, sleep: (millis: number) => server.model.clock.sleep(Duration.millis(millis)) }
   const readRun = server.api(endpoints.readRun, (user) =>
     Effect.gen(function* () {
       const id = (yield* HttpRouter.params).id ?? ""
       if (server.options.longPollReads === "not-found") return yield* Effect.fail(ApiFailure.notFound(`run ${id}`))
       const raw = (yield* HttpServerRequest.ParsedSearchParams).wait_seconds
       const asked = Number(typeof raw === "string" ? raw : 0)
-      const wait = Number.isFinite(asked) ? Math.min(maxWaitSeconds, Math.max(0, Math.floor(asked))) : 0
-      const info = yield* runs.control.run(id).pipe(Effect.mapError(() => ApiFailure.notFound(`run ${id}`)))
-      if (!sameUser(info.user, user)) return yield* Effect.fail(ApiFailure.notFound(`run ${id}`))
-      if (info.status === "waiting" && wait > 0) {
-        const now = yield* server.model.now
-        const until = info.finishesAt === undefined ? now + wait * 1000 : Math.min(info.finishesAt, now + wait * 1000)
-        if (until > now) yield* Effect.sleep(Duration.millis(until - now))
-      }
+      yield* hold(runs, clock, user, id, Number.isFinite(asked) ? asked : 0)
       const view = yield* runs.getRun(user, id)
       return json(
         {
@@ -56,9 +85,40 @@ export const routes = (server: ServerKit, runs: Runs.Model): Routes => {
             }))
           }
         },
-        view.status === "waiting" ? 202 : 200
+        view.status === "waiting" ? 202 : 200,
+        view.status === "waiting" ? { "retry-after": String(notFinishedRetryAfterSeconds) } : {}
       )
     })
   )
   return [HttpRouter.makeRoute("GET", "/actions/v2/runs/:id", readRun)]
+}
+
+/**
+ * Core's `ActionRuns` in memory, reading runs with the long-poll read: `create` is the runs area's, `get` is held
+ * up to `waitSeconds` (a pending answer is `held`, with the 202's `Retry-After`), in its own rate-limit bucket.
+ */
+export const services = (
+  client: ClientKit,
+  runs: Runs.Model,
+  created: ActionRuns.ActionRuns["Type"],
+  waitSeconds: number
+) => {
+  const clock = {
+    now: client.model.now,
+    sleep: (millis: number) => client.model.clock.sleep(Duration.millis(millis))
+  }
+  const get = Effect.fn("ActionRuns.get")(function* (user: Domain.EndUser, runId: Domain.ActionRunId) {
+    const view = yield* client
+      .request(
+        { method: "GET", endpoint: endpoints.readRun, path: `/actions/v2/runs/${runId}` },
+        user,
+        Effect.zipRight(hold(runs, clock, user, runId, waitSeconds), runs.getRun(user, runId))
+      )
+      .pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
+    return toRunState(runId, view, {
+      held: true,
+      retryAfter: Duration.seconds(notFinishedRetryAfterSeconds)
+    })
+  })
+  return Context.make(ActionRuns.ActionRuns, ActionRuns.ActionRuns.of({ create: created.create, get }))
 }

@@ -420,6 +420,32 @@ export const routes = (server: ServerKit, m: Model): Routes => {
   ]
 }
 
+/** A run's view as core's state; `pending` is what a pending one carries (a held long-poll read says so). */
+export const toRunState = (
+  runId: Domain.ActionRunId,
+  view: RunView,
+  pending: Partial<Pick<Domain.RunPending, "held" | "retryAfter">> = {}
+): Domain.RunState => {
+  switch (view.status) {
+    case "waiting":
+      return new Domain.RunPending({ runId, status: view.status, ...pending })
+    case "success":
+      return new Domain.RunSucceeded({ runId, results: view.results })
+    case "error":
+      return new Domain.RunFailed({
+        runId,
+        errors: view.errors.map((e) =>
+          Domain.RunError.make({
+            code: e.code,
+            title: e.title,
+            ...(e.detail !== undefined ? { detail: e.detail } : {}),
+            ...(e.delaySeconds !== undefined ? { delay: Duration.seconds(e.delaySeconds) } : {})
+          })
+        )
+      })
+  }
+}
+
 /** Core's `ActionRuns`, in memory. */
 export const services = (client: ClientKit, m: Model) => {
   const { request } = client
@@ -444,24 +470,7 @@ export const services = (client: ClientKit, m: Model) => {
         user,
         m.getRun(user, runId)
       ).pipe(Effect.catchTag("RunOutcomeUnknown", Effect.die))
-      switch (view.status) {
-        case "waiting":
-          return new Domain.RunPending({ runId, status: view.status })
-        case "success":
-          return new Domain.RunSucceeded({ runId, results: view.results })
-        case "error":
-          return new Domain.RunFailed({
-            runId,
-            errors: view.errors.map((e) =>
-              Domain.RunError.make({
-                code: e.code,
-                title: e.title,
-                ...(e.detail !== undefined ? { detail: e.detail } : {}),
-                ...(e.delaySeconds !== undefined ? { delay: Duration.seconds(e.delaySeconds) } : {})
-              })
-            )
-          })
-      }
+      return toRunState(runId, view)
     })
   })
 

@@ -30,9 +30,17 @@ const rawAnswer = (f: Extract<FZ.Fault, { readonly _tag: "Respond" }>): RawAnswe
   headers: f.headers ?? {}
 })
 
-/** The API's endpoints share the per-minute limit (the `/v2` API, the Trigger Inbox, connection webhooks). */
-const rateLimited = (endpoint: string) =>
-  endpoint.includes(" /v2/") || endpoint.includes(" /inboxes") || endpoint.includes(" /connections/v1/")
+/**
+ * The rate-limit bucket of an endpoint: the API's endpoints share the per-minute limit (the `/v2` API, the Trigger
+ * Inbox, connection webhooks); the long-poll read has its own (Zapier's `actions_api_results`); the rest (token
+ * exchanges, Connect UI, the callback key set) is not limited.
+ */
+const bucketOf = (endpoint: string): "rateLimit" | "resultsRateLimit" | undefined =>
+  endpoint === "GET /actions/v2/runs/{id}"
+    ? "resultsRateLimit"
+    : endpoint.includes(" /v2/") || endpoint.includes(" /inboxes") || endpoint.includes(" /connections/v1/")
+      ? "rateLimit"
+      : undefined
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -50,7 +58,10 @@ export interface KernelControl {
   /** Adds a fault rule (see {@link FZ.FaultRule}). */
   readonly injectFault: (rule: FZ.FaultRule) => Effect.Effect<void>
   readonly clearFaults: Effect.Effect<void>
-  /** Sets (or, with `undefined`, removes) the `/v2` rate limit per minute. */
+  /**
+   * Sets (or, with `undefined`, removes) the rate limit per minute of the `/v2` requests and, counted apart, of the
+   * long-poll reads (their own bucket).
+   */
   readonly setRateLimit: (perMinute: number | undefined) => Effect.Effect<void>
   /** A snapshot of the ledger. */
   readonly ledger: Effect.Effect<FZ.Ledger>
@@ -172,7 +183,7 @@ export const make = (kit: Kit) => {
           }
           return { ...rs, seen }
         })
-        const next = { ...s, faults }
+        let next: State = { ...s, faults }
         const f = fired as FZ.Fault | undefined
         if (f?._tag === "Status" && !f.afterCommit) {
           return [
@@ -186,8 +197,10 @@ export const make = (kit: Kit) => {
         }
         if (f?._tag === "Disconnect" && !f.afterCommit) return [{ _tag: "Drop" }, next]
         if (f?._tag === "Respond" && f.afterCommit === false) return [{ _tag: "Raw", answer: rawAnswer(f) }, next]
-        let rate = next.rateLimit
-        if (rateLimited(info.endpoint) && rate.perMinute !== undefined) {
+        const bucket = bucketOf(info.endpoint)
+        const rate = bucket === undefined ? undefined : next[bucket]
+        const perMinute = rate?.perMinute
+        if (bucket !== undefined && rate !== undefined && perMinute !== undefined) {
           if (t < rate.cooldownUntil) {
             return [
               {
@@ -200,13 +213,13 @@ export const make = (kit: Kit) => {
           }
           const windowMillis = settings.rateLimitWindowMillis
           const window = Chunk.filter(rate.window, (at) => at > t - windowMillis)
-          if (Chunk.size(window) >= rate.perMinute) {
+          if (Chunk.size(window) >= perMinute) {
             return [
               { _tag: "Fail", failure: ApiFailure.throttled(Math.ceil(windowMillis / 1000)), code: undefined },
-              { ...next, rateLimit: { ...rate, window, cooldownUntil: t + windowMillis } }
+              { ...next, [bucket]: { ...rate, window, cooldownUntil: t + windowMillis } }
             ]
           }
-          rate = { ...rate, window: Chunk.append(window, t) }
+          next = { ...next, [bucket]: { ...rate, window: Chunk.append(window, t) } }
         }
         const after: AfterFault | undefined =
           f?._tag === "Status"
@@ -228,7 +241,7 @@ export const make = (kit: Kit) => {
             delay: f?._tag === "Delay" ? Duration.decode(f.duration) : undefined,
             after
           },
-          { ...next, rateLimit: rate }
+          next
         ]
       })
     )
@@ -256,7 +269,8 @@ export const make = (kit: Kit) => {
     setRateLimit: Effect.fn("FakeZapier.setRateLimit")(function* (perMinute: number | undefined) {
       yield* Ref.update(state, (s) => ({
         ...s,
-        rateLimit: { perMinute, window: Chunk.empty(), cooldownUntil: 0 }
+        rateLimit: { perMinute, window: Chunk.empty(), cooldownUntil: 0 },
+        resultsRateLimit: { perMinute, window: Chunk.empty(), cooldownUntil: 0 }
       }))
     }),
     ledger: Effect.map(Ref.get(state), (s) => ({

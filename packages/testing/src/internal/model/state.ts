@@ -158,6 +158,13 @@ export interface LedgerState {
   readonly callbacks: Chunk.Chunk<FZ.CallbackEntry>
 }
 
+/** One rate-limit bucket: its limit per window, the requests inside the window, and a 429's cooldown. */
+export interface Bucket {
+  readonly perMinute: number | undefined
+  readonly window: Chunk.Chunk<number>
+  readonly cooldownUntil: number
+}
+
 export interface State {
   readonly partner: Partner
   readonly users: HashMap.HashMap<string, UserRecord>
@@ -171,11 +178,10 @@ export interface State {
   readonly jtis: HashMap.HashMap<string, number>
   readonly scripts: HashMap.HashMap<string, ReadonlyArray<FZ.RunScript>>
   readonly faults: ReadonlyArray<RuleState>
-  readonly rateLimit: {
-    readonly perMinute: number | undefined
-    readonly window: Chunk.Chunk<number>
-    readonly cooldownUntil: number
-  }
+  /** The `/v2` per-minute limit (with the Trigger Inbox and connection webhooks). */
+  readonly rateLimit: Bucket
+  /** The long-poll reads' own limit (Zapier's `actions_api_results` bucket). */
+  readonly resultsRateLimit: Bucket
   readonly seq: number
   readonly ledger: LedgerState
 }
@@ -374,6 +380,11 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
       scripts: HashMap.empty(),
       faults: (seed.faults ?? []).map((rule) => ({ rule, seen: 0, fired: 0 })),
       rateLimit: { perMinute: seed.rateLimitPerMinute, window: Chunk.empty(), cooldownUntil: 0 },
+      resultsRateLimit: {
+        perMinute: seed.resultsRateLimitPerMinute ?? seed.rateLimitPerMinute,
+        window: Chunk.empty(),
+        cooldownUntil: 0
+      },
       seq: 10000,
       ledger: emptyLedger
     }
