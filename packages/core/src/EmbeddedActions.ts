@@ -26,7 +26,7 @@ import * as Array from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -35,6 +35,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { ActionCatalog } from "./ActionCatalog.js"
+import * as ActionInputs from "./ActionInputs.js"
 import { ActionRuns } from "./ActionRuns.js"
 import * as Caching from "./Caching.js"
 import type { AttemptRecord } from "./ConnectionStore.js"
@@ -52,8 +53,7 @@ import {
   ConnectionId,
   EndUser,
   type RunHandle,
-  RunResult,
-  type RunState
+  type RunResult
 } from "./Domain.js"
 import {
   type ActionNotFound,
@@ -63,16 +63,16 @@ import {
   type ConnectFailureReason,
   ConnectionRequired,
   type InvalidInputs,
-  PollTimeout,
+  type PollTimeout,
   type RequestError,
   RunOutcomeUnknown,
   type StoreUnavailable
 } from "./Errors.js"
+import * as AwaitRun from "./internal/awaitRun.js"
 import * as Economy from "./internal/economy.js"
 import * as Metrics from "./Metrics.js"
 import * as Polling from "./Polling.js"
 import { RunCallbacks } from "./RunCallbacks.js"
-import type { RunEvent } from "./RunEvents.js"
 
 /**
  * A request to run one action for one end user. Decode untrusted input with `Schema.decodeUnknown(RunRequest)`.
@@ -132,6 +132,76 @@ export interface EnsureOptions {
   readonly redirectUri?: string | undefined
   readonly theme?: string | undefined
 }
+
+/**
+ * What `resolveRun` reads of a request: `RunRequest`'s fields that choose the connection and the action and say
+ * whether the inputs are checked.
+ * @since 0.2.0
+ * @category resolving
+ */
+export type ResolveRequest = Pick<
+  RunRequest,
+  "user" | "app" | "action" | "actionType" | "inputs" | "connection" | "validateInputs" | "validateChoices"
+>
+
+/**
+ * What a run is created with, resolved the one way every runner does it: the request's connection (else the one
+ * `connectionFor` gives), the action of the request's key (`WRITE` unless `actionType` says otherwise), and the
+ * inputs checked against its input fields when `validateInputs` says so (by default for `WRITE` actions; the
+ * choices too with `validateChoices`). `EmbeddedActions.start` resolves with it (with its caches), and so do
+ * durable runs (`@effect-zapier/workflow`).
+ *
+ * `checkInputs` replaces the plain `ActionInputs.check` (e.g. by one that reuses input fields fetched recently).
+ *
+ * @example
+ * ```ts
+ * import { ActionCatalog, Domain, EmbeddedActions } from "@effect-zapier/core"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function* () {
+ *   const actions = yield* EmbeddedActions.EmbeddedActions
+ *   const catalog = yield* ActionCatalog.ActionCatalog
+ *   const { action, connection } = yield* EmbeddedActions.resolveRun(
+ *     {
+ *       user: Domain.EndUser.make({ userId: "u-42", tenantId: "acme" }),
+ *       app: Domain.AppId.make("slack"),
+ *       action: Domain.ActionKey.make("send_channel_message"),
+ *       inputs: { channel: "#general", text: "Hello" }
+ *     },
+ *     { catalog, connectionFor: actions.ensureConnection }
+ *   )
+ *   return { actionId: action.id, connection }
+ * })
+ * ```
+ * @since 0.2.0
+ * @category resolving
+ */
+export const resolveRun = Effect.fnUntraced(function* <E1, R1, E2 = never, R2 = never>(
+  request: ResolveRequest,
+  deps: {
+    readonly catalog: ActionCatalog["Type"]
+    readonly connectionFor: (user: EndUser, app: AppId) => Effect.Effect<Connection, E1, R1>
+    readonly checkInputs?:
+      | ((action: Domain.Action, connection: ConnectionId | null) => Effect.Effect<unknown, E2, R2>)
+      | undefined
+  }
+) {
+  const connection =
+    request.connection !== undefined ? request.connection : (yield* deps.connectionFor(request.user, request.app)).id
+  const action = yield* deps.catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
+  if (request.validateInputs ?? action.actionType === "WRITE") {
+    yield* deps.checkInputs !== undefined
+      ? deps.checkInputs(action, connection)
+      : ActionInputs.check(
+          deps.catalog,
+          request.user,
+          action,
+          { connection, inputs: request.inputs },
+          { choices: request.validateChoices ?? false }
+        )
+  }
+  return { action, connection }
+})
 
 /** @since 0.1.0 */
 export interface AwaitOptions {
@@ -461,11 +531,11 @@ export const make = Effect.gen(function* () {
       "zapier.action": request.action,
       "zapier.action_type": request.actionType ?? "WRITE"
     })
-    const connection =
-      request.connection !== undefined ? request.connection : (yield* connectionFor(request.user, request.app)).id
-    const action = yield* catalog.resolve(request.user, request.app, request.action, request.actionType ?? "WRITE")
-    if (request.validateInputs ?? action.actionType === "WRITE")
-      yield* Economy.checkInputs(catalog, memory, request, action, connection)
+    const { action, connection } = yield* resolveRun(request, {
+      catalog,
+      connectionFor,
+      checkInputs: (action, connection) => Economy.checkInputs(catalog, memory, request, action, connection)
+    })
     let target =
       request.callbackUrl === undefined && request.callback !== false && Option.isSome(callbacks) && !callbackRefused
         ? yield* callbacks.value.target(request.callbackToken)
@@ -544,162 +614,7 @@ export const make = Effect.gen(function* () {
     })
   }, Metrics.trackStart)
 
-  const awaitRun = Effect.fn("EmbeddedActions.await")(function* (
-    user: EndUser,
-    runId: Domain.ActionRunId,
-    options?: AwaitOptions
-  ) {
-    yield* Effect.annotateCurrentSpan({ "zapier.run_id": runId })
-    const policy = yield* Polling.Policy
-    const deadline = Duration.decode(options?.timeout ?? policy.deadline)
-    const startedAt = yield* DateTime.now
-    let lastStatus: string | undefined
-    // For the metrics: polls made, when a poll last saw the run pending, when one saw it end. For reconciling a
-    // callback with the polls: when the last poll that answered pending was sent.
-    const progress = {
-      polls: 0,
-      lastPendingAt: DateTime.toEpochMillis(startedAt),
-      lastPendingSentAt: undefined as number | undefined,
-      endedAt: undefined as number | undefined,
-      via: "poll" as "poll" | "callback"
-    }
-    /** Notes what a poll saw, for the metrics and for reconciling a callback with the polls. */
-    const noteState = (state: RunState, sentAt: number, now: number) => {
-      if (state._tag === "RunPending") {
-        progress.lastPendingAt = now
-        progress.lastPendingSentAt = sentAt
-      } else progress.endedAt = now
-    }
-    // The loop drives the Schedule by hand (a driver, not `Effect.repeat`): each step's input depends on how the
-    // poll ended (a state, or a transient failure with its Retry-After hint, which stretches the next delay), some
-    // failures are tolerated up to a count and others end the loop at once, and a success returns the run's
-    // result rather than the schedule's output.
-    // The adaptive schedule: polls placed where this action's runs usually end, for a run this program started.
-    const recent = memory.recent.get(user, runId)
-    const learnedKey = recent === undefined ? undefined : Economy.learnedKey(recent.value)
-    const planned =
-      recent === undefined || learnedKey === undefined || policy.adaptive === false
-        ? []
-        : Economy.plannedDelays(memory.learned.plan(learnedKey), recent.value.createdAt, progress.lastPendingAt)
-    const failed = (errors: ReadonlyArray<Domain.RunError>) =>
-      Effect.flip(
-        Economy.runFailed({ connections, memory, openLink }, user, runId, errors, recent?.value, options?.reconnectLink)
-      )
-    const poll = (schedulePolicy: Polling.PolicyShape, plan: ReadonlyArray<Duration.Duration>) =>
-      Effect.gen(function* () {
-        const driver = yield* Schedule.driver(Polling.schedule(schedulePolicy, plan))
-        let input: Polling.PollInput
-        let failures = 0
-        while (true) {
-          yield* Effect.orDie(driver.next(input))
-          progress.polls++
-          const sentAt = yield* Clock.currentTimeMillis
-          const outcome = yield* Effect.either(runs.get(user, runId))
-          if (outcome._tag === "Left") {
-            const error = outcome.left
-            const retryable =
-              error._tag === "RateLimited" || error._tag === "ZapierUnavailable"
-                ? ++failures <= policy.maxConsecutiveErrors
-                : error._tag === "NotFound" &&
-                  Duration.lessThanOrEqualTo(
-                    DateTime.distanceDuration(startedAt, yield* DateTime.now),
-                    policy.notFoundGrace
-                  )
-            if (!retryable) return yield* Effect.fail(error)
-            input = { _tag: "Retry", retryAfter: error._tag === "RateLimited" ? error.retryAfter : undefined }
-            continue
-          }
-          failures = 0
-          const state: RunState = outcome.right
-          input = state
-          noteState(state, sentAt, yield* Clock.currentTimeMillis)
-          switch (state._tag) {
-            case "RunPending":
-              lastStatus = state.status
-              continue
-            case "RunSucceeded":
-              return RunResult.make({ runId, results: state.results })
-            case "RunFailed":
-              return yield* failed(state.errors)
-          }
-        }
-      })
-    // With a callback expected: the bus's event, raced against polls on the safety-net schedule. A callback is
-    // discarded when a poll sent after it was received still said pending (the run itself has the last word); a
-    // failing bus falls back to the plain schedule.
-    const fromCallback = (events: RunCallbacks["Type"]["events"]) =>
-      Effect.gen(function* () {
-        const event: RunEvent = yield* events.await(runId)
-        const receivedAt = DateTime.toEpochMillis(event.receivedAt)
-        if (progress.lastPendingSentAt !== undefined && progress.lastPendingSentAt > receivedAt) {
-          yield* Effect.logWarning(
-            "A run callback was contradicted by a later poll that still saw the run pending; polling goes on"
-          ).pipe(Effect.annotateLogs({ run_id: runId }))
-          return yield* Effect.never
-        }
-        progress.endedAt = yield* Clock.currentTimeMillis
-        // The run ended when Zapier posted it: the detection lag is from then (not from the last poll).
-        progress.lastPendingAt = Math.min(progress.endedAt, Math.max(progress.lastPendingAt, receivedAt))
-        progress.via = "callback"
-        const state = event.state
-        if (state._tag === "RunSucceeded") return RunResult.make({ runId, results: state.results })
-        return yield* failed(state.errors)
-      }).pipe(
-        Effect.catchTag("RunEventsUnavailable", (error) =>
-          Effect.zipRight(
-            Effect.logWarning("The run-event bus failed; polling this run on the plain schedule").pipe(
-              Effect.annotateLogs({ run_id: runId, reason: error.reason })
-            ),
-            poll(policy, planned)
-          )
-        )
-      )
-    const awaiting =
-      options?.callback === true && Option.isSome(callbacks)
-        ? Effect.raceFirst(poll({ ...policy, ...callbacks.value.safetyNet }, []), fromCallback(callbacks.value.events))
-        : poll(policy, planned)
-    const record = (error?: unknown) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        if (recent !== undefined && learnedKey !== undefined && progress.endedAt !== undefined) {
-          // It ended after the last poll that saw it pending, or after its creation when the first poll saw it
-          // ended (then the midpoint is half the wait: learning only the upper bound would creep up by a round
-          // trip with every run); a callback says when it ended.
-          const hi = progress.endedAt - recent.value.createdAt
-          const sawPending = progress.lastPendingAt > DateTime.toEpochMillis(startedAt)
-          memory.learned.record(learnedKey, {
-            lo: progress.via === "callback" ? hi : sawPending ? progress.lastPendingAt - recent.value.createdAt : 0,
-            hi
-          })
-        }
-        // An ended run is not awaited again: only the runs still pending stay remembered.
-        if (progress.endedAt !== undefined) memory.recent.delete(user, runId)
-        const endedAt = progress.endedAt ?? now
-        return Effect.zipRight(
-          Effect.annotateCurrentSpan({
-            "zapier.polls": progress.polls,
-            "zapier.run_ended": progress.endedAt !== undefined,
-            "zapier.run_ended_via": progress.endedAt !== undefined ? progress.via : "none"
-          }),
-          Metrics.recordAwait(
-            {
-              polls: progress.polls,
-              ended: progress.endedAt !== undefined,
-              elapsed: Duration.millis(endedAt - DateTime.toEpochMillis(startedAt)),
-              lag: Duration.millis(endedAt - progress.lastPendingAt)
-            },
-            error
-          )
-        )
-      })
-    const settled = yield* Effect.timeoutOption(awaiting, deadline).pipe(Effect.tapError((error) => record(error)))
-    if (Option.isNone(settled)) {
-      const timeout = new PollTimeout({ runId, waited: deadline, ...(lastStatus ? { lastStatus } : {}) })
-      yield* record(timeout)
-      return yield* timeout
-    }
-    yield* record()
-    return settled.value
-  })
+  const awaitRun = Effect.fn("EmbeddedActions.await")(AwaitRun.make({ runs, connections, callbacks, memory, openLink }))
 
   const run = Effect.fn("EmbeddedActions.run")(function* (request: RunRequest) {
     yield* Effect.annotateCurrentSpan({

@@ -35,7 +35,6 @@ import * as DurableDeferred from "@effect/workflow/DurableDeferred"
 import * as Workflow from "@effect/workflow/Workflow"
 import { WorkflowEngine, WorkflowInstance } from "@effect/workflow/WorkflowEngine"
 import { ActionCatalog } from "@effect-zapier/core/ActionCatalog"
-import * as ActionInputs from "@effect-zapier/core/ActionInputs"
 import { ActionRuns } from "@effect-zapier/core/ActionRuns"
 import {
   ActionId,
@@ -50,7 +49,7 @@ import {
   RunResult,
   RunSucceeded
 } from "@effect-zapier/core/Domain"
-import { EmbeddedActions } from "@effect-zapier/core/EmbeddedActions"
+import { EmbeddedActions, resolveRun } from "@effect-zapier/core/EmbeddedActions"
 import { ActionRunFailed, PollTimeout, RunOutcomeUnknown, ZapierError } from "@effect-zapier/core/Errors"
 import * as Polling from "@effect-zapier/core/Polling"
 import { RunCallbacks } from "@effect-zapier/core/RunCallbacks"
@@ -225,25 +224,10 @@ export const make = (options?: Options) =>
         success: Resolved,
         error: ZapierError,
         execute: Effect.gen(function* () {
-          const connection =
-            request.connection !== undefined
-              ? request.connection
-              : (yield* actions.ensureConnection(request.user, request.app)).id
-          const action = yield* catalog.resolve(
-            request.user,
-            request.app,
-            request.action,
-            request.actionType ?? "WRITE"
-          )
-          if (request.validateInputs ?? action.actionType === "WRITE") {
-            yield* ActionInputs.check(
-              catalog,
-              request.user,
-              action,
-              { connection, inputs: request.inputs },
-              { choices: request.validateChoices ?? false }
-            )
-          }
+          const { action, connection } = yield* resolveRun(request, {
+            catalog,
+            connectionFor: actions.ensureConnection
+          })
           return { actionId: action.id, connection }
         }).pipe(
           Effect.retry({
