@@ -28,6 +28,8 @@ export * as Domain from "./Domain.js"
 export * as EmbeddedActions from "./EmbeddedActions.js"
 /** @since 0.1.0 */
 export * as Errors from "./Errors.js"
+/** @since 0.2.0 */
+export * as Identifiers from "./Identifiers.js"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
 /** @since 0.1.0 */
@@ -40,6 +42,8 @@ export * as RunEvents from "./RunEvents.js"
 export * as TokenExchange from "./TokenExchange.js"
 /** @since 0.1.0 */
 export * as TriggerInbox from "./TriggerInbox.js"
+/** @since 0.2.0 */
+export * as TriggerInboxDomain from "./TriggerInboxDomain.js"
 /** @since 0.1.0 */
 export * as TriggerInboxes from "./TriggerInboxes.js"
 /** @since 0.1.0 */
