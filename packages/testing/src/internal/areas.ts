@@ -33,6 +33,7 @@ import * as Results from "./areas/results.js"
 import * as Runs from "./areas/runs.js"
 import * as Tokens from "./areas/tokens.js"
 import * as TriggerInbox from "./areas/triggerInbox.js"
+import * as TriggerInboxRoutes from "./areas/triggerInboxRoutes.js"
 import * as Client from "./client.js"
 import * as Kernel from "./model/kernel.js"
 import * as State from "./model/state.js"
@@ -119,11 +120,11 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
     ...Runs.routes(server, model.runs),
     ...Results.routes(server, model.runs),
     ...Callbacks.routes(server, model.callbacks),
-    ...TriggerInbox.routes(server, model.inbox)
+    ...TriggerInboxRoutes.routes(server, model.inbox)
   ])
 
 /** Work the server does in the background (the inbox's notification POSTs). */
-export const background = (model: Model) => TriggerInbox.background(model.inbox)
+export const background = (model: Model) => TriggerInboxRoutes.background(model.inbox)
 
 /** How the in-memory services read runs (a client's `runReads` and `longPollWait`). */
 export interface ServiceOptions {
