@@ -188,6 +188,48 @@ export const RunView = Schema.Struct({
 export type RunView = typeof RunView.Type
 
 // ---------------------------------------------------------------------------------------------------------------
+// Triggers
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Watch a trigger (one of the app's `READ` actions) for the logged-in user, with its inputs. */
+export const StartWatch = Schema.Struct({ app: Domain.AppId, trigger: Domain.ActionKey, inputs: Inputs })
+
+export const WatchParam = Schema.Struct({ key: Domain.InboxKey })
+
+/** One event a watch received: its payload (any JSON), or why the payload was not stored. */
+export const TriggerEventView = Schema.Struct({
+  messageId: Schema.String,
+  receivedAt: Schema.Number,
+  payload: Schema.optional(Schema.Unknown),
+  problem: Schema.optional(Schema.String)
+})
+
+/**
+ * A watch as the page sees it: `state` is `consuming` until the user stops it or its inbox cannot be consumed
+ * (then `problem` says why); `running` says whether its consumer runs now; `events` are the newest (at most 50)
+ * of `total`.
+ */
+export const WatchView = Schema.Struct({
+  key: Schema.String,
+  app: Schema.String,
+  trigger: Schema.String,
+  inbox: Schema.String,
+  state: Schema.Literal("consuming", "stopped"),
+  running: Schema.Boolean,
+  problem: Schema.optional(Schema.Struct({ tag: Schema.String, message: Schema.String })),
+  total: Schema.Number,
+  events: Schema.Array(TriggerEventView)
+})
+export type WatchView = typeof WatchView.Type
+
+/** 409: the user already watches this trigger with other inputs (an inbox's subscription cannot change). */
+export class WatchConflict extends Schema.TaggedError<WatchConflict>()(
+  "WatchConflict",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The API
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -254,5 +296,37 @@ export class RunsGroup extends HttpApiGroup.make("runs")
   )
   .middleware(Authentication) {}
 
+export class TriggersGroup extends HttpApiGroup.make("triggers")
+  .add(
+    HttpApiEndpoint.get("list", "/api/apps/:app/triggers")
+      .setPath(AppParam)
+      .addSuccess(Schema.Array(ActionInfo))
+      .addError(NotFoundError)
+      .addError(BackendFailed)
+  )
+  .add(
+    HttpApiEndpoint.post("watch", "/api/watches")
+      .setPayload(StartWatch)
+      .addSuccess(WatchView)
+      .addError(ConnectionNeeded)
+      .addError(WatchConflict)
+      .addError(InvalidRunInputs)
+      .addError(NotFoundError)
+      .addError(BackendFailed)
+  )
+  .add(HttpApiEndpoint.get("watches", "/api/watches").addSuccess(Schema.Array(WatchView)).addError(BackendFailed))
+  .add(
+    HttpApiEndpoint.del("stop", "/api/watches/:key")
+      .setPath(WatchParam)
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(NotFoundError)
+      .addError(BackendFailed)
+  )
+  .middleware(Authentication) {}
+
 /** The whole API. */
-export class PartnerApi extends HttpApi.make("partner").add(SessionGroup).add(AppsGroup).add(RunsGroup) {}
+export class PartnerApi extends HttpApi.make("partner")
+  .add(SessionGroup)
+  .add(AppsGroup)
+  .add(RunsGroup)
+  .add(TriggersGroup) {}

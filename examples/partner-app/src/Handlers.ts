@@ -3,7 +3,7 @@
  * library's typed errors mapped onto the API's (each with its HTTP status).
  */
 import { HttpApiBuilder } from "@effect/platform"
-import { ActionCatalog, ActionInputs, Apps, type Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
+import { ActionCatalog, ActionInputs, Apps, type Domain, EmbeddedActions, Errors, Triggers } from "@effect-zapier/core"
 import { Context, Effect, Layer, Option } from "effect"
 import {
   BackendFailed,
@@ -13,10 +13,13 @@ import {
   InvalidRunInputs,
   NotFoundError,
   PartnerApi,
-  sessionCookie
+  sessionCookie,
+  WatchConflict,
+  type WatchView
 } from "./Api.js"
 import { OfferedApps, Runs } from "./Runs.js"
 import { Sessions } from "./Session.js"
+import * as Watches from "./Watches.js"
 
 /** The origin of Connect UI (`https://connect.zapier.com`, or the fake's): the page trusts popup messages from it only. */
 export class ConnectOrigin extends Context.Tag("partner-app/ConnectOrigin")<ConnectOrigin, string>() {}
@@ -199,13 +202,7 @@ export const RunsLive = HttpApiBuilder.group(PartnerApi, "runs", (handlers) =>
         }).pipe(
           Effect.catchTags({
             ConnectionRequired: connectionNeeded(origin),
-            InvalidInputs: (e) =>
-              Effect.fail(
-                new InvalidRunInputs({
-                  message: e.message,
-                  problems: e.problems.map((p) => ({ field: p.field, message: p.text }))
-                })
-              )
+            InvalidInputs: invalidInputs
           }),
           Effect.mapError(mapOther)
         )
@@ -223,5 +220,97 @@ export const RunsLive = HttpApiBuilder.group(PartnerApi, "runs", (handlers) =>
   })
 )
 
-/** The three groups. */
-export const layer = Layer.mergeAll(SessionLive, AppsLive, RunsLive)
+const invalidInputs = (e: Errors.InvalidInputs) =>
+  Effect.fail(
+    new InvalidRunInputs({
+      message: e.message,
+      problems: e.problems.map((p) => ({ field: p.field, message: p.text }))
+    })
+  )
+
+const toWatchView = (v: Watches.WatchView): WatchView => ({
+  key: v.watch.key,
+  app: v.watch.app,
+  trigger: v.watch.trigger,
+  inbox: v.watch.inbox,
+  state: v.watch.state,
+  running: v.running,
+  ...(v.watch.problem !== undefined ? { problem: v.watch.problem } : {}),
+  total: v.total,
+  events: v.events.map((e) => ({
+    messageId: e.messageId,
+    receivedAt: e.receivedAt,
+    ...(e.problem !== undefined ? { problem: e.problem } : { payload: e.payload })
+  }))
+})
+
+export const TriggersLive = HttpApiBuilder.group(PartnerApi, "triggers", (handlers) =>
+  Effect.gen(function* () {
+    const triggers = yield* Triggers.Triggers
+    const watches = yield* Watches.Watches
+    const offered = yield* OfferedApps
+    const origin = yield* ConnectOrigin
+    const isOffered = (app: Domain.AppId) =>
+      offered.some((a) => a.id === app)
+        ? Effect.void
+        : Effect.fail(new NotFoundError({ message: `This app does not offer ${app}.` }))
+    const viewOf = (user: Domain.EndUser, key: string) =>
+      Effect.flatMap(watches.list(user), (all) => {
+        const found = all.find((v) => v.watch.key === key)
+        return found === undefined
+          ? Effect.fail(new Errors.StoreUnavailable({ operation: "read watch", reason: "the watch was not recorded" }))
+          : Effect.succeed(toWatchView(found))
+      })
+
+    return handlers
+      .handle("list", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          yield* isOffered(path.app)
+          const list = yield* triggers.list(user, path.app)
+          return list.map((a) => ({
+            key: a.key,
+            title: a.title,
+            actionType: a.actionType,
+            ...(a.description !== undefined ? { description: a.description } : {})
+          }))
+        }).pipe(Effect.mapError(mapOther))
+      )
+      .handle("watch", ({ payload }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          yield* isOffered(payload.app)
+          const watch = yield* watches.watch(user, payload)
+          return yield* viewOf(user, watch.key)
+        }).pipe(
+          Effect.catchTags({
+            ConnectionRequired: connectionNeeded(origin),
+            InvalidInputs: invalidInputs,
+            InboxKeyConflict: () =>
+              Effect.fail(
+                new WatchConflict({
+                  message: `You already watch ${payload.trigger} of ${payload.app} with other inputs; stop that watch first.`
+                })
+              )
+          }),
+          Effect.mapError(mapOther)
+        )
+      )
+      .handle("watches", () =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          return (yield* watches.list(user)).map(toWatchView)
+        }).pipe(Effect.mapError(backend))
+      )
+      .handle("stop", ({ path }) =>
+        Effect.gen(function* () {
+          const user = yield* CurrentUser
+          const stopped = yield* watches.stop(user, path.key)
+          if (!stopped) return yield* new NotFoundError({ message: `No watch ${path.key} of yours.` })
+        }).pipe(Effect.mapError(mapOther))
+      )
+  })
+)
+
+/** The four groups. */
+export const layer = Layer.mergeAll(SessionLive, AppsLive, RunsLive, TriggersLive)

@@ -4,7 +4,7 @@
  *
  * ```
  * NodeHttpServer ─ HttpApiBuilder.serve
- *                   ├─ PartnerApi: session · apps · runs   (Handlers, Authentication ← Sessions)
+ *                   ├─ PartnerApi: session · apps · runs · triggers (Handlers, Authentication ← Sessions)
  *                   ├─ Security.middleware: same-origin state changes, JSON bodies, 413, CSP/nosniff/DENY
  *                   ├─ GET / and /app.js                   (Web)
  *                   └─ GET /zapier/callback                (Callback: ConnectCallback.handler)
@@ -12,6 +12,9 @@
  *      │                 └─ ActionRuns with status tracking ─ Zapier services (ZapierHttp: live or fake)
  *      ├─ DurableRuns (DurableSqlite: <dataDir>/durable.db) ─ the same EmbeddedActions and ActionRuns
  *      └─ RunStore (SQLite: <dataDir>/partner.db)
+ * Watches ─ TriggerInbox (the consumer) ─ TriggerInboxes, Triggers (Zapier services)
+ *         ├─ a consumer fiber per watched inbox, in the app's scope
+ *         └─ TriggerStore (SQLite: <dataDir>/partner.db)
  * ```
  */
 import * as Fs from "node:fs"
@@ -21,7 +24,7 @@ import * as Path from "node:path"
 import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Domain, EmbeddedActions, Errors } from "@effect-zapier/core"
+import { Domain, EmbeddedActions, Errors, TriggerInbox } from "@effect-zapier/core"
 import type { ZapierHttp } from "@effect-zapier/http"
 import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
 import * as DurableSqlite from "@effect-zapier/workflow/DurableSqlite"
@@ -33,6 +36,8 @@ import * as RunStore from "./RunStore.js"
 import * as Runs from "./Runs.js"
 import * as Security from "./Security.js"
 import * as Session from "./Session.js"
+import * as TriggerStore from "./TriggerStore.js"
+import * as Watches from "./Watches.js"
 import * as Web from "./Web.js"
 
 export interface Options {
@@ -131,16 +136,10 @@ const services = (options: Options) => {
   const ConnectionStoreLive = Layer.unwrapEffect(
     Effect.as(ensureDir(options.dataDir), SqliteStore.layer({ filename: Path.join(options.dataDir, "zapier.db") }))
   )
-  const RunStoreLive = RunStore.layer.pipe(
-    Layer.provide(
-      Layer.unwrapEffect(
-        Effect.as(
-          ensureDir(options.dataDir),
-          SqliteClient.layer({ filename: Path.join(options.dataDir, "partner.db") })
-        )
-      )
-    )
+  const PartnerDb = Layer.unwrapEffect(
+    Effect.as(ensureDir(options.dataDir), SqliteClient.layer({ filename: Path.join(options.dataDir, "partner.db") }))
   )
+  const RunStoreLive = RunStore.layer.pipe(Layer.provide(PartnerDb))
   // Every poll of a run, by the program or by a durable run, records Zapier's status on the partner's record.
   const TrackedRuns = Runs.layerStatusTracking.pipe(Layer.provide(RunStoreLive))
   const Actions = EmbeddedActions.layer.pipe(Layer.provide(TrackedRuns), Layer.provideMerge(ConnectionStoreLive))
@@ -151,7 +150,13 @@ const services = (options: Options) => {
       DurableSqlite.layerSingle({ sqlite: { filename: Path.join(options.dataDir, "durable.db") } })
     )
   ).pipe(Layer.provide(Layer.merge(Actions, TrackedRuns)))
+  // The users' trigger watches: their consumers run in this layer's scope, recorded beside the runs.
+  const WatchesLive = Watches.layer.pipe(
+    Layer.provideMerge(TriggerInbox.layer),
+    Layer.provideMerge(TriggerStore.layer.pipe(Layer.provide(PartnerDb)))
+  )
   return Runs.layer.pipe(
+    Layer.provideMerge(WatchesLive),
     Layer.provideMerge(Actions),
     Layer.provideMerge(Durable),
     Layer.provideMerge(RunStoreLive),

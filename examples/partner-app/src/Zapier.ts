@@ -14,7 +14,11 @@ const { sample } = FakeZapier
 /** The library's services pointed at a running fake (its URLs, the sample partner and the generated key). */
 export const layerForFake = (
   key: PartnerKey.PartnerKey
-): Layer.Layer<ZapierHttp.Services | ConnectOrigin, never, HttpClient.HttpClient | FakeZapierServer.FakeZapierServer> =>
+): Layer.Layer<
+  ZapierHttp.Services | ZapierHttp.TriggerServices | ConnectOrigin,
+  never,
+  HttpClient.HttpClient | FakeZapierServer.FakeZapierServer
+> =>
   Layer.unwrapEffect(
     Effect.map(FakeZapierServer.FakeZapierServer, (server) =>
       Layer.merge(
@@ -43,7 +47,11 @@ export const layerForFake = (
 export const layerFake = (
   options: Omit<FakeZapierServer.Options, "seed"> = {}
 ): Layer.Layer<
-  ZapierHttp.Services | ConnectOrigin | FakeZapierServer.FakeZapierServer | FakeZapier.FakeZapier,
+  | ZapierHttp.Services
+  | ZapierHttp.TriggerServices
+  | ConnectOrigin
+  | FakeZapierServer.FakeZapierServer
+  | FakeZapier.FakeZapier,
   ServeError,
   HttpClient.HttpClient
 > =>
@@ -59,7 +67,7 @@ export const layerFake = (
 
 /** Zapier itself, from the `ZAPIER_*` variables of `ZapierHttp.layerFromEnv` (and `ZAPIER_CONNECT_URL`). */
 export const layerLive: Layer.Layer<
-  ZapierHttp.Services | ConnectOrigin,
+  ZapierHttp.Services | ZapierHttp.TriggerServices | ConnectOrigin,
   ConfigError.ConfigError,
   HttpClient.HttpClient
 > = Layer.merge(

@@ -215,7 +215,9 @@ describe("connect and run", () => {
       again.setCookie(c.cookie) // same session secret: the session survives the restart
       const pending = yield* again.call("GET", `/api/runs/${runId}`)
       assert.strictEqual(pending.status, 200)
-      assert.strictEqual(body(pending).state, "pending")
+      // Usually still pending; on a loaded machine the fake's 2 s run may have ended while the backends changed
+      // hands, and the second backend's first read copies its end: either way the result below comes from it.
+      assert.include(["pending", "succeeded"], body(pending).state)
       const done = yield* settled(again, runId)
       assert.strictEqual(body(done).state, "succeeded")
       assert.strictEqual((body(done).results as ReadonlyArray<Body>)[0]!.text, "across a restart")

@@ -5,8 +5,9 @@
  *
  * One journey, in order: log in, run with no connection (Connect opens in a popup, the user approves, the run
  * goes on and its result shows); expire the connection in the fake and run again (the reconnect path); run an
- * action that fails and see its error. The page after the first successful run is saved as the README's
- * screenshot (docs/screenshot.png).
+ * action that fails and see its error; watch a trigger, and see the events the fake emits arrive on the page (each
+ * acked at the fake). The page after the first successful run is saved as the README's screenshot
+ * (docs/screenshot.png).
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -208,6 +209,74 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       assert.deepStrictEqual(
         after.map((c) => [c.id, c.isExpired]),
         [[connection!.id, false]]
+      )
+    },
+    TIMEOUT
+  )
+
+  it(
+    "watches a trigger: the fake emits events, the page shows every one, each is acked, and a reload keeps them",
+    async () => {
+      const N = 7
+      await page.selectOption("#app", "slack")
+      await page.locator("#connection[data-state='connected']").waitFor()
+      await page.locator("#trigger option", { hasText: "New Message in Channel" }).waitFor({ state: "attached" })
+      assert.deepStrictEqual(await page.locator("#trigger option").allInnerTexts(), [
+        "List Channels",
+        "New Message in Channel"
+      ])
+      await page.selectOption("#trigger", "new_channel_message")
+      await page.locator("#trigger-field-channel").waitFor({ state: "visible" })
+      await page.selectOption("#trigger-field-channel", "#general")
+      await page.click("#watch")
+      await page.locator(".watch[data-state='consuming']").waitFor({ timeout: 20_000 })
+      assert.isTrue(await page.locator("#watch-error").isHidden())
+
+      const [inbox] = await Effect.runPromise(zapier.inboxes)
+      assert.strictEqual(inbox!.status, "active")
+      // A payload that would run script if the page treated it as markup.
+      const payloads = Array.from({ length: N }, (_, i) => ({
+        id: `evt-${i}`,
+        text: i === 0 ? "<img src=x onerror=\"document.title='owned'\">" : `message ${i}`,
+        channel: "#general"
+      }))
+      const ids = await Effect.runPromise(zapier.emitTriggerEvents(inbox!.id, payloads))
+      const items = page.locator(".watch .trigger-events li")
+      await page.waitForFunction((n) => document.querySelectorAll(".watch .trigger-events li").length === n, N, {
+        timeout: 20_000
+      })
+      const shown = await items.evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.messageId ?? ""))
+      assert.deepStrictEqual(new Set(shown), new Set(ids))
+      assert.include((await items.allInnerTexts()).join("\n"), "message 6")
+      assert.include(await text(".watch .watch-state"), `${N} events`)
+      assert.strictEqual(await page.locator(".watch .trigger-events img").count(), 0, "payloads are shown as text")
+      assert.notStrictEqual(await page.title(), "owned")
+
+      // Zapier's side: every message acknowledged, none leased twice.
+      const deadline = Date.now() + 20_000
+      let messages = await Effect.runPromise(zapier.inboxMessages)
+      while (messages.some((m) => m.status !== "acked") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        messages = await Effect.runPromise(zapier.inboxMessages)
+      }
+      assert.deepStrictEqual(
+        messages.map((m) => [m.id, m.status, m.leaseCount]),
+        ids.map((id) => [id, "acked", 1])
+      )
+
+      // A reload: the watch and its events are still there, and no second consumer was started.
+      await page.reload()
+      await page.locator("#app-ui").waitFor({ state: "visible" })
+      await page.waitForFunction((n) => document.querySelectorAll(".watch .trigger-events li").length === n, N, {
+        timeout: 20_000
+      })
+      const more = await Effect.runPromise(zapier.emitTriggerEvents(inbox!.id, 1))
+      await page.locator(`.watch .trigger-events li[data-message-id='${more[0]}']`).waitFor({ timeout: 20_000 })
+      const ledger = await Effect.runPromise(zapier.ledger)
+      assert.strictEqual(
+        ledger.requests.filter((r) => r.endpoint === "GET /inboxes/{id}/events").length,
+        1,
+        "one consumer (one event stream) for the inbox"
       )
     },
     TIMEOUT

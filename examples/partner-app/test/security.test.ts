@@ -2,14 +2,16 @@
  * The partner app as an attacker meets it, over real loopback HTTP on a fake Zapier: login CSRF (form, multipart,
  * another Origin or site), an oversize body, the page's headers, Connect links for apps the partner does not
  * offer, a forged callback that would put the attacker's words on the page, results too deep or too large to
- * store, and the callback's query kept out of the server's spans.
+ * store, the callback's query kept out of the server's spans, and the trigger watches (same-origin JSON state
+ * changes, one user's watches out of another's reach, no token, secret or payload in the consumer's spans).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { TokenExchange } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect } from "effect"
+import { Context, Duration, Effect, Redacted } from "effect"
 import * as Telemetry from "../src/Telemetry.js"
-import { client, dataDir, fakeZapier, options, partnerApp, settled } from "./fixtures.js"
+import { client, dataDir, fakeZapier, options, partnerApp, SESSION_SECRET, settled } from "./fixtures.js"
 
 type Body = Readonly<Record<string, unknown>>
 const body = (answer: { readonly body: unknown }) => answer.body as Body
@@ -213,4 +215,105 @@ describe("the partner app against an attacker", () => {
       for (const canary of ["CANARY-ID-4411", "CANARY-STATE-9d0e", "CANARY-ATTEMPT-77"]) assert.notInclude(text, canary)
     }).pipe(Effect.provide(Telemetry.layerExporter(exporter)))
   })
+
+  it.scopedLive(
+    "trigger watches: same-origin JSON only (403/415/401), another user's watch out of reach, no secret or payload in spans",
+    () => {
+      const exporter = new InMemorySpanExporter()
+      const PAYLOAD_CANARY = "canary-trigger-payload-7be4c1"
+      return Effect.gen(function* () {
+        const zapier = yield* fakeZapier()
+        const control = Context.get(zapier, FakeZapier.FakeZapier)
+        yield* control.setInboxSettings({ activation: "100 millis" })
+        const app = yield* partnerApp(zapier, options(yield* dataDir))
+        const c = client(app.url)
+        yield* c.login("u-42", "acme")
+        const needed = yield* c.call("GET", "/api/apps/slack/connection")
+        yield* c.call(
+          "POST",
+          "/api/apps/slack/connection",
+          yield* control.approveConnect(String(body(needed).connectUrl), { mode: "popup" })
+        )
+        const request = JSON.stringify({
+          app: "slack",
+          trigger: "new_channel_message",
+          inputs: { channel: "#general" }
+        })
+        const watches = `${app.url}/api/watches`
+        // With the user's cookie, as a forged cross-site request would carry it.
+        const cookie = { cookie: c.cookie! }
+        for (const headers of [{ origin: "http://evil.example" }, { "sec-fetch-site": "cross-site" }]) {
+          const refused = yield* raw(watches, {
+            method: "POST",
+            headers: { ...cookie, "content-type": "application/json", ...headers },
+            body: request
+          })
+          assert.strictEqual(refused.status, 403, JSON.stringify(headers))
+        }
+        const plain = yield* raw(watches, {
+          method: "POST",
+          headers: { ...cookie, "content-type": "text/plain" },
+          body: request
+        })
+        assert.strictEqual(plain.status, 415)
+        const anonymous = yield* raw(watches, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: request
+        })
+        assert.strictEqual(anonymous.status, 401)
+        assert.strictEqual((yield* raw(watches, {})).status, 401)
+        assert.strictEqual((yield* control.inboxes).length, 0, "no inbox was ensured")
+
+        const watched = yield* c.call("POST", "/api/watches", JSON.parse(request))
+        assert.strictEqual(watched.status, 200)
+        const key = String(body(watched).key)
+        const inbox = String(body(watched).inbox)
+        const stopCrossSite = yield* raw(`${watches}/${encodeURIComponent(key)}`, {
+          method: "DELETE",
+          headers: { ...cookie, origin: "http://evil.example" }
+        })
+        assert.strictEqual(stopCrossSite.status, 403)
+        const other = client(app.url)
+        yield* other.login("u-43", "acme")
+        assert.strictEqual((yield* other.call("DELETE", `/api/watches/${encodeURIComponent(key)}`)).status, 404)
+        assert.deepStrictEqual((yield* other.call("GET", "/api/watches")).body, [])
+        assert.deepStrictEqual(
+          (yield* control.inboxes).map((i) => i.status),
+          ["active"],
+          "the inbox is still there"
+        )
+
+        yield* control.emitTriggerEvents(inbox, [{ text: PAYLOAD_CANARY }])
+        yield* Effect.gen(function* () {
+          while ((yield* control.inboxCounts).acked < 1) yield* Effect.sleep("50 millis")
+        }).pipe(
+          Effect.timeoutFail({ duration: Duration.seconds(60), onTimeout: () => new Error("no ack") }),
+          Effect.orDie
+        )
+        const shown = JSON.stringify((yield* c.call("GET", "/api/watches")).body)
+        assert.include(shown, PAYLOAD_CANARY, "the user sees the payload")
+        const accessToken = Redacted.value(
+          (yield* Context.get(zapier, TokenExchange.TokenExchange).accessToken(FakeZapier.sample.user)).value
+        )
+        for (const secret of [accessToken, FakeZapier.sample.clientSecret, SESSION_SECRET]) {
+          assert.notInclude(shown, secret)
+          assert.notInclude(shown, secret.slice(0, 24))
+        }
+        const spans = exporter.getFinishedSpans()
+        assert.isTrue(
+          spans.some((s) => s.name === "TriggerInbox.lease" || s.name.startsWith("TriggerInboxes.")),
+          `the consumer's calls are traced (${[...new Set(spans.map((s) => s.name))].join(", ")})`
+        )
+        const text = JSON.stringify(
+          spans.map((s) => ({ name: s.name, attributes: s.attributes, events: s.events.map((e) => e.attributes) }))
+        )
+        for (const canary of [accessToken, accessToken.slice(0, 24), FakeZapier.sample.clientSecret, SESSION_SECRET]) {
+          assert.notInclude(text, canary)
+        }
+        assert.notInclude(text, PAYLOAD_CANARY)
+        assert.notInclude(text, c.cookie!.split("=")[1]!.slice(0, 24))
+      }).pipe(Effect.provide(Telemetry.layerExporter(exporter)))
+    }
+  )
 })

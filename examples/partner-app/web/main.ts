@@ -5,6 +5,10 @@
  * connected; before that, the inputs are typed as JSON), press Run. When the backend answers 409 (no valid
  * connection), the page opens Zapier Connect in a popup with `openConnect`, posts the popup's payload to the
  * backend, and runs again. Then it polls the run and shows each status, and the result or the error's message.
+ *
+ * Triggers: pick one of the app's triggers and fill its inputs, press Watch; the backend ensures the user's Trigger
+ * Inbox and consumes it in the background. The page polls the user's watches (same-origin JSON) and shows each
+ * event as it arrives.
  */
 import { ConnectError, openConnect, redirectToConnect } from "@effect-zapier/connect"
 
@@ -112,6 +116,7 @@ const showApp = async (user: { readonly userId: string; readonly tenantId: strin
   apps = answer.body
   const select = $<HTMLSelectElement>("app")
   select.replaceChildren(...apps.map((a) => new Option(a.title, a.id)))
+  void pollWatches()
   await loadApp()
 }
 
@@ -143,7 +148,7 @@ const loadApp = async () => {
   $<HTMLSelectElement>("action").replaceChildren(
     ...actions.map((a) => new Option(`${a.title} (${a.actionType.toLowerCase()})`, a.key))
   )
-  await Promise.all([refreshConnection(), loadAction()])
+  await Promise.all([refreshConnection(), loadAction(), loadTriggers()])
 }
 
 const loadAction = async (inputs: Record<string, unknown> = {}) => {
@@ -192,10 +197,15 @@ const collectInputs = (): Record<string, unknown> => {
     }
     return parsed as Record<string, unknown>
   }
+  return readInputs(fields, "field-")
+}
+
+/** The values of a form drawn by `renderField` with this id prefix. */
+const readInputs = (list: ReadonlyArray<FieldInfo>, prefix: string): Record<string, unknown> => {
   const inputs: Record<string, unknown> = {}
-  for (const field of fields) {
+  for (const field of list) {
     if (field.kind !== "input") continue
-    const element = document.getElementById(`field-${field.id}`) as HTMLInputElement | HTMLSelectElement | null
+    const element = document.getElementById(`${prefix}${field.id}`) as HTMLInputElement | HTMLSelectElement | null
     if (!element) continue
     if (field.type === "boolean") {
       if (element instanceof HTMLInputElement) inputs[field.id] = element.checked
@@ -219,14 +229,19 @@ const collectInputs = (): Record<string, unknown> => {
   return inputs
 }
 
-const renderField = (field: FieldInfo, value: unknown): HTMLElement => {
+const renderField = (
+  field: FieldInfo,
+  value: unknown,
+  prefix = "field-",
+  onInvalidate: () => void = () => void loadFields(collectInputs())
+): HTMLElement => {
   const wrapper = document.createElement("div")
   if (field.kind === "info") {
     wrapper.className = "info"
     wrapper.textContent = field.description ?? ""
     return wrapper
   }
-  const id = `field-${field.id}`
+  const id = `${prefix}${field.id}`
   const label = document.createElement("label")
   label.htmlFor = id
   label.innerHTML = `${escape(field.title)}${field.required ? " *" : ""}${
@@ -255,7 +270,7 @@ const renderField = (field: FieldInfo, value: unknown): HTMLElement => {
   }
   control.id = id
   if ("placeholder" in control && field.placeholder) control.placeholder = field.placeholder
-  if (field.invalidates) control.addEventListener("change", () => void loadFields(collectInputs()))
+  if (field.invalidates) control.addEventListener("change", onInvalidate)
   wrapper.append(label, control)
   return wrapper
 }
@@ -309,7 +324,7 @@ const connect = async (needed: ConnectionNeeded): Promise<boolean> => {
       return false
     }
     addStatus("connected")
-    await refreshConnection()
+    await Promise.all([refreshConnection(), loadTriggerFields(triggerInputs())])
     return true
   } catch (e) {
     if (e instanceof ConnectError && e.reason === "blocked") {
@@ -424,6 +439,186 @@ $("run").addEventListener("click", async () => {
     showError(e instanceof Error ? e.message : String(e))
   } finally {
     button.disabled = false
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Triggers: watch one, see its events as they arrive
+// ---------------------------------------------------------------------------------------------------------------
+
+interface TriggerEventView {
+  readonly messageId: string
+  readonly receivedAt: number
+  readonly payload?: unknown
+  readonly problem?: string
+}
+interface WatchView {
+  readonly key: string
+  readonly app: string
+  readonly trigger: string
+  readonly state: "consuming" | "stopped"
+  readonly running: boolean
+  readonly problem?: { readonly tag: string; readonly message: string }
+  readonly total: number
+  readonly events: ReadonlyArray<TriggerEventView>
+}
+
+let triggers: ReadonlyArray<ActionInfo> = []
+let triggerFields: ReadonlyArray<FieldInfo> | undefined
+let watchPolling = false
+
+const currentTrigger = (): ActionInfo | undefined =>
+  triggers.find((t) => t.key === $<HTMLSelectElement>("trigger").value)
+
+/** The app's triggers (its READ actions). */
+const loadTriggers = async () => {
+  const app = currentApp()
+  if (!app) return
+  const answer = await api<ReadonlyArray<ActionInfo>>("GET", `/api/apps/${encodeURIComponent(app.id)}/triggers`)
+  triggers = answer.status === 200 ? answer.body : []
+  $<HTMLSelectElement>("trigger").replaceChildren(...triggers.map((t) => new Option(t.title, t.key)))
+  $<HTMLButtonElement>("watch").disabled = triggers.length === 0
+  if (triggers.length === 0) $("trigger-description").textContent = `${app.title} has no triggers.`
+  await loadTriggerFields({})
+}
+
+/** The trigger's input fields (through the same endpoint as an action's). */
+const loadTriggerFields = async (inputs: Record<string, unknown>) => {
+  const app = currentApp()
+  const trigger = currentTrigger()
+  const form = $("trigger-fields")
+  const note = $("trigger-note")
+  form.replaceChildren()
+  note.hidden = true
+  triggerFields = undefined
+  if (!app || !trigger) return
+  $("trigger-description").textContent = trigger.description ?? ""
+  const answer = await api<ReadonlyArray<FieldInfo> | ConnectionNeeded>(
+    "POST",
+    `/api/apps/${encodeURIComponent(app.id)}/actions/${encodeURIComponent(trigger.key)}/fields`,
+    { actionType: "READ", inputs }
+  )
+  if (answer.status === 200 && Array.isArray(answer.body)) {
+    const list: ReadonlyArray<FieldInfo> = answer.body
+    triggerFields = list
+    form.replaceChildren(
+      ...list.map((f) => renderField(f, inputs[f.id], "trigger-field-", () => void loadTriggerFields(triggerInputs())))
+    )
+    return
+  }
+  note.hidden = false
+  note.textContent =
+    answer.status === 409
+      ? "Connect the app to see this trigger's inputs (Watch connects first)."
+      : `The trigger's inputs could not be loaded (${messageOf(answer)}).`
+}
+
+const triggerInputs = (): Record<string, unknown> =>
+  triggerFields === undefined ? {} : readInputs(triggerFields, "trigger-field-")
+
+const showWatchError = (message: string | undefined) => {
+  const error = $("watch-error")
+  error.textContent = message ?? ""
+  error.hidden = message === undefined
+}
+
+const eventItem = (event: TriggerEventView): HTMLLIElement => {
+  const item = document.createElement("li")
+  item.dataset.messageId = event.messageId
+  const at = new Date(event.receivedAt).toLocaleTimeString()
+  // The payload comes from a third-party app: shown as text, never as markup.
+  item.textContent = `${at} · ${event.problem ?? JSON.stringify(event.payload)}`
+  if (event.problem !== undefined) item.className = "problem"
+  return item
+}
+
+const renderWatches = (watches: ReadonlyArray<WatchView>) => {
+  $("watches").replaceChildren(
+    ...watches.map((w) => {
+      const box = document.createElement("div")
+      box.className = "watch"
+      box.dataset.key = w.key
+      box.dataset.state = w.state
+      const head = document.createElement("div")
+      head.className = "watch-head"
+      const title = document.createElement("strong")
+      title.textContent = `${w.trigger} · ${w.app}`
+      const state = document.createElement("span")
+      state.className = "watch-state"
+      state.textContent =
+        w.state === "consuming"
+          ? `watching · ${w.total} event${w.total === 1 ? "" : "s"}`
+          : `stopped${w.problem ? `: ${w.problem.message}` : ""} · ${w.total} event${w.total === 1 ? "" : "s"}`
+      head.append(title, state)
+      if (w.state === "consuming") {
+        const stop = document.createElement("button")
+        stop.type = "button"
+        stop.className = "secondary stop"
+        stop.textContent = "Stop"
+        stop.addEventListener("click", async () => {
+          stop.disabled = true
+          const answer = await api("DELETE", `/api/watches/${encodeURIComponent(w.key)}`)
+          if (answer.status !== 204) showWatchError(messageOf(answer))
+          await refreshWatches()
+        })
+        head.append(stop)
+      }
+      const list = document.createElement("ol")
+      list.className = "trigger-events"
+      list.append(...w.events.map(eventItem))
+      box.append(head, list)
+      return box
+    })
+  )
+}
+
+const refreshWatches = async () => {
+  const answer = await api<ReadonlyArray<WatchView>>("GET", "/api/watches")
+  if (answer.status === 200) renderWatches(answer.body)
+}
+
+/** Polls the user's watches (same-origin JSON) while the app's page is shown. */
+const pollWatches = async () => {
+  if (watchPolling) return
+  watchPolling = true
+  while (!$("app-ui").hidden) {
+    // A failed poll (the server restarting) is retried at the next turn.
+    await refreshWatches().catch(() => undefined)
+    await sleep(700)
+  }
+  watchPolling = false
+}
+
+$("trigger").addEventListener("change", () => void loadTriggerFields({}))
+
+$("watch").addEventListener("click", async () => {
+  const app = currentApp()
+  const trigger = currentTrigger()
+  if (!app || !trigger) return
+  const button = $<HTMLButtonElement>("watch")
+  button.disabled = true
+  showWatchError(undefined)
+  try {
+    const inputs = triggerInputs()
+    const watch = () =>
+      api<WatchView | ConnectionNeeded | ApiError>("POST", "/api/watches", {
+        app: app.id,
+        trigger: trigger.key,
+        inputs
+      })
+    let answer = await watch()
+    if (answer.status === 409 && (answer.body as ApiError)._tag === "ConnectionNeeded") {
+      if (!(await connect(answer.body as ConnectionNeeded))) return
+      answer = await watch()
+    }
+    if (answer.status === 200) return await refreshWatches()
+    const body = answer.body as ApiError
+    const problems = body.problems?.map((p) => `· ${p.field}: ${p.message}`).join("\n")
+    showWatchError(problems ? `${body.message ?? "Invalid inputs"}\n${problems}` : messageOf(answer))
+  } catch (e) {
+    showWatchError(e instanceof Error ? e.message : String(e))
+  } finally {
+    button.disabled = triggers.length === 0
   }
 })
 
