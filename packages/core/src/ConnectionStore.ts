@@ -31,19 +31,35 @@ export interface AttemptRecord {
   readonly closed: boolean
 }
 
+/**
+ * Options of `set`.
+ * @since 0.2.0
+ */
+export interface SetOptions {
+  /** The user just (re)authorized the connection through Connect UI: its expiry mark is cleared. */
+  readonly renewed?: boolean | undefined
+}
+
 /** @since 0.1.0 */
 export interface Service {
   /** The stored connection for (tenant, user, app). */
   readonly get: (user: EndUser, app: AppId) => Effect.Effect<Option.Option<StoredConnection>, StoreUnavailable>
   /**
    * Stores (or re-verifies) the connection for (tenant, user, app): last writer wins. `storedAt` is kept when the
-   * id does not change; `verifiedAt` is now.
+   * id does not change; `verifiedAt` is now. An expiry mark (`expiresAt`) is kept when the id does not change,
+   * unless `renewed` says the user just re-authorized it through Connect UI; another id has none.
    */
   readonly set: (
     user: EndUser,
     app: AppId,
-    connection: ConnectionId
+    connection: ConnectionId,
+    options?: SetOptions
   ) => Effect.Effect<StoredConnection, StoreUnavailable>
+  /**
+   * Marks every stored connection with this id as expiring at `expiresAt` (Zapier's expiry notice, from a
+   * connection webhook); returns how many were marked (0: not stored here). No Zapier request.
+   */
+  readonly markExpiring: (connection: ConnectionId, expiresAt: DateTime.Utc) => Effect.Effect<number, StoreUnavailable>
   readonly remove: (user: EndUser, app: AppId) => Effect.Effect<void, StoreUnavailable>
   /** Records an open connect attempt (one per link; keyed by its `state`). */
   readonly openAttempt: (attempt: ConnectAttempt) => Effect.Effect<void, StoreUnavailable>
@@ -84,19 +100,33 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
   return ConnectionStore.of({
     get: (user, app) =>
       Ref.get(state).pipe(Effect.map((s) => Option.fromNullable(s.connections.get(connectionKey(user, app))))),
-    set: (user, app, connection) =>
+    set: (user, app, connection, options) =>
       Effect.flatMap(DateTime.now, (now) =>
         Ref.modify(state, (s) => {
           const key = connectionKey(user, app)
           const previous = s.connections.get(key)
+          const same = previous !== undefined && previous.connectionId === connection
+          const expiresAt = same && options?.renewed !== true ? previous.expiresAt : undefined
           const stored = StoredConnection.make({
             connectionId: connection,
-            storedAt: previous && previous.connectionId === connection ? previous.storedAt : now,
-            verifiedAt: now
+            storedAt: same ? previous.storedAt : now,
+            verifiedAt: now,
+            ...(expiresAt !== undefined ? { expiresAt } : {})
           })
           return [stored, { ...s, connections: new Map(s.connections).set(key, stored) }]
         })
       ),
+    markExpiring: (connection, expiresAt) =>
+      Ref.modify(state, (s) => {
+        let marked = 0
+        const connections = new Map(s.connections)
+        for (const [key, stored] of s.connections) {
+          if (stored.connectionId !== connection) continue
+          connections.set(key, StoredConnection.make({ ...stored, expiresAt }))
+          marked++
+        }
+        return [marked, { ...s, connections }]
+      }),
     remove: (user, app) =>
       Ref.update(state, (s) => {
         const connections = new Map(s.connections)

@@ -86,7 +86,9 @@ export const ActionType = Schema.Literal(
 export type ActionType = typeof ActionType.Type
 
 /**
- * A user's connection to an app. Only a connection with `isExpired: false` can run actions.
+ * A user's connection to an app. Only a connection with `isExpired: false` can run actions. `expiring` is set by
+ * `EmbeddedActions.ensureConnection` when Zapier announced the connection's expiry (a connection webhook recorded
+ * in the `ConnectionStore`): it still works until `expiring.expiresAt`; offer the user a reconnect before then.
  * @since 0.1.0
  * @category models
  */
@@ -94,7 +96,10 @@ export class Connection extends Schema.Class<Connection>("@effect-zapier/core/Co
   id: ConnectionId,
   app: AppId,
   title: Schema.optional(Schema.String),
-  isExpired: Schema.Boolean
+  isExpired: Schema.Boolean,
+  expiring: Schema.optional(
+    Schema.suspend((): Schema.Schema<ConnectionExpiry, typeof ConnectionExpiry.Encoded> => ConnectionExpiry)
+  )
 }) {}
 
 /**
@@ -157,6 +162,18 @@ export class ConnectLink extends Schema.Class<ConnectLink>("@effect-zapier/core/
     return this.toJSON()
   }
 }
+
+/**
+ * A connection Zapier will expire at `expiresAt` (its expiry was announced by a connection webhook): usable until
+ * then. `reconnect` is a reconnect link, minted only when the caller asked for one
+ * (`ensureConnection(user, app, { reconnectIfExpiring: true })`: one connect token).
+ * @since 0.2.0
+ * @category models
+ */
+export class ConnectionExpiry extends Schema.Class<ConnectionExpiry>("@effect-zapier/core/ConnectionExpiry")({
+  expiresAt: Schema.DateTimeUtcFromSelf,
+  reconnect: Schema.optional(ConnectLink)
+}) {}
 
 /**
  * A per-user access token. The value is `Redacted`: it prints as `<redacted>` in logs, errors and spans.
@@ -483,14 +500,17 @@ export const ConnectCallback = Schema.transform(
 )
 
 /**
- * A connection the partner stored for (tenant, user, app), with when it was stored and last verified.
+ * A connection the partner stored for (tenant, user, app), with when it was stored and last verified, and, once
+ * Zapier announced its expiry (`ConnectionStore.markExpiring`), when it expires (`expiresAt`; cleared by a
+ * reconnect through Connect UI).
  * @since 0.1.0
  * @category storage
  */
 export class StoredConnection extends Schema.Class<StoredConnection>("@effect-zapier/core/StoredConnection")({
   connectionId: ConnectionId,
   storedAt: Schema.DateTimeUtcFromSelf,
-  verifiedAt: Schema.DateTimeUtcFromSelf
+  verifiedAt: Schema.DateTimeUtcFromSelf,
+  expiresAt: Schema.optional(Schema.DateTimeUtcFromSelf)
 }) {}
 
 /**

@@ -6,8 +6,10 @@
  *
  * - Tables are created by @effect/sql's Migrator when the store is built, all named with a prefix
  *   (`effect_zapier_` by default): `<prefix>connections`, `<prefix>connect_attempts`, `<prefix>migrations`.
- * - `set` is one upsert (last writer wins; `storedAt` is kept when the id is unchanged) and `closeAttempt` one
- *   conditional update, so two backends can never both complete one connect attempt.
+ * - `set` is one upsert (last writer wins; `storedAt` and an expiry mark are kept when the id is unchanged) and
+ *   `closeAttempt` one conditional update, so two backends can never both complete one connect attempt.
+ *   `markExpiring` is one update of every row with that connection id.
+ * - Migration 2 adds the connections' `expires_at` column (nullable) to a database made by an earlier version.
  * - Every database failure is a `StoreUnavailable` that names the operation and a reason (an error code and what to
  *   do), never a connection string, a password or a stored value. Rows are decoded with Schema.
  *
@@ -26,7 +28,7 @@
  */
 
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { AttemptRecord, Service } from "@effect-zapier/core/ConnectionStore"
+import type { AttemptRecord, Service, SetOptions } from "@effect-zapier/core/ConnectionStore"
 import { ConnectAttempt, ConnectionStore, StoredConnection } from "@effect-zapier/core/ConnectionStore"
 import type { AppId, ConnectionId, EndUser as EndUserType } from "@effect-zapier/core/Domain"
 import { AppId as AppIdSchema, ConnectionId as ConnectionIdSchema, EndUser } from "@effect-zapier/core/Domain"
@@ -75,7 +77,8 @@ const Timestamp = Schema.Union(Schema.DateTimeUtcFromNumber, Schema.DateTimeUtcF
 const ConnectionRow = Schema.Struct({
   connection_id: ConnectionIdSchema,
   stored_at: Timestamp,
-  verified_at: Timestamp
+  verified_at: Timestamp,
+  expires_at: Schema.NullOr(Timestamp)
 })
 
 const AttemptRow = Schema.Struct({
@@ -94,7 +97,12 @@ const decodeConnections = Schema.decodeUnknown(Schema.Array(ConnectionRow), { er
 const decodeAttempts = Schema.decodeUnknown(Schema.Array(AttemptRow), { errors: "all" })
 
 const toStoredConnection = (row: typeof ConnectionRow.Type): StoredConnection =>
-  StoredConnection.make({ connectionId: row.connection_id, storedAt: row.stored_at, verifiedAt: row.verified_at })
+  StoredConnection.make({
+    connectionId: row.connection_id,
+    storedAt: row.stored_at,
+    verifiedAt: row.verified_at,
+    ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {})
+  })
 
 const toAttemptRecord = (row: typeof AttemptRow.Type): AttemptRecord => ({
   attempt: ConnectAttempt.make({
@@ -182,7 +190,7 @@ export const make = (options?: Options): Effect.Effect<Service, StoreUnavailable
     )
 
     const get = Effect.fn("SqlStore.get")(function* (user: EndUserType, app: AppId) {
-      const rows = yield* sql`SELECT connection_id, stored_at, verified_at FROM ${connections}
+      const rows = yield* sql`SELECT connection_id, stored_at, verified_at, expires_at FROM ${connections}
 WHERE tenant_id = ${user.tenantId} AND user_id = ${user.userId} AND app_id = ${app}`.pipe(
         Effect.flatMap(decodeConnections),
         Effect.mapError(fromStoreError("get", t.connections))
@@ -190,16 +198,24 @@ WHERE tenant_id = ${user.tenantId} AND user_id = ${user.userId} AND app_id = ${a
       return Option.map(Option.fromNullable(rows[0]), toStoredConnection)
     })
 
-    const set = Effect.fn("SqlStore.set")(function* (user: EndUserType, app: AppId, connection: ConnectionId) {
+    const set = Effect.fn("SqlStore.set")(function* (
+      user: EndUserType,
+      app: AppId,
+      connection: ConnectionId,
+      options?: SetOptions
+    ) {
       const now = toDb(yield* DateTime.now)
+      // The expiry mark stays with the same id, unless the user just re-authorized it (`renewed`).
+      const keepMark = options?.renewed === true ? sql.literal("FALSE") : sql.literal("TRUE")
       const rows = yield* sql`INSERT INTO ${connections} AS c
-  (tenant_id, user_id, app_id, connection_id, stored_at, verified_at)
-VALUES (${user.tenantId}, ${user.userId}, ${app}, ${connection}, ${now}, ${now})
+  (tenant_id, user_id, app_id, connection_id, stored_at, verified_at, expires_at)
+VALUES (${user.tenantId}, ${user.userId}, ${app}, ${connection}, ${now}, ${now}, NULL)
 ON CONFLICT (tenant_id, user_id, app_id) DO UPDATE SET
   connection_id = excluded.connection_id,
   stored_at = CASE WHEN c.connection_id = excluded.connection_id THEN c.stored_at ELSE excluded.stored_at END,
-  verified_at = excluded.verified_at
-RETURNING connection_id, stored_at, verified_at`.pipe(
+  verified_at = excluded.verified_at,
+  expires_at = CASE WHEN c.connection_id = excluded.connection_id AND ${keepMark} THEN c.expires_at ELSE NULL END
+RETURNING connection_id, stored_at, verified_at, expires_at`.pipe(
         Effect.flatMap(decodeConnections),
         Effect.mapError(fromStoreError("set", t.connections))
       )
@@ -208,6 +224,16 @@ RETURNING connection_id, stored_at, verified_at`.pipe(
         return yield* new StoreUnavailable({ operation: "set", reason: "the upsert returned no row" })
       }
       return toStoredConnection(row)
+    })
+
+    const markExpiring = Effect.fn("SqlStore.markExpiring")(function* (
+      connection: ConnectionId,
+      expiresAt: DateTime.Utc
+    ) {
+      const rows = yield* sql`UPDATE ${connections} SET expires_at = ${toDb(expiresAt)}
+WHERE connection_id = ${connection}
+RETURNING connection_id`.pipe(Effect.mapError((e) => fromSqlError("markExpiring", e)))
+      return rows.length
     })
 
     const remove = Effect.fn("SqlStore.remove")(function* (user: EndUserType, app: AppId) {
@@ -262,7 +288,16 @@ RETURNING state`.pipe(Effect.mapError((e) => fromSqlError("closeAttempt", e)))
       return rows.length > 0
     })
 
-    return ConnectionStore.of({ get, set, remove, openAttempt, findAttempt, latestAttempt, closeAttempt })
+    return ConnectionStore.of({
+      get,
+      set,
+      markExpiring,
+      remove,
+      openAttempt,
+      findAttempt,
+      latestAttempt,
+      closeAttempt
+    })
   })
 
 /**

@@ -12,6 +12,7 @@ import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -103,7 +104,10 @@ describe("SqliteStore specifics", () => {
       )
       assert.deepStrictEqual(
         migrations.map((m) => [m.migration_id, m.name]),
-        [[1, "create_tables"]]
+        [
+          [1, "create_tables"],
+          [2, "connection_expiry"]
+        ]
       )
       const tables = yield* onFile(
         filename,
@@ -112,6 +116,44 @@ describe("SqliteStore specifics", () => {
       assert.deepStrictEqual(
         tables.map((t) => t.name),
         ["effect_zapier_connect_attempts", "effect_zapier_connections", "effect_zapier_migrations"]
+      )
+    })
+  )
+
+  it.scoped("a database made by the first version is upgraded: its rows kept, the expiry column added", () =>
+    Effect.gen(function* () {
+      const filename = path.join(yield* tempDir, "v1.db")
+      // The tables and the migration record exactly as the first version of the store left them.
+      yield* onFile(filename, (sql) =>
+        Effect.all([
+          sql`CREATE TABLE effect_zapier_migrations (migration_id integer PRIMARY KEY NOT NULL,
+            created_at datetime DEFAULT CURRENT_TIMESTAMP NOT NULL, name VARCHAR(255) NOT NULL)`,
+          sql`INSERT INTO effect_zapier_migrations (migration_id, name) VALUES (1, 'create_tables')`,
+          sql`CREATE TABLE effect_zapier_connections (tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,
+            app_id TEXT NOT NULL, connection_id TEXT NOT NULL, stored_at INTEGER NOT NULL,
+            verified_at INTEGER NOT NULL, PRIMARY KEY (tenant_id, user_id, app_id))`,
+          sql`CREATE TABLE effect_zapier_connect_attempts (state TEXT NOT NULL PRIMARY KEY, tenant_id TEXT NOT NULL,
+            user_id TEXT NOT NULL, app_id TEXT NOT NULL, reconnect_id TEXT, opened_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL, closed_at INTEGER)`,
+          sql`INSERT INTO effect_zapier_connections VALUES ('acme', 'alice', ${slack}, 'c-old', ${t0}, ${t0})`
+        ])
+      )
+      yield* TestClock.setTime(t0)
+      const store = yield* storeOf(SqliteStore.layer({ filename }))
+      const kept = Option.getOrThrow(yield* store.get(alice, slack))
+      assert.deepStrictEqual([kept.connectionId, millis(kept.storedAt), kept.expiresAt], ["c-old", t0, undefined])
+      assert.strictEqual(yield* store.markExpiring(cid("c-old"), DateTime.unsafeMake(t0 + 5_000)), 1)
+      assert.strictEqual(millis(Option.getOrThrow(yield* store.get(alice, slack)).expiresAt!), t0 + 5_000)
+      const migrations = yield* onFile(
+        filename,
+        (sql) => sql<{ migration_id: number; name: string }>`SELECT migration_id, name FROM effect_zapier_migrations`
+      )
+      assert.deepStrictEqual(
+        migrations.map((m) => [m.migration_id, m.name]),
+        [
+          [1, "create_tables"],
+          [2, "connection_expiry"]
+        ]
       )
     })
   )

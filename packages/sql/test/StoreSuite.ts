@@ -191,6 +191,51 @@ export const storeSuite = (name: string, layer: Layer.Layer<ConnectionStore, Sto
       )
     })
 
+    describe("expiry marks", () => {
+      const expiresAt = DateTime.unsafeMake(t0 + 7 * 24 * 60 * 60 * 1000 + 456)
+
+      it.effect("markExpiring marks every stored connection with that id (to the millisecond), none other", () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            yield* store.set(alice, slack, cid("c-1"))
+            yield* store.set(aliceElsewhere, slack, cid("c-1"))
+            yield* store.set(bob, slack, cid("c-2"))
+            assert.isUndefined(Option.getOrThrow(yield* store.get(alice, slack)).expiresAt)
+            assert.strictEqual(yield* store.markExpiring(cid("c-1"), expiresAt), 2)
+            for (const user of [alice, aliceElsewhere]) {
+              const got = Option.getOrThrow(yield* store.get(user, slack))
+              assert.strictEqual(millis(got.expiresAt!), millis(expiresAt))
+              assert.strictEqual(millis(got.storedAt), t0)
+            }
+            assert.isUndefined(Option.getOrThrow(yield* store.get(bob, slack)).expiresAt)
+            assert.strictEqual(yield* store.markExpiring(cid("not-stored"), expiresAt), 0)
+          })
+        )
+      )
+
+      it.effect("re-verifying the same id keeps the mark; a renewal or another id clears it", () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            yield* store.set(alice, slack, cid("c-1"))
+            yield* store.markExpiring(cid("c-1"), expiresAt)
+            yield* TestClock.adjust("1 hour")
+            const again = yield* store.set(alice, slack, cid("c-1"))
+            assert.strictEqual(millis(again.expiresAt!), millis(expiresAt))
+            assert.strictEqual(millis(Option.getOrThrow(yield* store.get(alice, slack)).expiresAt!), millis(expiresAt))
+            const renewed = yield* store.set(alice, slack, cid("c-1"), { renewed: true })
+            assert.isUndefined(renewed.expiresAt)
+            assert.strictEqual(millis(renewed.storedAt), t0)
+            assert.isUndefined(Option.getOrThrow(yield* store.get(alice, slack)).expiresAt)
+
+            yield* store.markExpiring(cid("c-1"), expiresAt)
+            const other = yield* store.set(alice, slack, cid("c-2"))
+            assert.isUndefined(other.expiresAt)
+            assert.isUndefined(Option.getOrThrow(yield* store.get(alice, slack)).expiresAt)
+          })
+        )
+      )
+    })
+
     describe("connect attempts", () => {
       it.effect("openAttempt then findAttempt returns every field, open; an unknown state is none", () =>
         withStore((store) =>

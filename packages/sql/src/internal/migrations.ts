@@ -54,6 +54,18 @@ const createTables = (t: Tables, dialect: Dialect) =>
     yield* sql`CREATE INDEX ${sql(`${t.attempts}_by_expiry`)} ON ${sql(t.attempts)} (expires_at)`
   })
 
+/**
+ * Migration 2: `expires_at` on the connections, set when Zapier announces a connection's expiry (a connection
+ * webhook) and cleared by a reconnect. Nullable, so the rows of a database made by migration 1 stay as they were.
+ */
+const addConnectionExpiry = (t: Tables, dialect: Dialect) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const time = sql.literal(dialect === "pg" ? "timestamptz" : "INTEGER")
+    yield* sql`ALTER TABLE ${sql(t.connections)} ADD COLUMN expires_at ${time}`
+    yield* sql`CREATE INDEX ${sql(`${t.connections}_by_connection`)} ON ${sql(t.connections)} (connection_id)`
+  })
+
 const run = Migrator.make({})
 
 /**
@@ -66,7 +78,10 @@ export const migrate = (t: Tables, dialect: Dialect) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const migrations = run({
-      loader: Migrator.fromRecord({ "1_create_tables": createTables(t, dialect) }),
+      loader: Migrator.fromRecord({
+        "1_create_tables": createTables(t, dialect),
+        "2_connection_expiry": addConnectionExpiry(t, dialect)
+      }),
       table: t.migrations
     })
     if (dialect === "sqlite") return yield* migrations
