@@ -29,17 +29,19 @@ import * as Option from "effect/Option"
 import fc from "fast-check"
 import * as Jose from "jose"
 import { ZapierHttp } from "../src/index.js"
-import { leaks, maxInAnyWindow, runVirtual } from "./harness.js"
 import {
   type Answer,
   CLIENT_SECRET,
   captureSpans,
   generateKeys,
   json,
+  leaks,
+  maxInAnyWindow,
   options,
   type Recorded,
+  runVirtual,
   scriptedClient
-} from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const pemCanaries = (() => {

@@ -14,7 +14,6 @@ import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import fc from "fast-check"
 import { RateLimiter, ZapierHttp } from "../src/index.js"
-import { maxInAnyWindow } from "./harness.js"
 import {
   app,
   bearerOf,
@@ -24,10 +23,11 @@ import {
   fakeZapier,
   generateKeys,
   json,
+  maxInAnyWindow,
   options,
   type Recorded,
   user
-} from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const NOW = Date.parse("2026-03-01T12:00:00Z")

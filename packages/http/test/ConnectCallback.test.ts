@@ -29,10 +29,10 @@ import {
   decideInConnectUi,
   logCapture,
   newCapture,
-  type Services,
-  stack,
+  type LoopbackServices as Services,
+  loopbackStack as stack,
   visit
-} from "./loopback.js"
+} from "./kit.js"
 
 const { sample } = FakeZapier
 const NOW = Date.parse("2026-03-01T12:00:00Z")

@@ -31,19 +31,20 @@ import {
   Attempts,
   type ClientKind,
   type ConnectFault,
+  captureLogs,
+  captureSpans,
   createUppercase,
   errorSinks,
   keyCanaries,
   leaks,
   Sent,
-  Stack,
-  type StackOptions,
-  stack,
+  FaultStack as Stack,
+  type FaultStackOptions as StackOptions,
+  faultStack as stack,
   uppercaseAction,
   userOf,
   virtual
-} from "./harness.js"
-import { captureLogs, captureSpans } from "./support.js"
+} from "./kit.js"
 
 const { Endpoint, Fault, sample } = FakeZapier
 const NOW = Date.parse("2026-03-01T12:00:00Z")

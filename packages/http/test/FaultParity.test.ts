@@ -11,7 +11,7 @@ import { FakeZapier } from "@effect-zapier/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
-import { newCapture, seed, stack } from "./loopback.js"
+import { newCapture, seed, loopbackStack as stack } from "./kit.js"
 
 const { Endpoint, Fault, sample } = FakeZapier
 

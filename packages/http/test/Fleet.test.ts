@@ -24,7 +24,7 @@ import * as Schema from "effect/Schema"
 import { Redis } from "ioredis"
 import { RateLimiter } from "../src/index.js"
 import { type Config, Report } from "./fixtures/fleetProtocol.js"
-import { maxInAnyWindow, partnerKey, seed } from "./harness.js"
+import { maxInAnyWindow, partnerKey, seed } from "./kit.js"
 
 const { Endpoint, sample } = FakeZapier
 

@@ -30,18 +30,23 @@ import * as Jose from "jose"
 import { RateLimiterRedis, ZapierHttp } from "../src/index.js"
 import {
   Attempts,
+  app,
+  bearerOf,
   createUppercase,
+  generateKeys,
+  json,
   liveOptions,
   maxInAnyWindow,
+  options,
   runVirtual,
-  Stack,
+  FaultStack as Stack,
+  scriptedClient,
   seed,
-  stack,
+  faultStack as stack,
   tick,
   uppercaseAction,
   userOf
-} from "./harness.js"
-import { app, bearerOf, generateKeys, json, options, scriptedClient } from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const NOW = Date.parse("2026-03-01T12:00:00Z")

@@ -3,7 +3,7 @@ import { ActionCatalog, Domain } from "@effect-zapier/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ZapierHttp } from "../src/index.js"
-import { app, bearerOf, fakeZapier, generateKeys, json, options, user } from "./support.js"
+import { app, bearerOf, fakeZapier, generateKeys, json, options, user } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 

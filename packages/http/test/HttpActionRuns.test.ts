@@ -4,7 +4,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ZapierHttp } from "../src/index.js"
-import { bearerOf, captureLogs, fakeZapier, generateKeys, json, options, type Recorded, user } from "./support.js"
+import { bearerOf, captureLogs, fakeZapier, generateKeys, json, options, type Recorded, user } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 

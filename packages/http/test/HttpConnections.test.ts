@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
 import { ZapierHttp } from "../src/index.js"
-import { app, bearerOf, driveClock, failureOf, fakeZapier, generateKeys, json, options, user } from "./support.js"
+import { app, bearerOf, driveClock, failureOf, fakeZapier, generateKeys, json, options, user } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const NOW = Date.parse("2026-03-01T12:00:00Z")

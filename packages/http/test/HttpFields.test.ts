@@ -13,7 +13,7 @@ import {
   options,
   type Recorded,
   user
-} from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const action = Domain.ActionId.make("uag:87b1c14e-ef30-43d5-9395-6c6514dbb123")

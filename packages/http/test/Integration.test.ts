@@ -29,11 +29,11 @@ import {
   CLIENT_SECRET,
   connectLink,
   decideInConnectUi,
-  failureOf,
-  key,
+  expectFailure as failureOf,
+  partnerKey as key,
   newCapture,
   withStack
-} from "./loopback.js"
+} from "./kit.js"
 
 const { Endpoint, Fault, RunScript, sample } = FakeZapier
 const user = Domain.EndUser.make({ userId: "u-integration", tenantId: "acme" })

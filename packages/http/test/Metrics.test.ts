@@ -11,7 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import { ZapierHttp } from "../src/index.js"
-import { app, driveClock, fakeZapier, generateKeys, json, options, scriptedClient, user } from "./support.js"
+import { app, driveClock, fakeZapier, generateKeys, json, options, scriptedClient, user } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 

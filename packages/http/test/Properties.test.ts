@@ -31,7 +31,6 @@ import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import fc from "fast-check"
 import { ZapierHttp } from "../src/index.js"
-import { turn } from "./harness.js"
 import {
   type Answer,
   app,
@@ -42,8 +41,9 @@ import {
   options,
   type Recorded,
   scriptedClient,
+  turn,
   user
-} from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const NOW = Date.parse("2026-03-01T12:00:00Z")

@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Agent } from "undici"
 import { RateLimiterRedis, ZapierHttp } from "../src/index.js"
-import { CLIENT_SECRET, generateKeys } from "./support.js"
+import { CLIENT_SECRET, generateKeys } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 

@@ -23,7 +23,7 @@ import {
   options,
   type Recorded,
   user
-} from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const NOW = Date.parse("2026-03-01T12:00:00Z")

@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { RunCallback, ZapierHttp } from "../src/index.js"
-import { fakeZapier, generateKeys, json, options } from "./support.js"
+import { fakeZapier, generateKeys, json, options } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 

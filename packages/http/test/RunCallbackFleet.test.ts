@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { Redis } from "ioredis"
 import { RunEventsRedis, ZapierHttp } from "../src/index.js"
-import { partnerKey, seed } from "./harness.js"
+import { partnerKey, seed } from "./kit.js"
 
 const { sample } = FakeZapier
 const user = sample.user

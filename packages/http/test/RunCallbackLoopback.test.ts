@@ -22,7 +22,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { RunCallback, ZapierHttp } from "../src/index.js"
-import { captureSpans } from "./support.js"
+import { captureSpans } from "./kit.js"
 
 const { sample } = FakeZapier
 const user = sample.user

@@ -27,7 +27,7 @@ import {
   type Recorded,
   scriptedClient,
   user
-} from "./support.js"
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const pemBody = keys.pem

@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
 import { Wire, ZapierHttp } from "../src/index.js"
-import { app, driveClock, failureOf, fakeZapier, generateKeys, options, user } from "./support.js"
+import { app, driveClock, failureOf, fakeZapier, generateKeys, options, user } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 

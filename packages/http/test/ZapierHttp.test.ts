@@ -8,7 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Jose from "jose"
 import { ZapierHttp } from "../src/index.js"
-import { CLIENT_SECRET, fakeZapier, generateKeys, json, options, user } from "./support.js"
+import { CLIENT_SECRET, fakeZapier, generateKeys, json, options, user } from "./kit.js"
 
 const keys = await generateKeys("ES256")
 const rsa = await generateKeys("RS256")
