@@ -70,6 +70,7 @@ import {
 } from "./Errors.js"
 import * as AwaitRun from "./internal/awaitRun.js"
 import * as Economy from "./internal/economy.js"
+import * as Expiry from "./internal/expiry.js"
 import * as Metrics from "./Metrics.js"
 import * as Polling from "./Polling.js"
 import { RunCallbacks } from "./RunCallbacks.js"
@@ -131,6 +132,12 @@ export type RunRequest = typeof RunRequest.Type
 export interface EnsureOptions {
   readonly redirectUri?: string | undefined
   readonly theme?: string | undefined
+  /**
+   * When the connection returned is expiring (Zapier announced its expiry, see `Connection.expiring`), also mint
+   * a reconnect link for it (`expiring.reconnect`): one connect token, only then. Default false.
+   * @since 0.2.0
+   */
+  readonly reconnectIfExpiring?: boolean | undefined
 }
 
 /**
@@ -229,6 +236,12 @@ export interface Service {
    * parameter (`Domain.attemptParameter`) that ties the callback to this link; its other parameters are kept.
    * It always lists; the connection it returns counts as verified for `Caching.Policy`'s `connectionTtl`, during
    * which `start` uses it without listing.
+   *
+   * A stored connection marked expiring (`ConnectionStore.markExpiring`, from a connection webhook) is returned
+   * until its `expiresAt` with `expiring` set (and a reconnect link in it with `reconnectIfExpiring`); from
+   * `expiresAt` on it counts as expired: another valid connection listed, else `ConnectionRequired` (`expired`)
+   * with a reconnect link. A reconnect completed through `completeConnection` clears the mark. Runs use an
+   * expiring connection the same way (their span carries `zapier.connection_expires_at`, and a warning is logged).
    */
   readonly ensureConnection: (
     user: EndUser,
@@ -357,15 +370,23 @@ export const make = Effect.gen(function* () {
   ) {
     yield* Effect.annotateCurrentSpan({ "zapier.app": app })
     const stored = yield* store.get(user, app)
+    // Zapier announced the stored connection's expiry: usable until then, expired from then on.
+    const { expiresAt, lapsed } = Expiry.expiryOf(stored, yield* Clock.currentTimeMillis)
     const listed = (yield* connections.list(user, app)).filter((c) => c.app === app)
     const storedListed = Option.flatMap(stored, (s) => Array.findFirst(listed, (c) => c.id === s.connectionId))
-    if (Option.isSome(storedListed) && !storedListed.value.isExpired) {
+    if (Option.isSome(storedListed) && !storedListed.value.isExpired && !lapsed) {
       yield* store.set(user, app, storedListed.value.id)
       memory.verified.set(user, app, storedListed.value, yield* Clock.currentTimeMillis)
-      return storedListed.value
+      if (Option.isNone(expiresAt)) return storedListed.value
+      yield* Effect.annotateCurrentSpan({ "zapier.connection_expires_at": DateTime.formatIso(expiresAt.value) })
+      const reconnect = options?.reconnectIfExpiring
+        ? yield* openLink(user, app, Option.some(storedListed.value.id), options)
+        : undefined
+      return Expiry.withExpiry(storedListed.value, expiresAt.value, reconnect)
     }
     // Zapier's list carries no creation time; it lists connections in creation order, so the last is the newest.
-    const newestValid = Array.findLast(listed, validFor(app))
+    const usable = (c: Connection) => validFor(app)(c) && !(lapsed && c.id === Option.getOrUndefined(storedListed)?.id)
+    const newestValid = Array.findLast(listed, usable)
     if (Option.isSome(newestValid)) {
       yield* store.set(user, app, newestValid.value.id)
       memory.verified.set(user, app, newestValid.value, yield* Clock.currentTimeMillis)
@@ -418,11 +439,19 @@ export const make = Effect.gen(function* () {
   const connectionFor = Effect.fnUntraced(function* (user: EndUser, app: AppId) {
     const caching = yield* Caching.Policy
     const hit = memory.verified.get(user, app)
-    if (hit !== undefined && Economy.fresh(hit.at, yield* Clock.currentTimeMillis, caching.connectionTtl)) {
+    const now = yield* Clock.currentTimeMillis
+    let connection: Connection | undefined
+    if (hit !== undefined && Economy.fresh(hit.at, now, caching.connectionTtl)) {
       const stored = yield* store.get(user, app)
-      if (Option.isSome(stored) && stored.value.connectionId === hit.value.id) return hit.value
+      const { expiresAt, lapsed } = Expiry.expiryOf(stored, now)
+      // From its announced expiry on, ensureConnection decides (another connection, or a reconnect link).
+      if (Option.isSome(stored) && stored.value.connectionId === hit.value.id && !lapsed) {
+        connection = Option.isSome(expiresAt) ? Expiry.withExpiry(hit.value, expiresAt.value) : hit.value
+      }
     }
-    return yield* ensureConnection(user, app)
+    connection ??= yield* ensureConnection(user, app)
+    yield* Expiry.warnRun(app, connection)
+    return connection
   })
 
   const refuse = (app: AppId, reason: ConnectFailureReason, extra?: { error?: string; description?: string }) =>
@@ -496,7 +525,8 @@ export const make = Effect.gen(function* () {
     }
     // Closed only now, atomically: of two callbacks racing on one attempt, only one stores its connection.
     if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
-    yield* store.set(user, app, verified.right.id)
+    // Just (re)authorized through Connect UI: an expiry mark on it is cleared.
+    yield* store.set(user, app, verified.right.id, { renewed: true })
     return verified.right
   })
 
@@ -519,7 +549,7 @@ export const make = Effect.gen(function* () {
     })
     const connection = yield* Effect.timeoutOption(waitForNew, options?.timeout ?? policy.deadline)
     if (Option.isNone(connection)) return yield* refuse(app, "timeout")
-    yield* store.set(user, app, connection.value.id)
+    yield* store.set(user, app, connection.value.id, { renewed: true })
     const attempt = yield* store.latestAttempt(user, app)
     if (Option.isSome(attempt) && !attempt.value.closed) yield* store.closeAttempt(attempt.value.attempt.state)
     return connection.value
