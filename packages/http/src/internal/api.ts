@@ -17,6 +17,7 @@ import type { Env, SendOptions } from "./env.js"
 import { send } from "./env.js"
 import type { AttemptError, BadBody, Context } from "./errors.js"
 import { forCreate, forLease, forSafe, isUnauthenticated400 } from "./errors.js"
+import type { Tokens } from "./tokenExchange.js"
 import type { Raw } from "./transport.js"
 
 /** One API request. @internal */
@@ -59,7 +60,7 @@ export interface Api {
 }
 
 /** @internal */
-export const make = (env: Env, tokens: TokenExchange.Service): Api => {
+export const make = (env: Env, tokens: Tokens): Api => {
   const run = <A, E>(
     kind: "safe" | "create" | "lease",
     map: (error: AttemptError, ctx: Context) => E,
@@ -97,25 +98,27 @@ export const make = (env: Env, tokens: TokenExchange.Service): Api => {
         ? spec.decode({ status: failure.status, headers: failure.headers, body: failure.body })
         : undefined
     const orAnswer = (effect: ReturnType<typeof once>) =>
-      Effect.catchAll(effect, (e) => {
-        const answer = answered(e.exhausted.error)
-        return answer !== undefined && Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(e)
+      spec.answers === undefined || spec.answers.length === 0
+        ? effect
+        : Effect.catchAll(effect, (e) => {
+            const answer = answered(e.exhausted.error)
+            return answer !== undefined && Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(e)
+          })
+    return Effect.flatMap(tokens.current(user), (token) =>
+      Effect.catchAll(orAnswer(once(token)), (first) => {
+        const failure = first.exhausted.error
+        const refused =
+          (failure._tag === "Status" && failure.status === 401) ||
+          (spec.unauthenticated400 === true && isUnauthenticated400(failure))
+        if (!refused) return Effect.fail(first.mapped())
+        // 401: the token was refused before anything was processed. Replace that token (only if it is still the
+        // cached one, so a burst of 401s costs one exchange) and try once more; a second 401 is Unauthorized.
+        return tokens.invalidate(user, token).pipe(
+          Effect.zipRight(tokens.accessToken(user)),
+          Effect.flatMap((fresh) => orAnswer(once(fresh)).pipe(Effect.mapError((e) => e.mapped())))
+        )
       })
-    return Effect.gen(function* () {
-      const token = yield* tokens.accessToken(user)
-      const first = yield* Effect.either(orAnswer(once(token)))
-      if (Either.isRight(first)) return first.right
-      const failure = first.left.exhausted.error
-      const refused =
-        (failure._tag === "Status" && failure.status === 401) ||
-        (spec.unauthenticated400 === true && isUnauthenticated400(failure))
-      if (!refused) return yield* Effect.fail(first.left.mapped())
-      // 401: the token was refused before anything was processed. Replace that token (only if it is still the
-      // cached one, so a burst of 401s costs one exchange) and try once more; a second 401 is Unauthorized.
-      yield* tokens.invalidate(user, token)
-      const fresh = yield* tokens.accessToken(user)
-      return yield* orAnswer(once(fresh)).pipe(Effect.mapError((e) => e.mapped()))
-    })
+    )
   }
   return {
     env,

@@ -103,11 +103,23 @@ const lifetimeOf = (expiresIn: number | null | undefined, fallback: Duration.Dur
   typeof expiresIn === "number" && expiresIn > 0 ? Math.min(expiresIn * 1000, maxLifetime) : Duration.toMillis(fallback)
 
 /**
+ * The token exchange of one layer, and the untraced cache read the layer's own requests use.
+ * @internal
+ */
+export interface Tokens extends TokenExchange.Service {
+  /**
+   * The user's cached token while it needs nothing (fresh, no refresh due): one clock read and one map lookup, no
+   * span, fiber or `Deferred`. Otherwise the same as `accessToken` (which then starts the exchange or refresh).
+   */
+  readonly current: (user: EndUser) => Effect.Effect<AccessTokenType, TokenExchange.ExchangeError>
+}
+
+/**
  * The token exchange of one layer.
  * @since 0.1.0
  * @category constructors
  */
-export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scope.Scope> =>
+export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { settings } = env
     const scope = yield* Effect.scope
@@ -246,6 +258,14 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
       return yield* Deferred.await(plan.wait)
     })
 
+    const current = (user: EndUser): Effect.Effect<AccessTokenType, TokenExchange.ExchangeError> =>
+      Effect.clockWith((clock) => {
+        const cached = slots.get(keyOf(user))?.cached
+        return cached !== undefined && clock.unsafeCurrentTimeMillis() < cached.refreshAt
+          ? Effect.succeed(cached.token)
+          : accessToken(user)
+      })
+
     const invalidate = Effect.fn("TokenExchange.invalidate")(function* (user: EndUser, failed?: AccessTokenType) {
       yield* Effect.sync(() => {
         const key = keyOf(user)
@@ -289,5 +309,5 @@ export const make = (env: Env): Effect.Effect<TokenExchange.Service, never, Scop
       )
     })
 
-    return TokenExchange.TokenExchange.of({ accessToken, connectToken, invalidate })
+    return { ...TokenExchange.TokenExchange.of({ accessToken, connectToken, invalidate }), current }
   })

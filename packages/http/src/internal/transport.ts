@@ -13,8 +13,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import type { AttemptError } from "./errors.js"
-import { BadBody, fromPlatform, Status } from "./errors.js"
+import { BadBody, fromPlatform, Status, Timeout } from "./errors.js"
 import type { Settings } from "./settings.js"
+import { timeoutFail } from "./timeout.js"
 
 /** A complete answer. @internal */
 export interface Raw {
@@ -82,8 +83,8 @@ export const attempt = <A>(
     Effect.flatMap((response) =>
       Effect.map(readCapped(response, settings.maxResponseBytes), (body) => ({ response, body }))
     ),
-    Effect.timeout(timeout),
     Effect.mapError((e): AttemptError => fromPlatform(e, timeout)),
+    (read) => timeoutFail(read, timeout, () => new Timeout({ after: timeout })),
     Effect.flatMap(({ response, body }): Either.Either<A, AttemptError> => {
       const status = response.status
       if (status < 200 || status >= 300) {
