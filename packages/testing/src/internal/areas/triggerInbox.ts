@@ -1,3 +1,11 @@
+/**
+ * Area: the Trigger Inbox (inboxes ensured by key, leases, ack/release, redelivery, quarantine, pause/resume with
+ * reasons, Server-Sent Events, notification POSTs): the model's rules (`model/inbox.ts`) on the kit's clock, the
+ * control methods that emit events and script inboxes, and core's `TriggerInboxes` in memory. Its routes and the
+ * notification POSTs are in `triggerInboxRoutes.ts`.
+ *
+ * @internal
+ */
 import { Domain, Errors, TriggerInboxes } from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
