@@ -59,6 +59,14 @@ export {
 } from "./internal/areas/callbacks.js"
 export type {
   /**
+   * What the end user's browser is left with when Connect UI finishes (`approveConnectInBrowser` /
+   * `denyConnectInBrowser`): the callback, and the URL the browser is sent to in redirect mode (the partner's
+   * `redirect_uri` with the callback query), for a test that follows it over HTTP.
+   * @since 0.2.0
+   * @category connect
+   */
+  BrowserOutcome,
+  /**
    * What a real browser delivers to the partner when Connect UI finishes: the redirect's query, or the popup's
    * `postMessage` data. Feed it to `EmbeddedActions.completeConnection`.
    * @since 0.1.0

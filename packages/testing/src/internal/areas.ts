@@ -29,6 +29,7 @@ import * as Actions from "./areas/actions.js"
 import * as AppsArea from "./areas/apps.js"
 import * as Callbacks from "./areas/callbacks.js"
 import * as Connect from "./areas/connect.js"
+import * as ConnectRoutes from "./areas/connectRoutes.js"
 import * as Results from "./areas/results.js"
 import * as Runs from "./areas/runs.js"
 import * as Tokens from "./areas/tokens.js"
@@ -115,7 +116,7 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
   Effect.map(Tokens.routes(server), (tokens) => [
     ...tokens,
     ...AppsArea.routes(server, model.apps),
-    ...Connect.routes(server, model.connect),
+    ...ConnectRoutes.routes(server, model.connect),
     ...Actions.routes(server, model.actions),
     ...Runs.routes(server, model.runs),
     ...Results.routes(server, model.runs),

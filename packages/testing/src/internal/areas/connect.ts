@@ -1,25 +1,20 @@
 /**
- * Area: connections and Connect UI: the user's connections (`GET /v2/authentications`), Connect UI sessions
- * (the page a link opens, the approve/deny form, the redirect or popup it ends on), core's `Connections` in
- * memory, and the control methods that add connections and act as the end user in Connect UI.
+ * Area: connections and Connect UI: the user's connections, Connect UI sessions (opened by a link, finished by
+ * an approval or a refusal, with the callback and the redirect a browser gets), core's `Connections` in memory,
+ * and the control methods that add connections and act as the end user in Connect UI. The routes
+ * (`GET /v2/authentications`, the Connect UI pages) are in `connectRoutes.ts`.
  *
  * @internal
  */
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Connections, Domain, type Errors } from "@effect-zapier/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import * as Schema from "effect/Schema"
 import type { ClientKit } from "../client.js"
 import type { ConnectOutcome, ConnectRefusal } from "../model/failures.js"
-import { ApiFailure } from "../model/failures.js"
 import type { ConnectionRecord, Kit, SessionRecord, State } from "../model/state.js"
 import {
   addConnectionTo,
@@ -32,8 +27,7 @@ import {
   toConnection,
   userKey
 } from "../model/state.js"
-import type { Routes, ServerKit } from "../server/kit.js"
-import { Count, decodeQuery, json, OptionalString, respond, withQuery } from "../server/kit.js"
+import { withQuery } from "../server/kit.js"
 import type * as FZ from "../types.js"
 
 /** The endpoints of this area, as the ledger and fault rules name them. */
@@ -89,6 +83,25 @@ export interface DenyOptions {
   readonly description?: string | undefined
 }
 
+/**
+ * What the end user's browser is left with when Connect UI finishes, as `approveConnectInBrowser` /
+ * `denyConnectInBrowser` return it.
+ * @since 0.2.0
+ * @category connect
+ */
+export interface BrowserOutcome {
+  /** The callback, as `approveConnect` / `denyConnect` return it: the redirect's query, or the popup message. */
+  readonly callback: ConnectCallbackPayload
+  /**
+   * Where Connect UI sends the browser (the `Location` of its 302): the link's `redirect_uri` with its own
+   * parameters kept (the partner's, e.g. `app=`, and the library's `connect_attempt`) and the callback's set
+   * (`authentication_id` and `service`, or `error` and `error_description`; `state`). A test GETs it on the
+   * partner's server, as the browser would. Undefined in popup mode and for a link without a `redirect_uri`
+   * (Connect UI then ends on the page that posts `callback` to the opener).
+   */
+  readonly redirectUrl: string | undefined
+}
+
 /** The control methods of this area. */
 export interface ConnectControl {
   /** Provisions an end user (as their first token exchange would). */
@@ -118,6 +131,19 @@ export interface ConnectControl {
     link: Domain.ConnectLink | string,
     options?: DenyOptions
   ) => Effect.Effect<ConnectCallbackPayload>
+  /**
+   * `approveConnect`, with the URL the browser is then sent to (`redirectUrl`: the partner's `redirect_uri` with
+   * the callback query), so a test over HTTP follows it into the partner's callback route without rebuilding it.
+   */
+  readonly approveConnectInBrowser: (
+    link: Domain.ConnectLink | string,
+    options?: ConnectOptions
+  ) => Effect.Effect<BrowserOutcome>
+  /** `denyConnect`, with the URL the browser is then sent to (see `approveConnectInBrowser`). */
+  readonly denyConnectInBrowser: (
+    link: Domain.ConnectLink | string,
+    options?: DenyOptions
+  ) => Effect.Effect<BrowserOutcome>
 }
 
 export interface ConnectParams {
@@ -165,6 +191,15 @@ const parametersOf = (redirectUri: string | undefined): Record<string, string> =
 
 /** The part of a redirect URI that registration compares: everything but the query and fragment. */
 const withoutQuery = (uri: string): string => uri.split("#")[0]!.split("?")[0]!
+
+/** Where Connect UI sends the browser in redirect mode: the redirect_uri with the callback query set over its own. */
+export const redirectUrlOf = (outcome: ConnectOutcome): string | undefined =>
+  outcome.redirectUri !== undefined ? withQuery(outcome.redirectUri, redirectQuery(outcome)) : undefined
+
+const toBrowser = (outcome: ConnectOutcome, mode: "redirect" | "popup" | undefined): BrowserOutcome => ({
+  callback: toPayload(outcome, mode),
+  redirectUrl: mode === "popup" ? undefined : redirectUrlOf(outcome)
+})
 
 const toPayload = (outcome: ConnectOutcome, mode: "redirect" | "popup" | undefined): ConnectCallbackPayload => {
   if (mode === "popup") return popupMessage(outcome)
@@ -405,12 +440,19 @@ export const model = (kit: Kit) => {
   ) =>
     Effect.gen(function* () {
       const { app, params } = yield* parseLink(link)
-      const outcome = yield* openSession(app, params).pipe(
+      const outcome: ConnectOutcome = yield* openSession(app, params).pipe(
         Effect.flatMap((session) => finishSession(session.id, decision)),
         Effect.merge
       )
-      return toPayload(outcome, mode)
+      return toBrowser(outcome, mode)
     })
+
+  const deny = (options: DenyOptions | undefined) =>
+    ({
+      _tag: "Deny",
+      error: options?.error ?? "server_error",
+      description: options?.description ?? "OAuth Failed: access_denied"
+    }) as const
 
   const control: ConnectControl = {
     addUser: Effect.fn("FakeZapier.addUser")(function* (user: Domain.EndUser) {
@@ -450,17 +492,25 @@ export const model = (kit: Kit) => {
       link: Domain.ConnectLink | string,
       options?: ConnectOptions
     ) {
-      return yield* finishLink(link, options?.mode, { _tag: "Approve", title: options?.title })
+      return (yield* finishLink(link, options?.mode, { _tag: "Approve", title: options?.title })).callback
     }),
     denyConnect: Effect.fn("FakeZapier.denyConnect")(function* (
       link: Domain.ConnectLink | string,
       options?: DenyOptions
     ) {
-      return yield* finishLink(link, options?.mode, {
-        _tag: "Deny",
-        error: options?.error ?? "server_error",
-        description: options?.description ?? "OAuth Failed: access_denied"
-      })
+      return (yield* finishLink(link, options?.mode, deny(options))).callback
+    }),
+    approveConnectInBrowser: Effect.fn("FakeZapier.approveConnectInBrowser")(function* (
+      link: Domain.ConnectLink | string,
+      options?: ConnectOptions
+    ) {
+      return yield* finishLink(link, options?.mode, { _tag: "Approve", title: options?.title })
+    }),
+    denyConnectInBrowser: Effect.fn("FakeZapier.denyConnectInBrowser")(function* (
+      link: Domain.ConnectLink | string,
+      options?: DenyOptions
+    ) {
+      return yield* finishLink(link, options?.mode, deny(options))
     })
   }
   return { listConnections, openSession, finishSession, control }
@@ -468,174 +518,6 @@ export const model = (kit: Kit) => {
 
 /** The model side of this area. */
 export type Model = ReturnType<typeof model>
-
-// ---------------------------------------------------------------------------------------------------------------
-// Routes
-// ---------------------------------------------------------------------------------------------------------------
-
-const escapeHtml = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;")
-
-/** JSON safe to embed in a `<script>`. */
-const scriptJson = (value: unknown) =>
-  JSON.stringify(value).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026")
-
-const page = (title: string, body: string, status = 200) =>
-  HttpServerResponse.text(
-    `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>` +
-      `<body>${body}</body></html>\n`,
-    { status, contentType: "text/html; charset=utf-8", headers: { "cache-control": "no-store" } }
-  )
-
-/** The page Connect UI ends on in the popup pattern: posts the outcome to the opener, then closes. */
-const popupPage = (outcome: ConnectOutcome) => {
-  const message = popupMessage(outcome)
-  const title = outcome._tag === "Approved" ? "Connected" : "Connection failed"
-  const text =
-    outcome._tag === "Approved"
-      ? "<p>Connected. You can close this window.</p>"
-      : `<p>${escapeHtml(outcome.error)}: ${escapeHtml(outcome.description)}</p>`
-  return page(
-    title,
-    `<h1>${title}</h1>${text}` +
-      `<script>window.opener && window.opener.postMessage(${scriptJson(message)}, "*"); window.close();</script>`,
-    outcome._tag === "Approved" ? 200 : 400
-  )
-}
-
-/** Where Connect UI sends the browser for an outcome: the redirect, or the popup page. */
-const connectReply = (outcome: ConnectOutcome) =>
-  outcome.redirectUri !== undefined
-    ? HttpServerResponse.redirect(withQuery(outcome.redirectUri, redirectQuery(outcome)), {
-        status: 302,
-        headers: { "cache-control": "no-store" }
-      })
-    : popupPage(outcome)
-
-// ---------------------------------------------------------------------------------------------------------------
-// Request schemas
-// ---------------------------------------------------------------------------------------------------------------
-const ListQuery = Schema.Struct({
-  app: OptionalString,
-  limit: Schema.optional(Count),
-  offset: Schema.optional(Count)
-})
-
-const ConnectQuery = Schema.Struct({
-  token: OptionalString,
-  state: OptionalString,
-  redirect_uri: OptionalString,
-  reconnect_id: OptionalString,
-  theme: OptionalString
-})
-
-const ConnectForm = Schema.Struct({
-  session: Schema.String,
-  decision: Schema.Literal("approve", "deny"),
-  title: OptionalString
-})
-
-/** `GET /v2/authentications` and the Connect UI pages. */
-export const routes = (server: ServerKit, m: Model): Routes => {
-  const { api, gated, handle, pathOf } = server
-  const page_ = server.page
-
-  const authentications = api(endpoints.authentications, (user) =>
-    Effect.gen(function* () {
-      const q = yield* decodeQuery(ListQuery)
-      if (q.app === undefined || q.app.length === 0) {
-        return yield* Effect.fail(ApiFailure.invalid("The app query parameter is required.", "app"))
-      }
-      const limit = Math.min(Math.max(q.limit ?? 10, 1), 100)
-      const offset = q.offset ?? 0
-      const { items, count } = yield* m.listConnections(user, q.app, limit, offset)
-      return json({
-        ...page_("/v2/authentications", count, limit, offset, { app: q.app }),
-        data: items.map((c) => ({
-          type: "authentication",
-          id: c.id,
-          app: c.app,
-          is_expired: c.isExpired,
-          title: c.title
-        }))
-      })
-    })
-  )
-
-  const connectPage = handle(endpoints.connectPage)(
-    Effect.gen(function* () {
-      const req = yield* HttpServerRequest.HttpServerRequest
-      const params = yield* HttpRouter.params
-      const app = params.app ?? ""
-      const q = yield* Effect.orElseSucceed(decodeQuery(ConnectQuery), () => ({}) as typeof ConnectQuery.Type)
-      const opened = yield* Effect.either(
-        m.openSession(app, {
-          token: q.token,
-          state: q.state,
-          redirectUri: q.redirect_uri,
-          reconnectId: q.reconnect_id
-        })
-      )
-      return yield* gated(
-        { method: req.method, endpoint: endpoints.connectPage, path: pathOf(req) },
-        Either.isLeft(opened)
-          ? Effect.succeed(connectReply(opened.left))
-          : Effect.succeed(
-              page(
-                `Connect ${opened.right.appTitle}`,
-                `<h1>${opened.right.reconnect !== undefined ? "Reconnect" : "Connect"} ${escapeHtml(opened.right.appTitle)}</h1>` +
-                  `<p>Allow this app to use your ${escapeHtml(opened.right.appTitle)} account` +
-                  `${opened.right.reconnect !== undefined ? ` (connection ${escapeHtml(opened.right.reconnect)})` : ""}.</p>` +
-                  `<form method="post" action="/to/${encodeURIComponent(app)}">` +
-                  `<input type="hidden" name="session" value="${escapeHtml(opened.right.id)}">` +
-                  `<label>Title <input name="title" value=""></label> ` +
-                  `<button type="submit" name="decision" value="approve" id="approve">Approve</button> ` +
-                  `<button type="submit" name="decision" value="deny" id="deny">Deny</button>` +
-                  "</form>"
-              )
-            ),
-        (failure) => page(failure.title, `<p>${escapeHtml(failure.detail)}</p>`, failure.status),
-        () => page("Error", "<p>An unexpected error occurred</p>", 500)
-      ).pipe(
-        Effect.map((reply) =>
-          reply._tag === "Response" && Either.isRight(opened) ? { ...reply, user: opened.right.user } : reply
-        )
-      )
-    })
-  )
-
-  const connectSubmit = handle(endpoints.connectSubmit)(
-    Effect.gen(function* () {
-      const req = yield* HttpServerRequest.HttpServerRequest
-      const form = yield* req.urlParamsBody.pipe(
-        Effect.flatMap((p) => Schema.decodeUnknown(ConnectForm)(Object.fromEntries(p))),
-        Effect.either
-      )
-      if (Either.isLeft(form)) {
-        return respond(page("Error", "<p>Session initialization failed</p>", 400))
-      }
-      const title = form.right.title?.trim()
-      const outcome = yield* m.finishSession(
-        form.right.session,
-        form.right.decision === "approve"
-          ? { _tag: "Approve", title: title !== undefined && title.length > 0 ? title : undefined }
-          : { _tag: "Deny", error: "server_error", description: "OAuth Failed: access_denied" }
-      )
-      return yield* gated(
-        { method: req.method, endpoint: endpoints.connectSubmit, path: pathOf(req) },
-        Effect.succeed(connectReply(outcome)),
-        (failure) => page(failure.title, `<p>${escapeHtml(failure.detail)}</p>`, failure.status),
-        () => page("Error", "<p>An unexpected error occurred</p>", 500)
-      ).pipe(Effect.map((reply) => (outcome._tag === "Approved" ? { ...reply, user: outcome.connection.user } : reply)))
-    })
-  )
-
-  return [
-    HttpRouter.makeRoute("GET", "/v2/authentications", authentications),
-    HttpRouter.makeRoute("GET", "/to/:app", connectPage),
-    HttpRouter.makeRoute("POST", "/to/:app", connectSubmit)
-  ]
-}
 
 /** Core's `Connections`, in memory. */
 export const services = (client: ClientKit, m: Model) => {
