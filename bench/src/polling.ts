@@ -5,7 +5,7 @@
  * by three pollers over `FakeZapier.layer`'s `ActionRuns.get`, and the fake's ledger counts the status GETs:
  * - `effect-zapier`: the library's own `EmbeddedActions.await` with the default `Polling.Policy`
  *   (500 ms, ×1.5, 5 s cap, ±20 % jitter);
- * - `zapier-sdk`: Zapier's SDK `pollUntilComplete`, re-implemented from its published figures (spec, last section):
+ * - `zapier-sdk`: Zapier's SDK `pollUntilComplete`, re-implemented from its published figures (Zapier's White Label documentation):
  *   first wait 50 ms, then an interval chosen by elapsed time plus 0–50 % jitter;
  * - `fixed-1s`: a GET every second.
  * Detection lag = the moment the poller returns − the moment the run finished.

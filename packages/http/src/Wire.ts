@@ -1,5 +1,5 @@
 /**
- * Zapier's JSON on the wire (`snake_case`), as the White Label spec describes it. Every schema ignores unknown
+ * Zapier's JSON on the wire (`snake_case`), as Zapier's White Label API reference describes it. Every schema ignores unknown
  * fields and accepts the documented conflicts: `links.prev` or `links.previous`, an app as an id or an expanded
  * object, numeric or string ids, `errors[].status` as an integer or a string, the `/v2/actions` envelope as an
  * object or an array of envelopes, and any run status (only `success` and `error` are terminal).

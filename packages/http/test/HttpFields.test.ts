@@ -27,7 +27,7 @@ const provide = (api: (request: Recorded) => Answer) => {
   }
 }
 
-/** The spec's input field example, plus the other kinds and the tolerated oddities. */
+/** The input field example of Zapier's API reference, plus the other kinds and the tolerated oddities. */
 const inputsBody = {
   links: { next: null, prev: null },
   meta: { count: 5, limit: null, offset: 0 },

@@ -79,7 +79,7 @@ const send = (request: HttpClientRequest.HttpClientRequest) =>
     return yield* client.execute(HttpClientRequest.prependUrl(request, server.url))
   })
 
-// Bodies are decoded with the spec's shapes (exactly, where the spec gives the whole object).
+// Bodies are decoded with Zapier's documented shapes (exactly, where its reference gives the whole object).
 const decode =
   <A, I>(schema: Schema.Schema<A, I>, exact = false) =>
   (response: HttpClientResponse.HttpClientResponse) =>
@@ -128,7 +128,7 @@ const AppItem = Schema.Struct({
   title: Schema.String,
   links: Schema.Struct({ connect_new_authentication: Schema.String })
 })
-/** `/v2/apps` spells the previous-page link `previous`, as the spec's example does. */
+/** `/v2/apps` spells the previous-page link `previous`, as the example of Zapier's API reference does. */
 const appsOf = decode(
   Schema.Struct({
     links: Schema.Struct({ next: Schema.NullOr(Schema.String), previous: Schema.NullOr(Schema.String) }),
@@ -418,7 +418,7 @@ describe("FakeZapierServer", () => {
       }).pipe(Effect.provide(Server))
     )
 
-    it.effect("GET /v2/apps lists the catalog with the spec's envelope", () =>
+    it.effect("GET /v2/apps lists the catalog with Zapier's documented envelope", () =>
       Effect.gen(function* () {
         const token = yield* accessTokenFor(alice)
         const body = yield* appsOf(yield* get("/v2/apps?limit=2", token))
@@ -672,7 +672,7 @@ describe("FakeZapierServer", () => {
       }).pipe(Effect.provide(serverWith({ pendingStatus: "queued-then-running", pendingHttpStatus: 202 })))
     )
 
-    it.effect("POST /v2/actions/{id}/inputs: the RootFieldset of the spec, computed from the inputs", () =>
+    it.effect("POST /v2/actions/{id}/inputs: the documented RootFieldset, computed from the inputs", () =>
       Effect.gen(function* () {
         const { connection, token, action } = yield* ready
         const path = `/v2/actions/${encodeURIComponent(action)}/inputs`
@@ -705,7 +705,7 @@ describe("FakeZapierServer", () => {
           items: {},
           format: "SELECT"
         })
-        // As in the spec's example, a field without a format has no `format` key.
+        // As in Zapier's documented example, a field without a format has no `format` key.
         assert.isFalse("format" in body.data[2]!)
         const advanced = body.data[4] as unknown as { readonly fields: ReadonlyArray<Record<string, unknown>> }
         assert.deepInclude(advanced.fields[1], { id: "mentions", value_type: "ARRAY", items: { type: "STRING" } })
@@ -848,7 +848,7 @@ describe("FakeZapierServer", () => {
       }).pipe(Effect.provide(Server))
     )
 
-    it.effect("reused and expired connect tokens get the spec's error redirect", () =>
+    it.effect("reused and expired connect tokens get Connect UI's documented error redirect", () =>
       Effect.gen(function* () {
         const client = yield* HttpClient.HttpClient
         const { url } = yield* linkFor(alice, { redirect_uri: "https://partner.example/cb", state: "s1" })

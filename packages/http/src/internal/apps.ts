@@ -1,7 +1,7 @@
 /**
  * `Apps` over `GET /v2/apps?query=…&category=…&ids=…&limit=…&offset=…`, a page at a time, with the user's access
  * token. The response is read as one envelope or as an array of envelopes, and the previous-page link as
- * `links.prev` or `links.previous` (the spec's `/v2/apps` example spells it `previous`).
+ * `links.prev` or `links.previous` (the `/v2/apps` example of Zapier's API reference spells it `previous`).
  *
  * Build it with `ZapierHttp.layer`.
  *

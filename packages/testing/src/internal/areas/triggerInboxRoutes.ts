@@ -34,7 +34,7 @@ import { apiError, describeIssue, isObject, json } from "../server/kit.js"
 import { endpoints, type Model, prefixes } from "./triggerInbox.js"
 
 // ---------------------------------------------------------------------------------------------------------------
-// JSON (from the spec)
+// JSON (from Zapier's Trigger Inbox reference)
 // ---------------------------------------------------------------------------------------------------------------
 
 const iso = (millis: number) => new Date(millis).toISOString()
