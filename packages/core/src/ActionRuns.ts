@@ -44,6 +44,12 @@ export interface Service {
   readonly create: (user: EndUser, run: CreateRun) => Effect.Effect<ActionRunId, RequestError | RunOutcomeUnknown>
   /** The run's current state. */
   readonly get: (user: EndUser, runId: ActionRunId) => Effect.Effect<RunState, RequestError>
+  /**
+   * True while `get` is a held read (the Actions API's long-poll read, which Zapier holds until the run ends or its
+   * wait passes): one read costs one request however long it waits, so `await` sends the first one at once instead
+   * of on the polling schedule. Absent: plain reads.
+   */
+  readonly heldReads?: (() => boolean) | undefined
 }
 
 /**

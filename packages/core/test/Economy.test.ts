@@ -269,9 +269,38 @@ describe("bounds of the memory", () => {
     assert.deepStrictEqual(learned.plan("a99"), [1000])
   })
 
-  it("the plan places polls at the quantiles 1/2, 3/4, … up to the longest run seen", () => {
+  it("the plan costs fewer reads than the fixed schedule, for less lag, over the durations it learned", () => {
     const learned = Learned.make({ maxKeys: 4, samplesPerKey: 100, minSamples: 3 })
     for (let i = 1; i <= 100; i++) learned.record("a", { lo: i * 100, hi: i * 100 })
-    assert.deepStrictEqual(learned.plan("a"), [5000, 7500, 8800, 9400, 9700, 9900, 10000])
+    const plan = learned.plan("a")
+    const points = Array.from({ length: 100 }, (_, i) => ({ x: (i + 1) * 100, w: 1 }))
+    const fixed = Learned.evaluate(Learned.fixedOffsets(Learned.defaultFixed, 10_000), points)
+    const mine = Learned.evaluate(plan, points)
+    assert.isBelow(mine.reads, fixed.reads)
+    assert.isAtMost(mine.lag, fixed.lag)
+    for (let i = 1; i < plan.length; i++) assert.isAbove(plan[i]!, plan[i - 1]!)
+    assert.isAtLeast(plan[plan.length - 1]!, 10_000, "up to the longest run seen")
+  })
+
+  it("an action whose runs take as long every time: one or two polls just about its duration", () => {
+    const learned = Learned.make()
+    for (let i = 0; i < 10; i++) learned.record("a", { lo: 59_000 + i * 100, hi: 60_500 + i * 50 })
+    const plan = learned.plan("a")
+    assert.isAtMost(plan.length, 2)
+    for (const at of plan) assert.isTrue(at > 58_000 && at < 62_000, `a poll at ${at}`)
+  })
+
+  it("a run whose first read already saw it ended stands for the runs that ended that early, not for (0, hi]", () => {
+    const learned = Learned.make()
+    // Two runs polled on the fixed schedule ended between 299.6 s and 300.1 s; later ones were read once, at ~300.5 s.
+    learned.record("a", { lo: 299_600, hi: 300_100 })
+    learned.record("a", { lo: 299_650, hi: 300_150 })
+    for (let i = 0; i < 6; i++) learned.record("a", { lo: 0, hi: 300_500 })
+    const plan = learned.plan("a")
+    assert.isAtLeast(plan[0]!, 290_000, `no poll long before the end: ${plan.join(", ")}`)
+    // With nothing seen that early, the interval is all that is known.
+    const blind = Learned.make()
+    for (let i = 0; i < 4; i++) blind.record("b", { lo: 0, hi: 2_000 })
+    assert.isBelow(blind.plan("b")[0]!, 2_000)
   })
 })

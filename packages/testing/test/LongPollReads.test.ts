@@ -92,6 +92,32 @@ describe("FakeZapier.layer with long-poll reads", () => {
     }).pipe(Effect.provide(LongPolled()))
   )
 
+  it.effect("held reads go out at once: a 300 ms run is read once, as it ends (not at ~500 ms, then again)", () =>
+    Effect.gen(function* () {
+      const zapier = yield* FakeZapier.FakeZapier
+      yield* zapier.addConnection(user, sample.slack)
+      yield* zapier.scriptRuns(sample.slack, sample.sendChannelMessage, FakeZapier.RunScript.succeed("300 millis", []))
+      const actions = yield* EmbeddedActions.EmbeddedActions
+      for (let i = 0; i < 3; i++) {
+        const fiber = yield* Effect.fork(
+          actions.run({
+            user,
+            app: sample.slack,
+            action: sample.sendChannelMessage,
+            inputs: { channel: "#a", text: "x" }
+          })
+        )
+        yield* TestClock.adjust("2 seconds")
+        const result = yield* Fiber.join(fiber)
+        const reads = (yield* zapier.ledger).requests.filter(
+          (r) => r.endpoint === Endpoint.readRun && r.path.endsWith(result.runId)
+        )
+        assert.strictEqual(reads.length, 1)
+        assert.strictEqual(reads[0]!.at, (yield* zapier.run(result.runId)).finishesAt, "held until it ended")
+      }
+    }).pipe(Effect.provide(LongPolled()))
+  )
+
   it.effect("reads have their own bucket: a 429 once it is spent, while /v2 requests still pass (and back)", () =>
     Effect.gen(function* () {
       const { zapier, runs, runId } = yield* created("0 seconds")

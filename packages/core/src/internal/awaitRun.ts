@@ -149,7 +149,14 @@ export const make =
       const planned =
         recent === undefined || learnedKey === undefined || policy.adaptive === false
           ? []
-          : Economy.plannedDelays(memory.learned.plan(learnedKey), recent.createdAt, progress.lastPendingAt)
+          : Economy.firstDelays(
+              memory,
+              learnedKey,
+              policy,
+              runs.heldReads?.() === true,
+              recent.createdAt,
+              progress.lastPendingAt
+            )
       const failed = (errors: ReadonlyArray<RunError>) =>
         Effect.flip(
           Economy.runFailed({ connections, memory, openLink }, user, runId, errors, recent, options?.reconnectLink)

@@ -27,6 +27,7 @@ import type {
   RunError
 } from "../Domain.js"
 import { ActionRunFailed } from "../Errors.js"
+import type * as Polling from "../Polling.js"
 import * as Cache from "./cache.js"
 import * as Learned from "./learned.js"
 
@@ -101,6 +102,32 @@ export const variantOf = (fields: ReadonlyArray<Field>, inputs: Inputs): string 
 /** @internal */
 export const learnedKey = (run: Pick<RecentRun, "app" | "action" | "actionType">): string =>
   Learned.keyOf(run.app, run.action, run.actionType)
+
+/**
+ * The delays before the first reads of a run this program started, created at `createdAt` and awaited from `now`:
+ * with `held` reads (long-poll), one read at once (Zapier holds it until the run ends, so reading early costs
+ * nothing); otherwise the polls the learned durations of its action place (empty: the fixed schedule).
+ * @internal
+ */
+export const firstDelays = (
+  memory: Memory,
+  key: string,
+  policy: Pick<Polling.PolicyShape, "initialDelay" | "factor" | "maxDelay">,
+  held: boolean,
+  createdAt: number,
+  now: number
+): ReadonlyArray<Duration.Duration> =>
+  held
+    ? [Duration.zero]
+    : plannedDelays(
+        memory.learned.plan(key, {
+          initialDelay: Duration.toMillis(policy.initialDelay),
+          factor: policy.factor,
+          maxDelay: Duration.toMillis(policy.maxDelay)
+        }),
+        createdAt,
+        now
+      )
 
 /**
  * The delays to the polls the learned durations place, for a run created at `createdAt` and polled from `now`

@@ -248,5 +248,9 @@ export const make = (api: Api): ActionRuns.Service => {
     return result
   })
 
-  return ActionRuns.ActionRuns.of({ create, get })
+  return ActionRuns.ActionRuns.of({
+    create,
+    get,
+    heldReads: () => settings.runReads === "long-poll" && !longPollUnavailable
+  })
 }

@@ -120,5 +120,8 @@ export const services = (
       retryAfter: Duration.seconds(notFinishedRetryAfterSeconds)
     })
   })
-  return Context.make(ActionRuns.ActionRuns, ActionRuns.ActionRuns.of({ create: created.create, get }))
+  return Context.make(
+    ActionRuns.ActionRuns,
+    ActionRuns.ActionRuns.of({ create: created.create, get, heldReads: () => true })
+  )
 }
