@@ -13,7 +13,8 @@
  *
  * A verified `connection.expiry_scheduled` event becomes a `ConnectionExpiring` (the connection id and its
  * `expires_at`; `data.title`, which may hold personal data, is never kept) handed to `onExpiring`. Other event
- * types are acknowledged and ignored. A refused delivery is answered 401 (signature, time) or 400 (body) and
+ * types are acknowledged and ignored. {@link markExpiring} is the ready `onExpiring` that marks the stored connection
+ * (`ConnectionStore.markExpiring`), so `ensureConnection` offers a reconnect before runs fail. A refused delivery is answered 401 (signature, time) or 400 (body) and
  * changes nothing; the refusal's reason is logged, never the body or the secret.
  *
  * @example
@@ -27,7 +28,7 @@
  *     "/zapier/webhooks/connections",
  *     ConnectionWebhooks.handler({
  *       secret: Redacted.make(process.env.ZAPIER_WEBHOOK_SECRET ?? ""),
- *       // e.g. mark the stored connection as expiring, so the app offers a reconnect link before runs fail
+ *       // or ConnectionWebhooks.markExpiring: mark the stored connection, so ensureConnection offers a reconnect
  *       onExpiring: (event) => Effect.log("connection expiring", event.connection, event.expiresAt)
  *     })
  *   )
@@ -38,6 +39,7 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as ConnectionStore from "@effect-zapier/core/ConnectionStore"
 import * as Domain from "@effect-zapier/core/Domain"
 import type * as Errors from "@effect-zapier/core/Errors"
 import { WebhookRejected } from "@effect-zapier/core/Errors"
@@ -191,6 +193,41 @@ export const decodeEvent = (
     )
   )
 }
+
+/**
+ * The ready `onExpiring`: records the notice in the `ConnectionStore` (`markExpiring`: every stored connection
+ * with that id is marked expiring at `expiresAt`), so `EmbeddedActions.ensureConnection` surfaces it
+ * (`Connection.expiring`, with a reconnect link on request) and treats the connection as expired from then on.
+ * Costs no Zapier request. A notice for a connection not stored here marks nothing and is logged at debug level.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter } from "@effect/platform"
+ * import { ConnectionWebhooks } from "@effect-zapier/http"
+ * import { Redacted } from "effect"
+ *
+ * // needs the ConnectionStore the app's EmbeddedActions uses
+ * const route = HttpRouter.post(
+ *   "/zapier/webhooks/connections",
+ *   ConnectionWebhooks.handler({
+ *     secret: Redacted.make(process.env.ZAPIER_WEBHOOK_SECRET ?? ""),
+ *     onExpiring: ConnectionWebhooks.markExpiring
+ *   })
+ * )
+ * ```
+ * @since 0.2.0
+ */
+export const markExpiring = Effect.fn("ConnectionWebhooks.markExpiring")(function* (event: Domain.ConnectionExpiring) {
+  const store = yield* ConnectionStore.ConnectionStore
+  const marked = yield* store.markExpiring(event.connection, event.expiresAt)
+  yield* Effect.annotateCurrentSpan({ "zapier.connection": event.connection, "zapier.connections_marked": marked })
+  if (marked === 0) {
+    yield* Effect.logDebug("A connection-expiry notice names a connection not stored here; nothing was marked").pipe(
+      Effect.annotateLogs({ "zapier.connection": event.connection })
+    )
+  }
+  return marked
+})
 
 /** @since 0.1.0 */
 export interface HandlerOptions<E, R> extends VerifyOptions {

@@ -96,6 +96,20 @@ export type {
 } from "./internal/areas/connect.js"
 export type {
   /**
+   * A connection-webhook delivery the fake made (`scheduleConnectionExpiry`).
+   * @since 0.2.0
+   * @category control
+   */
+  ConnectionWebhookDelivery,
+  /**
+   * A connection-webhook subscription as the fake holds it, with its signing secret.
+   * @since 0.2.0
+   * @category control
+   */
+  ConnectionWebhookInfo
+} from "./internal/areas/connectionWebhooks.js"
+export type {
+  /**
    * A run as the model holds it.
    * @since 0.1.0
    * @category control

@@ -29,6 +29,7 @@ import * as Actions from "./areas/actions.js"
 import * as AppsArea from "./areas/apps.js"
 import * as Callbacks from "./areas/callbacks.js"
 import * as Connect from "./areas/connect.js"
+import * as ConnectionWebhooks from "./areas/connectionWebhooks.js"
 import * as ConnectRoutes from "./areas/connectRoutes.js"
 import * as Results from "./areas/results.js"
 import * as Runs from "./areas/runs.js"
@@ -54,7 +55,8 @@ export const Endpoint = {
   ...Runs.endpoints,
   ...Results.endpoints,
   ...Callbacks.endpoints,
-  ...TriggerInbox.endpoints
+  ...TriggerInbox.endpoints,
+  ...ConnectionWebhooks.endpoints
 } as const
 
 /**
@@ -70,7 +72,8 @@ export interface Control
     Connect.ConnectControl,
     Runs.RunsControl,
     Callbacks.CallbacksControl,
-    TriggerInbox.TriggerInboxControl {
+    TriggerInbox.TriggerInboxControl,
+    ConnectionWebhooks.ConnectionWebhooksControl {
   /** The Connect UI base URL used in links. */
   readonly connectUrl: string
 }
@@ -84,6 +87,7 @@ export interface Model {
   readonly runs: Runs.Model
   readonly callbacks: Callbacks.Model
   readonly inbox: TriggerInbox.Model
+  readonly webhooks: ConnectionWebhooks.Model
   readonly control: Control
 }
 
@@ -98,6 +102,7 @@ export const makeModel = (seed: FZ.Seed, overrides?: { readonly connectUrl?: str
     const callbacks = yield* Callbacks.model(kit)
     const runs = Runs.model(kit, callbacks.schedule)
     const inbox = yield* TriggerInbox.model(kit)
+    const webhooks = ConnectionWebhooks.model(kit)
     const control: Control = {
       connectUrl: kit.settings.connectUrl,
       ...apps.control,
@@ -106,9 +111,10 @@ export const makeModel = (seed: FZ.Seed, overrides?: { readonly connectUrl?: str
       ...runs.control,
       ...callbacks.control,
       ...inbox.control,
+      ...webhooks.control,
       ...kernel.control
     }
-    return { kernel, apps, actions, connect, runs, callbacks, inbox, control } satisfies Model
+    return { kernel, apps, actions, connect, runs, callbacks, inbox, webhooks, control } satisfies Model
   })
 
 /** Every area's routes on one server. */
@@ -121,7 +127,8 @@ export const routes = (server: Server.ServerKit, model: Model): Effect.Effect<Se
     ...Runs.routes(server, model.runs),
     ...Results.routes(server, model.runs),
     ...Callbacks.routes(server, model.callbacks),
-    ...TriggerInboxRoutes.routes(server, model.inbox)
+    ...TriggerInboxRoutes.routes(server, model.inbox),
+    ...ConnectionWebhooks.routes(server, model.webhooks)
   ])
 
 /** Work the server does in the background (the inbox's notification POSTs). */
