@@ -82,7 +82,8 @@ export interface Service {
    * served in arrival order (with Redis: within each process; across processes, a waiter reserves its slot once it
    * is at most one counted window away). Fails only when the wait would exceed `maxWait` (then no slot is taken),
    * with `RateLimited` whose `retryAfter` is the wait that would have been needed. Interrupting a waiter gives its
-   * slot back.
+   * slot back. In memory, a take with room costs one clock read and no span; a wait is traced as
+   * `RateLimiter.take` with `rateLimiter.waitMillis`.
    */
   readonly take: (key?: string) => Effect.Effect<void, Errors.RateLimited>
   /**
@@ -173,17 +174,9 @@ export const makeMemory = (options?: Options): Effect.Effect<Service> =>
       if (budget.slots.length === 0 && budget.pausedUntil <= now) budgets.delete(key)
     }
 
-    const take = Effect.fn("RateLimiter.take")(function* (key?: string) {
-      const k = key ?? s.key
-      const start = yield* Clock.currentTimeMillis
-      const budget = budgetOf(k)
-      prune(budget, start, windowMillis)
-      const at = earliest(budget, start, limit, windowMillis)
-      if (at - start > maxWaitMillis) return yield* exceeded(k, at - start)
-      const slot: Slot = { at }
-      budget.slots.push(slot)
-      if (at <= start) return
-      yield* Effect.annotateCurrentSpan("rateLimiter.waitMillis", at - start)
+    /** The wait for a slot granted in the future, traced (a take with room costs no span). */
+    const wait = Effect.fn("RateLimiter.take")(function* (k: string, budget: Budget, slot: Slot, start: number) {
+      yield* Effect.annotateCurrentSpan("rateLimiter.waitMillis", slot.at - start)
       // A pause may move the slot while we sleep: sleep again until it is due.
       yield* Effect.gen(function* () {
         let now = start
@@ -206,6 +199,20 @@ export const makeMemory = (options?: Options): Effect.Effect<Service> =>
         )
       )
     })
+
+    // The fast path: one clock read and the bookkeeping; no span, fiber or wait when the window has room.
+    const take = (key?: string): Effect.Effect<void, Errors.RateLimited> =>
+      Effect.clockWith((clock) => {
+        const k = key ?? s.key
+        const start = clock.unsafeCurrentTimeMillis()
+        const budget = budgetOf(k)
+        prune(budget, start, windowMillis)
+        const at = earliest(budget, start, limit, windowMillis)
+        if (at - start > maxWaitMillis) return Effect.fail(exceeded(k, at - start))
+        const slot: Slot = { at }
+        budget.slots.push(slot)
+        return at <= start ? Effect.void : wait(k, budget, slot, start)
+      })
 
     const pause = Effect.fn("RateLimiter.pause")(function* (
       duration: Duration.DurationInput | undefined,
