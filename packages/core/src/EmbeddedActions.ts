@@ -86,8 +86,20 @@ export const RunRequest = Schema.Struct({
   /** Defaults to `WRITE`. */
   actionType: Schema.optional(ActionType),
   inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  /** Run with this connection instead of looking one up; `null` for apps without authentication. */
+  /**
+   * Run with this connection instead of looking one up; `null` for apps without authentication. Zapier's API does
+   * not say whether an app needs a login, so without it every app is looked up and, with no valid connection,
+   * `ConnectionRequired` is raised: pass `null` for an app you know needs none (e.g. a formatter).
+   */
   connection: Schema.optional(Schema.NullOr(ConnectionId)),
+  /**
+   * Where Connect UI sends the user back when this run has to ask for a connection (the `ConnectionRequired`'s
+   * link carries it, with the attempt parameter added, as `ensureConnection`'s `redirectUri` does). Unused when a
+   * connection is given or found.
+   */
+  redirectUri: Schema.optional(Schema.String),
+  /** The Connect UI theme of that link (see `redirectUri`). */
+  theme: Schema.optional(Schema.String),
   /** Overall deadline of the polling (defaults to the policy's). */
   timeout: Schema.optional(Schema.DurationFromSelf),
   /**
@@ -272,7 +284,7 @@ export interface Service {
   ) => Effect.Effect<Connection, RequestError | ConnectFailed | StoreUnavailable>
   /**
    * Resolves the connection (the one verified within `Caching.Policy`'s `connectionTtl` without a request, else
-   * `ensureConnection`) and a fresh action id (every run), validates the inputs (see `RunRequest.validateInputs`;
+   * `ensureConnection` with the request's `redirectUri` and `theme`) and a fresh action id (every run), validates the inputs (see `RunRequest.validateInputs`;
    * input fields fetched within `fieldsTtl` are reused), and creates the run.
    */
   readonly start: (
@@ -436,7 +448,7 @@ export const make = Effect.gen(function* () {
    * The connection a run uses: the one verified within the caching policy's `connectionTtl` (and still the stored
    * one) without a request, else `ensureConnection` (which lists, and remembers what it verified).
    */
-  const connectionFor = Effect.fnUntraced(function* (user: EndUser, app: AppId) {
+  const connectionFor = Effect.fnUntraced(function* (user: EndUser, app: AppId, options?: EnsureOptions) {
     const caching = yield* Caching.Policy
     const hit = memory.verified.get(user, app)
     const now = yield* Clock.currentTimeMillis
@@ -449,7 +461,7 @@ export const make = Effect.gen(function* () {
         connection = Option.isSome(expiresAt) ? Expiry.withExpiry(hit.value, expiresAt.value) : hit.value
       }
     }
-    connection ??= yield* ensureConnection(user, app)
+    connection ??= yield* ensureConnection(user, app, options)
     yield* Expiry.warnRun(app, connection)
     return connection
   })
@@ -563,7 +575,8 @@ export const make = Effect.gen(function* () {
     })
     const { action, connection } = yield* resolveRun(request, {
       catalog,
-      connectionFor,
+      connectionFor: (user, app) =>
+        connectionFor(user, app, { redirectUri: request.redirectUri, theme: request.theme }),
       checkInputs: (action, connection) => Economy.checkInputs(catalog, memory, request, action, connection)
     })
     let target =

@@ -44,6 +44,22 @@ const connectThroughUi = (who: Domain.EndUser, mode: "redirect" | "popup" = "red
   })
 
 describe("EmbeddedActions.run", () => {
+  it.effect("without a connection: ConnectionRequired whose link returns to the request's redirectUri and theme", () =>
+    Effect.gen(function* () {
+      const { actions } = yield* services
+      const failed = yield* Effect.flip(
+        actions.run(request({ redirectUri: "https://partner.example/zapier/callback?app=slack", theme: "dark" }))
+      )
+      if (failed._tag !== "ConnectionRequired") return assert.fail(`expected ConnectionRequired, got ${failed._tag}`)
+      const link = new URL(failed.link!.url)
+      assert.strictEqual(link.searchParams.get("theme"), "dark")
+      const redirect = new URL(link.searchParams.get("redirect_uri") ?? "")
+      assert.strictEqual(`${redirect.origin}${redirect.pathname}`, "https://partner.example/zapier/callback")
+      assert.strictEqual(redirect.searchParams.get("app"), "slack")
+      assert.strictEqual(redirect.searchParams.get(Domain.attemptParameter), failed.link!.state)
+    }).pipe(Effect.provide(TestLayer()))
+  )
+
   it.effect("runs an action end to end once the user is connected", () =>
     Effect.gen(function* () {
       const { actions, zapier } = yield* services
