@@ -35,11 +35,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { DurableRunConflict, DurableRunInterrupted, DurableRunNotFound, RunStoreUnavailable } from "./Errors.js"
 import { fingerprint } from "./internal/fingerprint.js"
+import { describeStoreDefect, isStoreDefect } from "./internal/store.js"
 import { type Registration, RunRegistry } from "./RunRegistry.js"
 import { DurableRequest, Outcome, type RunFailure, RunWorkflow } from "./RunWorkflow.js"
 
@@ -106,24 +106,13 @@ export interface Options {
 const encodeRequest = Schema.encode(Schema.parseJson(DurableRequest))
 const decodeRequest = Schema.decode(Schema.parseJson(DurableRequest))
 
-/** A defect of the engine that is really the store failing (the engine dies on its persistence errors). */
-const isStoreDefect = (defect: unknown): boolean =>
-  Predicate.isTagged(defect, "PersistenceError") ||
-  Predicate.isTagged(defect, "SqlError") ||
-  Predicate.isTagged(defect, "MalformedMessage")
-
 const storeFailures =
   (operation: string, timeout: Duration.Duration) =>
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | RunStoreUnavailable, R> =>
     effect.pipe(
       Effect.catchAllDefect((defect) =>
         isStoreDefect(defect)
-          ? Effect.fail(
-              new RunStoreUnavailable({
-                operation,
-                reason: Predicate.hasProperty(defect, "message") ? String(defect.message) : "the store failed"
-              })
-            )
+          ? Effect.fail(new RunStoreUnavailable({ operation, reason: describeStoreDefect(defect) }))
           : Effect.die(defect)
       ),
       Effect.timeoutFail({
@@ -193,8 +182,17 @@ export const make = (options?: Options) =>
       if (Cause.isInterruptedOnly(exit.cause)) {
         return Effect.succeed({ _tag: "Failed", executionId, error: new DurableRunInterrupted({ key }) })
       }
+      // The run died of the store failing (an engine that gave up on it): a typed outcome, not a defect.
+      const defect = Cause.squash(exit.cause)
+      if (isStoreDefect(defect)) {
+        return Effect.succeed({
+          _tag: "Failed",
+          executionId,
+          error: new RunStoreUnavailable({ operation: "the run", reason: describeStoreDefect(defect) })
+        })
+      }
       // A defect inside the run (a bug): surfaced as such, not as a typed outcome.
-      return Effect.die(Cause.squash(exit.cause))
+      return Effect.die(defect)
     }
 
     const read = (registration: Registration, operation: string) =>
@@ -210,13 +208,19 @@ export const make = (options?: Options) =>
 
     const awaitRun = Effect.fn("DurableRuns.await")(function* (key: string) {
       yield* Effect.annotateCurrentSpan({ "zapier.durable.key": key })
-      const registration = yield* lookup(key, "DurableRuns.await")
+      // A read that fails is tried again until the store has not answered for `storeTimeout`.
+      const patient = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) =>
+        Effect.retry(effect, {
+          schedule: Schedule.spaced(Duration.millis(250)).pipe(Schedule.upTo(timeout)),
+          while: (e) => e._tag === "RunStoreUnavailable"
+        })
+      const registration = yield* patient(lookup(key, "DurableRuns.await"))
       const driver = yield* Schedule.driver(
         Schedule.exponential(Duration.millis(100), 1.5).pipe(Schedule.union(Schedule.spaced(awaitCap)))
       )
       let relaunched = false
       while (true) {
-        const status = yield* read(registration, "DurableRuns.await")
+        const status = yield* patient(read(registration, "DurableRuns.await"))
         if (status._tag === "Succeeded") return status.result
         if (status._tag === "Failed") return yield* Effect.fail(status.error)
         if (!relaunched) {
@@ -224,7 +228,7 @@ export const make = (options?: Options) =>
           // never saw: send it again (a no-op for an execution the engine has).
           relaunched = true
           const request = yield* Effect.orDie(decodeRequest(registration.request))
-          yield* launch(key, request, "DurableRuns.await")
+          yield* patient(launch(key, request, "DurableRuns.await"))
         }
         yield* Effect.orDie(driver.next(undefined))
       }

@@ -68,6 +68,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { RunStoreUnavailable } from "./Errors.js"
+import { retryStoreDefects } from "./internal/store.js"
 import { RunRegistry } from "./RunRegistry.js"
 
 /**
@@ -216,6 +217,11 @@ export const make = (options?: Options) =>
     const storeRetry = Schedule.exponential(Duration.millis(200), 2).pipe(
       Schedule.union(Schedule.spaced(Duration.seconds(5))),
       Schedule.intersect(Schedule.recurs(8))
+    )
+
+    // The whole execution replayed while the store is out: quickly at first, then every 5 seconds.
+    const storeOutageRetry = Schedule.exponential(Duration.millis(200), 2).pipe(
+      Schedule.union(Schedule.spaced(Duration.seconds(5)))
     )
 
     const resolve = (request: DurableRequest) =>
@@ -429,7 +435,14 @@ export const make = (options?: Options) =>
               : FiberMap.remove(watchers, instance.executionId)
           )
         )
-      })
+      }).pipe(
+        // The engine dies when its store fails under a step (a journal write, a timer, a signal read). Dying would
+        // end the run for good (or leave it stuck); instead the execution runs again as a replay once the store
+        // answers, until the run's deadline.
+        retryStoreDefects(storeOutageRetry.pipe(Schedule.upTo(payload.request.timeout ?? defaultDeadline)), (failure) =>
+          Effect.logWarning(`DurableRuns: the store failed under run ${payload.key}; replaying (${failure})`)
+        )
+      )
   })
 
 /**
