@@ -129,8 +129,18 @@ describe("durable runs on a fleet of processes (PostgreSQL)", () => {
         yield* until(Effect.map(recorded, (n) => n === 50))
         yield* Effect.logInfo("fleet: 50 creates recorded")
 
-        const stats = yield* Effect.forEach(runners, (r) => r.ask({ op: "stats" }))
-        const owned = stats.map((s) => s.pending?.length ?? 0)
+        // The victim is chosen from the live state: the runner now holding the most unfinished executions (runs it
+        // polled and last saw pending), once one holds any (right after the creates, the first polls may not have
+        // answered yet; the longest runs last 20 s).
+        const owned = yield* Effect.gen(function* () {
+          while (true) {
+            const counts = yield* Effect.forEach(runners, (r) =>
+              r.ask({ op: "stats" }).pipe(Effect.map((s) => s.pending?.length ?? 0))
+            )
+            if (Math.max(...counts) > 0) return counts
+            yield* Effect.sleep("200 millis")
+          }
+        }).pipe(Effect.timeout("150 seconds"), Effect.orDie)
         const victim = owned.indexOf(Math.max(...owned))
         assert.isAbove(owned[victim]!, 0, "the runner killed owns runs in flight")
         yield* runners[victim]!.kill
