@@ -28,7 +28,6 @@ import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -38,7 +37,6 @@ import { ActionCatalog } from "./ActionCatalog.js"
 import * as ActionInputs from "./ActionInputs.js"
 import { ActionRuns } from "./ActionRuns.js"
 import * as Caching from "./Caching.js"
-import type { AttemptRecord } from "./ConnectionStore.js"
 import { ConnectionStore } from "./ConnectionStore.js"
 import type { ConnectLinkOptions } from "./Connections.js"
 import { Connections } from "./Connections.js"
@@ -48,7 +46,6 @@ import {
   ActionType,
   AppId,
   ConnectAttempt,
-  ConnectCallback,
   type Connection,
   ConnectionId,
   EndUser,
@@ -60,7 +57,6 @@ import {
   type ActionRunFailed,
   BadRequest,
   ConnectFailed,
-  type ConnectFailureReason,
   ConnectionRequired,
   type InvalidInputs,
   type PollTimeout,
@@ -69,6 +65,7 @@ import {
   type StoreUnavailable
 } from "./Errors.js"
 import * as AwaitRun from "./internal/awaitRun.js"
+import * as CompleteConnection from "./internal/completeConnection.js"
 import * as Economy from "./internal/economy.js"
 import * as Expiry from "./internal/expiry.js"
 import * as Metrics from "./Metrics.js"
@@ -341,8 +338,6 @@ const isCallbackRefusal = (error: unknown): boolean =>
   error instanceof BadRequest &&
   error.errors.some((e) => e.code !== "parse_error" && /callback_url/i.test(`${e.title} ${e.detail ?? ""}`))
 
-const sameUser = (a: EndUser, b: EndUser) => a.userId === b.userId && a.tenantId === b.tenantId
-
 /** `redirectUri` with the attempt parameter set (replacing one already there), its other parameters kept. */
 const withAttempt = (redirectUri: string, state: string): string => {
   const hash = redirectUri.indexOf("#")
@@ -466,81 +461,10 @@ export const make = Effect.gen(function* () {
     return connection
   })
 
-  const refuse = (app: AppId, reason: ConnectFailureReason, extra?: { error?: string; description?: string }) =>
-    new ConnectFailed({ app, reason, ...extra })
-
-  /**
-   * The user's valid connection with this id, re-listed over the policy's `connectionGrace` while Zapier does not
-   * list it (or still lists it expired): its list may lag Connect UI's redirect. `Left` with the last sighting.
-   */
-  const verifyConnection = (user: EndUser, app: AppId, id: ConnectionId) =>
-    Effect.gen(function* () {
-      const policy = yield* Polling.Policy
-      const driver = yield* Schedule.driver(Polling.schedule(policy).pipe(Schedule.upTo(policy.connectionGrace)))
-      while (true) {
-        const listed = yield* connections.list(user, app)
-        const found = listed.find((c) => c.id === id && c.app === app)
-        if (found !== undefined && !found.isExpired) return Either.right(found)
-        const more = yield* Effect.option(driver.next(undefined))
-        if (Option.isNone(more)) return Either.left(found)
-      }
-    })
-
-  const completeConnection = Effect.fn("EmbeddedActions.completeConnection")(function* (
-    user: EndUser,
-    app: AppId,
-    callback: unknown
-  ) {
-    yield* Effect.annotateCurrentSpan({ "zapier.app": app })
-    const outcome = yield* Schema.decodeUnknown(ConnectCallback)(callback).pipe(
-      Effect.mapError(() => refuse(app, "malformed"))
-    )
-    // Which attempt this callback answers. It must prove it: by its `state` (echoed by Zapier, or added by the
-    // partner's page to a popup message) or by the attempt parameter the library put into the redirect_uri.
-    // Nothing is changed before that proof and the connection id are both checked.
-    if (outcome.state !== undefined && outcome.attempt !== undefined && outcome.state !== outcome.attempt) {
-      return yield* refuse(app, "state_mismatch")
-    }
-    const binding = outcome.state ?? outcome.attempt
-    let record: AttemptRecord
-    if (binding !== undefined) {
-      const found = yield* store.findAttempt(binding)
-      if (Option.isNone(found)) return yield* refuse(app, "state_mismatch")
-      record = found.value
-      if (!sameUser(record.attempt.user, user)) return yield* refuse(app, "other_user")
-      if (record.attempt.app !== app) return yield* refuse(app, "other_app")
-    } else if (outcome._tag === "Approved" && outcome.via === "popup") {
-      // A popup message reached the backend through the partner's own page (which checked Connect UI's origin and
-      // window) and carries no state: it may answer the user's newest attempt, once its connection id is verified.
-      const found = yield* store.latestAttempt(user, app)
-      if (Option.isNone(found)) return yield* refuse(app, "no_attempt")
-      record = found.value
-    } else {
-      // A redirect (anybody can link a browser to it) or an error without proof: refused, no attempt touched.
-      return yield* refuse(app, "unbound")
-    }
-    if (record.closed) return yield* refuse(app, "replay")
-    if (DateTime.lessThan(record.attempt.expiresAt, yield* DateTime.now)) return yield* refuse(app, "attempt_expired")
-    if (outcome._tag === "Denied") {
-      // A proven error: the link's single-use token is spent, so the attempt is over.
-      if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
-      return yield* refuse(app, "denied", {
-        error: outcome.error,
-        ...(outcome.description !== undefined ? { description: outcome.description } : {})
-      })
-    }
-    const verified = yield* verifyConnection(user, app, outcome.connectionId)
-    if (Either.isLeft(verified)) {
-      return yield* verified.left === undefined
-        ? new ConnectFailed({ app, reason: "connection_not_found", connection: outcome.connectionId })
-        : new ConnectFailed({ app, reason: "connection_expired", connection: verified.left.id })
-    }
-    // Closed only now, atomically: of two callbacks racing on one attempt, only one stores its connection.
-    if (!(yield* store.closeAttempt(record.attempt.state))) return yield* refuse(app, "replay")
-    // Just (re)authorized through Connect UI: an expiry mark on it is cleared.
-    yield* store.set(user, app, verified.right.id, { renewed: true })
-    return verified.right
-  })
+  const completeConnection = Effect.fn("EmbeddedActions.completeConnection")(
+    (user: EndUser, app: AppId, callback: unknown) =>
+      CompleteConnection.completeConnection({ connections, store }, user, app, callback)
+  )
 
   const awaitConnection = Effect.fn("EmbeddedActions.awaitConnection")(function* (
     user: EndUser,
@@ -560,7 +484,7 @@ export const make = Effect.gen(function* () {
       }
     })
     const connection = yield* Effect.timeoutOption(waitForNew, options?.timeout ?? policy.deadline)
-    if (Option.isNone(connection)) return yield* refuse(app, "timeout")
+    if (Option.isNone(connection)) return yield* new ConnectFailed({ app, reason: "timeout" })
     yield* store.set(user, app, connection.value.id, { renewed: true })
     const attempt = yield* store.latestAttempt(user, app)
     if (Option.isSome(attempt) && !attempt.value.closed) yield* store.closeAttempt(attempt.value.attempt.state)
