@@ -17,6 +17,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as CallbackLag from "./callbackLag.js"
 import * as Clients from "./clients.js"
 import * as Durable from "./durable.js"
 import * as Economy from "./economy.js"
@@ -33,6 +34,7 @@ const settings = {
     file: "results.json",
     polling: { samples: 30, lognormalSamples: 300, seed: 6 },
     economy: { samples: 30, lognormalSamples: 300, runsPerClient: 30, seed: 11 },
+    callbackLag: { runs: 200, runMillis: 20 },
     overhead: { rounds: 5, roundMillis: 800, concurrencies: [1, 50] },
     tokens: { signatures: 2_000, exchanges: 300 },
     flow: { concurrency: 64, users: 8, millis: 8_000 },
@@ -45,6 +47,7 @@ const settings = {
     file: "results.quick.json",
     polling: { samples: 3, lognormalSamples: 30, seed: 6 },
     economy: { samples: 6, lognormalSamples: 30, runsPerClient: 15, seed: 11 },
+    callbackLag: { runs: 50, runMillis: 20 },
     overhead: { rounds: 2, roundMillis: 200, concurrencies: [1, 50] },
     tokens: { signatures: 200, exchanges: 30 },
     flow: { concurrency: 64, users: 8, millis: 1_500 },
@@ -139,6 +142,8 @@ const main = Effect.gen(function* () {
     )
   if (selected.has("polling")) measured.polling = yield* step("polling (TestClock)", Polling.run(s.polling))
   if (selected.has("economy")) measured.economy = yield* step("request economy (TestClock)", Economy.run(s.economy))
+  if (selected.has("callbackLag"))
+    measured.callbackLag = yield* step("callback lag (loopback, live clock)", CallbackLag.run(s.callbackLag))
   const needsKeys = ["tokenExchange", "overhead", "flow", "budget"] as const
   if (needsKeys.some((k) => selected.has(k))) {
     const keys = yield* Clients.generateKeys

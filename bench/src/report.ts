@@ -2,6 +2,8 @@
  * The results file's shape, the printed table (with ratios against the alternatives), the count assertions and
  * the targets of docs/targets.md.
  */
+
+import type * as CallbackLag from "./callbackLag.js"
 import type * as Durable from "./durable.js"
 import * as Economy from "./economy.js"
 import type * as Flow from "./flow.js"
@@ -31,6 +33,7 @@ export interface Environment {
 export interface Results {
   readonly polling: ReadonlyArray<Polling.Row>
   readonly economy: ReadonlyArray<Economy.Row>
+  readonly callbackLag: CallbackLag.Result
   readonly overhead: ReadonlyArray<Overhead.Row>
   readonly tokenExchange: {
     readonly scenarios: ReadonlyArray<Tokens.Scenario>
@@ -56,6 +59,7 @@ export const keys: ReadonlyArray<Key> = [
   "memory",
   "polling",
   "economy",
+  "callbackLag",
   "tokenExchange",
   "overhead",
   "flow",
@@ -105,6 +109,7 @@ export const render = (e: Environment, r: Measured): string => {
   if (r.durable !== undefined) out.push(...renderDurable(r.durable))
   if (r.triggers !== undefined) out.push(...renderTriggers(r.triggers))
   if (r.economy !== undefined) out.push(renderEconomy(r.economy))
+  if (r.callbackLag !== undefined) out.push(renderCallbackLag(r.callbackLag))
   return out.join("\n")
 }
 
@@ -368,6 +373,14 @@ const economyModes = (economy: ReadonlyArray<Economy.Row>): ReadonlyArray<Econom
 const findEconomy = (economy: ReadonlyArray<Economy.Row>, mode: Economy.Mode, d: number | "lognormal") =>
   economy.find((x) => x.mode === mode && x.durationMs === d)
 
+/** The callback lag over loopback: how long after a run ends the awaiting fiber has it from the signed callback. */
+const renderCallbackLag = (c: CallbackLag.Result): string =>
+  `\n**10. Callback lag** (live clock, loopback HTTP through RunCallback.handler, signature verified; ${fmt(c.runs)} ` +
+  `runs one after another): from the run's end (the fake signs and POSTs then) to the await's completion: ` +
+  `p50 ${fmt(c.lagP50Ms, 1)} ms · p95 ${fmt(c.lagP95Ms, 1)} ms · max ${fmt(c.lagMaxMs, 1)} ms · mean ` +
+  `${fmt(c.lagMeanMs, 1)} ms; ${fmt(c.viaCallback)} ended by the callback, ${fmt(c.polls)} polls, ` +
+  `${fmt(c.deliveries)} deliveries, ${fmt(c.jwksFetches)} key set fetches (the key set was fetched before).`
+
 /** The economy table: requests per run, runs per minute inside 60 requests/min and mean lag, per mode. */
 export const renderEconomy = (economy: ReadonlyArray<Economy.Row>): string => {
   const modes = economyModes(economy)
@@ -442,6 +455,13 @@ export const assertions = (r: Measured, budgetLimited: boolean): ReadonlyArray<C
       )
     }
   }
+  const c = r.callbackLag
+  if (c !== undefined)
+    check(
+      "callback lag: every run ended by its callback, one delivery each, no poll",
+      c.runs > 0 && c.viaCallback === c.runs && c.deliveries === c.runs && c.polls === 0,
+      `${c.viaCallback}/${c.runs} by callback, ${c.deliveries} deliveries, ${c.polls} polls`
+    )
   for (const x of r.economy ?? []) {
     if (x.mode === "zapier-sdk") {
       const expected = x.durationMs === "lognormal" ? undefined : x.durationMs < 180_000 ? x.samples : 0
@@ -561,6 +581,12 @@ export const targets = (r: Measured, e: Environment, whole: boolean): ReadonlyAr
       )
     }
   }
+  if (r.callbackLag !== undefined)
+    target(
+      "detection lag with callbacks ≤ 100 ms after the fake posts, p95 and max, over loopback (issue 11)",
+      r.callbackLag.lagP95Ms <= 100 && r.callbackLag.lagMaxMs <= 100,
+      `p95 ${fmt(r.callbackLag.lagP95Ms, 1)} ms, max ${fmt(r.callbackLag.lagMaxMs, 1)} ms`
+    )
   const c50 = r.overhead?.find((o) => o.concurrency === 50)
   if (c50 !== undefined) {
     target(
