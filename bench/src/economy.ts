@@ -18,8 +18,8 @@
  * - `callbacks`: `caches` with run callbacks (`RunCallbacks`, memory bus): the create carries `callback_url`, and
  *   `await` waits for the callback, polling on the safety-net schedule (15 s, ×2, 60 s). The callback is put on the
  *   run-event bus when the run ends, as the receiver does once it has verified Zapier's signature (the receiver
- *   itself, signatures included, is measured over loopback in the http package's tests; the fake is told not to
- *   POST anywhere);
+ *   itself, signatures included, is measured over loopback HTTP on the live clock by the `callbackLag` scenario;
+ *   here the fake is told not to POST anywhere);
  * - `zapier-sdk`: Zapier's SDK's request pattern: its create, then its `pollUntilComplete` schedule (50 ms, then
  *   125 ms → … → 60 s by elapsed time, + 0–50 % jitter), the action id cached for 60 s, no connection list, no
  *   input check, and its 180 s default timeout: a run still pending then is a run that did not complete.

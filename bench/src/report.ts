@@ -568,6 +568,14 @@ export const targets = (r: Measured, e: Environment, whole: boolean): ReadonlyAr
           fmt(x.requestsPerRun, 2)
         )
     }
+    const adaptive = findEconomy(economy, "caches", "lognormal")
+    const fixed = findEconomy(economy, "defaults", "lognormal")
+    if (adaptive !== undefined && fixed !== undefined)
+      target(
+        "mean detection lag on the log-normal mix with the adaptive schedule (caches) ≤ the fixed schedule's (defaults) (issue 11)",
+        adaptive.lagMs <= fixed.lagMs,
+        `${fmt(adaptive.lagMs / 1000, 2)} s vs ${fmt(fixed.lagMs / 1000, 2)} s`
+      )
     for (const mode of economyModes(economy).filter((m) => m !== "zapier-sdk" && m !== "defaults")) {
       const behind = [...Polling.durations, "lognormal" as const].filter((d) => {
         const x = findEconomy(economy, mode, d)
