@@ -195,12 +195,10 @@ const main = Effect.gen(function* () {
   }
   // With --only: every key of the file is kept, the measured ones replaced; the file's environment stays (it
   // describes the run that wrote the other keys) and records this run under `separately`, per key measured.
+  // The file's keys keep their order (a key measured again is replaced in place); new keys follow, then environment.
   const written: Record<string, unknown> = {}
-  for (const k of Report.keys) {
-    if (measured[k] !== undefined) written[k] = measured[k]
-    else if (k in previous) written[k] = previous[k]
-  }
-  for (const [k, v] of Object.entries(previous)) if (!(k in written) && k !== "environment") written[k] = v
+  for (const [k, v] of Object.entries(previous)) if (k !== "environment") written[k] = v
+  for (const k of Report.keys) if (measured[k] !== undefined) written[k] = measured[k]
   if (only === undefined) written.environment = environment
   else {
     const kept = isObject(previous.environment) ? previous.environment : undefined
