@@ -6,9 +6,10 @@
  *   the inbox's Server-Sent Events (no polling of the lease endpoint in between);
  * - `messagesPerSec`: a burst handled to its last ack (batch 10, 10 handlers at once);
  * - `requestsPerMessage`: Trigger Inbox requests (leases, acks, releases) per message of a burst, at batch 1 and 10;
- * - `chaos`: a plan over the wire (429 and 503 on leases, lost ack answers, dropped event streams, a consumer
- *   interrupted with handlers in flight and a restarted one): every message acked or quarantined, the most
- *   handler executions of one message;
+ * - `chaos`: `FakeZapier.inboxChaosPlan` over the wire, the plan of the http package's chaos test (429 and 503 on
+ *   lease and ack, ack answers lost after commit, dropped event streams; two consumers interrupted with handlers
+ *   in flight, then a restarted one): every message acked or quarantined, the most handler executions of one
+ *   message;
  * - `sdkDrainWatch`: the same singles and burst with Zapier's SDK pattern (on each event, lease until a lease
  *   comes back empty, then ack), for comparison.
  */
@@ -178,66 +179,51 @@ const burst = (consumer: Consumer, count: number, batch: number, key: string) =>
     return { messagesPerSec: count / seconds, requestsPerMessage: requests / count, handled }
   })
 
-/** The chaos plan over the wire. */
+/** Waits until a handler of the inbox runs (started, not finished). */
+const handlerInFlight = (started: Map<string, number>, finished: Map<string, number>) =>
+  waitFor(Effect.sync(() => [...started].some(([id, n]) => n > (finished.get(id) ?? 0))))
+
+/**
+ * `FakeZapier.inboxChaosPlan` over the wire, as the chaos test of the http package runs it, except that its first
+ * consumer (a child process killed with SIGKILL there) is a consumer scope interrupted mid-handler here, like the
+ * second: two interruptions with handlers in flight, then a restarted consumer to the end.
+ */
 const chaos = (count: number) =>
   Effect.gen(function* () {
     const zapier = yield* FakeZapier.FakeZapier
     const consumer = yield* TriggerInbox.TriggerInbox
+    const plan = FakeZapier.inboxChaosPlan
     const inbox = yield* inboxFor("bench-chaos")
-    const executions = new Map<string, number>()
+    const started = new Map<string, number>()
+    const finished = new Map<string, number>()
     const handler = (_: unknown, m: Domain.InboxMessage) =>
-      Effect.zipRight(
-        Effect.sync(() => executions.set(m.id, (executions.get(m.id) ?? 0) + 1)),
-        Effect.sleep("20 millis")
-      )
-    const rules: ReadonlyArray<FakeZapier.FaultRule> = [
-      {
-        endpoint: FakeZapier.Endpoint.lease,
-        skip: 1,
-        times: 2,
-        fault: FakeZapier.Fault.status(429, { retryAfter: "1 second" })
-      },
-      { endpoint: FakeZapier.Endpoint.lease, skip: 4, times: 2, fault: FakeZapier.Fault.status(503) },
-      {
-        endpoint: FakeZapier.Endpoint.ack,
-        skip: 0,
-        times: 2,
-        fault: FakeZapier.Fault.status(500, { afterCommit: true })
-      },
-      {
-        endpoint: FakeZapier.Endpoint.ack,
-        skip: 3,
-        times: 1,
-        fault: FakeZapier.Fault.disconnect({ afterCommit: true })
-      },
-      {
-        endpoint: FakeZapier.Endpoint.ack,
-        skip: 5,
-        times: 2,
-        fault: FakeZapier.Fault.status(429, { retryAfter: "1 second" })
-      },
-      { endpoint: FakeZapier.Endpoint.events, skip: 0, times: 3, fault: FakeZapier.Fault.disconnect() }
-    ]
-    for (const rule of rules) yield* zapier.injectFault(rule)
-    const options = { batch: 10, concurrency: 4, leaseSeconds: 10 }
+      Effect.gen(function* () {
+        started.set(m.id, (started.get(m.id) ?? 0) + 1)
+        yield* Effect.sleep(plan.handlerMillis)
+        finished.set(m.id, (finished.get(m.id) ?? 0) + 1)
+      })
+    for (const rule of plan.faults) yield* zapier.injectFault(rule)
+    const first = Math.floor(count * plan.emittedFirst)
     yield* zapier.emitTriggerEvents(
       inbox.id,
-      Array.from({ length: Math.floor(count * 0.6) }, (_, i) => ({ n: i }))
+      Array.from({ length: first }, (_, i) => ({ n: i }))
     )
-    const first = yield* Effect.fork(consumer.consume(user, inbox.id, handler, options))
-    yield* Effect.sleep("300 millis")
-    yield* Fiber.interrupt(first)
-    const second = yield* Effect.fork(consumer.consume(user, inbox.id, handler, options))
+    for (let interrupted = 0; interrupted < 2; interrupted++) {
+      const scope = yield* Effect.fork(consumer.consume(user, inbox.id, handler, plan.consumer))
+      yield* handlerInFlight(started, finished)
+      yield* Fiber.interrupt(scope)
+    }
+    const last = yield* Effect.fork(consumer.consume(user, inbox.id, handler, plan.consumer))
     yield* zapier.emitTriggerEvents(
       inbox.id,
-      Array.from({ length: count - Math.floor(count * 0.6) }, (_, i) => ({ n: i }))
+      Array.from({ length: count - first }, (_, i) => ({ n: first + i }))
     )
     yield* waitFor(
       Effect.map(zapier.inboxMessages, (all) =>
         all.filter((m) => m.inbox === inbox.id).every((m) => m.status === "acked" || m.status === "quarantined")
       )
     )
-    yield* Fiber.interrupt(second)
+    yield* Fiber.interrupt(last)
     yield* zapier.clearFaults
     const messages = (yield* zapier.inboxMessages).filter((m) => m.inbox === inbox.id)
     return {
@@ -245,7 +231,7 @@ const chaos = (count: number) =>
       acked: messages.filter((m) => m.status === "acked").length,
       quarantined: messages.filter((m) => m.status === "quarantined").length,
       lost: messages.filter((m) => m.status !== "acked" && m.status !== "quarantined").length,
-      maxExecutionsPerMessage: Math.max(0, ...messages.map((m) => executions.get(m.id) ?? 0))
+      maxExecutionsPerMessage: Math.max(0, ...messages.map((m) => started.get(m.id) ?? 0))
     }
   })
 

@@ -32,8 +32,9 @@ const childModule = fileURLToPath(new URL("./fixtures/inboxConsumer.ts", import.
 /** The package's directory: `--import tsx` resolves from the child's working directory. */
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
 
-const HANDLER_MILLIS = 300
-const LEASE_SECONDS = 5
+const plan = FakeZapier.inboxChaosPlan
+const HANDLER_MILLIS = plan.handlerMillis
+const LEASE_SECONDS = plan.consumer.leaseSeconds
 
 /** Handler executions and completions per message id, from every process and scope. */
 interface Tally {
@@ -136,37 +137,8 @@ describe("Trigger Inbox chaos over loopback HTTP, with a consumer process killed
             connection: connection.id
           })
         })
-        const rules: ReadonlyArray<FakeZapier.FaultRule> = [
-          {
-            endpoint: FakeZapier.Endpoint.lease,
-            skip: 1,
-            times: 2,
-            fault: FakeZapier.Fault.status(429, { retryAfter: "1 second" })
-          },
-          { endpoint: FakeZapier.Endpoint.lease, skip: 4, times: 2, fault: FakeZapier.Fault.status(503) },
-          // Ack answers lost after the server committed the ack: a 500, then a dropped connection.
-          {
-            endpoint: FakeZapier.Endpoint.ack,
-            skip: 0,
-            times: 2,
-            fault: FakeZapier.Fault.status(500, { afterCommit: true })
-          },
-          {
-            endpoint: FakeZapier.Endpoint.ack,
-            skip: 3,
-            times: 1,
-            fault: FakeZapier.Fault.disconnect({ afterCommit: true })
-          },
-          {
-            endpoint: FakeZapier.Endpoint.ack,
-            skip: 5,
-            times: 2,
-            fault: FakeZapier.Fault.status(429, { retryAfter: "1 second" })
-          },
-          { endpoint: FakeZapier.Endpoint.ack, skip: 7, times: 2, fault: FakeZapier.Fault.status(503) },
-          { endpoint: FakeZapier.Endpoint.events, skip: 0, times: 3, fault: FakeZapier.Fault.disconnect() }
-        ]
-        for (const rule of rules) yield* zapier.injectFault(rule)
+        // The plan the bench's triggers.chaos figures come from too.
+        for (const rule of plan.faults) yield* zapier.injectFault(rule)
         const tally: Tally = { started: new Map(), done: new Map() }
 
         // 1. A consumer process, killed with SIGKILL while handlers run (nothing released: the leases lapse).
@@ -195,7 +167,7 @@ describe("Trigger Inbox chaos over loopback HTTP, with a consumer process killed
                 yield* Effect.sleep(HANDLER_MILLIS)
                 bump(tally.done, message.id)
               }),
-            { batch: 10, concurrency: 4, leaseSeconds: LEASE_SECONDS }
+            plan.consumer
           )
         )
         yield* waitFor(

@@ -185,6 +185,29 @@ export {
 } from "./internal/fault.js"
 export {
   /**
+   * The Trigger Inbox chaos plan that the repository's chaos test (over loopback HTTP, with a consumer process
+   * killed with SIGKILL mid-handler, a consumer scope interrupted mid-handler, and a restart) and the bench's
+   * `triggers.chaos` figures both run: `faults` to inject (429 and 503 on lease and ack, ack answers lost after
+   * commit, dropped event streams), the handler's duration, the consumer's options, and the share of the events
+   * emitted before the first consumer starts.
+   *
+   * @example
+   * ```ts
+   * import { FakeZapier } from "@effect-zapier/testing"
+   * import { Effect } from "effect"
+   *
+   * const injectChaos = Effect.gen(function* () {
+   *   const zapier = yield* FakeZapier.FakeZapier
+   *   for (const rule of FakeZapier.inboxChaosPlan.faults) yield* zapier.injectFault(rule)
+   * })
+   * ```
+   * @since 0.2.0
+   * @category faults
+   */
+  inboxChaosPlan
+} from "./internal/inboxChaos.js"
+export {
+  /**
    * One attempt to deliver a run callback (Zapier → the partner's callback URL): `delivery` is 1, or 2 for a planned
    * duplicate; `attempt` counts retries within a delivery (0 for a dropped one); `status` is the partner's HTTP
    * status, `network` for no answer (refused, reset, timed out), or `dropped` when the plan dropped it.
