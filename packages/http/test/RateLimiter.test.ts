@@ -403,9 +403,11 @@ describe.skipIf(skipRedis)("RateLimiter (Redis, real time)", () => {
       // (late on a busy machine), are what the shared budget promises.
       const granted = new Map<string, number>()
       const snapshot = Effect.promise(() => redis.zrange(`${prefix}{zapier}:slots`, 0, -1, "WITHSCORES")).pipe(
-        Effect.map((flat) => {
-          for (let i = 0; i + 1 < flat.length; i += 2) granted.set(flat[i]!, Number(flat[i + 1]))
-        })
+        Effect.tap((flat) =>
+          Effect.sync(() => {
+            for (let i = 0; i + 1 < flat.length; i += 2) granted.set(flat[i]!, Number(flat[i + 1]))
+          })
+        )
       )
       yield* Effect.forEach(range(30), (i) => (i % 2 === 0 ? a : b).take().pipe(Effect.zipRight(snapshot)), {
         concurrency: "unbounded"
