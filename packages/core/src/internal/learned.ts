@@ -16,8 +16,8 @@
  * long every time that is one poll just after the end; for a spread of durations, polls dense where runs usually
  * end and sparse where few do. A run longer than every one seen falls back to the fixed schedule (see
  * `Polling.schedule`). The first runs of an action (fewer than `minSamples`) are polled on the fixed schedule, with
- * its lag bound. A plan is made again once an eighth of the samples are new since it was made (every 4 runs of an
- * action at 32 samples), so a busy action does not pay for the dynamic program (~0.3 ms) on every run.
+ * its lag bound. A plan is made again once a quarter of the samples are new since it was made (every 8 runs of an
+ * action at 32 samples), so a busy action does not pay for the dynamic program (about 1 ms) on every run.
  *
  * Measured (economy bench, full size, log-normal mix, median 2 s, σ 1): ~2.3 reads and ~1.5 s mean lag per run,
  * against ~3.5 reads and 0.9 s on the fixed schedule. With the exact durations known, the dynamic program needs
@@ -104,46 +104,48 @@ export const evaluate = (
 /**
  * The polls among the sorted `candidates` (the last one the largest of `points`) that minimise Σ reads + λ · Σ lag
  * over the weighted `points`: poll `c` after poll `p` is read by every run still pending at `p`, and the runs
- * ending in `(p, c]` wait for it. Exact, in O(candidates²).
+ * ending in `(p, c]` wait for it. Exact, in O(candidates²) per λ (the sums over the points are made once).
  */
-const optimal = (points: ReadonlyArray<Point>, candidates: ReadonlyArray<number>, lambda: number) => {
+const optimiser = (points: ReadonlyArray<Point>, candidates: ReadonlyArray<number>) => {
   const n = points.length
   const m = candidates.length
-  const weight = new Float64Array(n + 1)
-  const moment = new Float64Array(n + 1)
-  for (let i = 0; i < n; i++) {
-    weight[i + 1] = weight[i]! + points[i]!.w
-    moment[i + 1] = moment[i]! + points[i]!.w * points[i]!.x
+  // weight[k], moment[k]: the weight of the points ≤ candidates[k], and their weighted sum of durations.
+  const weight = new Float64Array(m)
+  const moment = new Float64Array(m)
+  for (let k = 0, i = 0, w = 0, x = 0; k < m; k++) {
+    while (i < n && points[i]!.x <= candidates[k]!) {
+      w += points[i]!.w
+      x += points[i]!.w * points[i]!.x
+      i++
+    }
+    weight[k] = w
+    moment[k] = x
   }
-  const total = weight[n]!
-  // upto[k]: how many points are ≤ candidates[k].
-  const upto = new Int32Array(m)
-  for (let k = 0, i = 0; k < m; k++) {
-    while (i < n && points[i]!.x <= candidates[k]!) i++
-    upto[k] = i
-  }
+  const total = points.reduce((sum, p) => sum + p.w, 0)
   const best = new Float64Array(m)
   const before = new Int32Array(m)
-  for (let k = 0; k < m; k++) {
-    const c = candidates[k]!
-    const u = upto[k]!
-    let cost = total + lambda * (weight[u]! * c - moment[u]!)
-    let arg = -1
-    for (let j = 0; j < k; j++) {
-      const v = upto[j]!
-      const through =
-        best[j]! + (total - weight[v]!) + lambda * ((weight[u]! - weight[v]!) * c - (moment[u]! - moment[v]!))
-      if (through < cost) {
-        cost = through
-        arg = j
+  return (lambda: number): ReadonlyArray<number> => {
+    for (let k = 0; k < m; k++) {
+      const c = candidates[k]!
+      const wk = weight[k]!
+      const mk = moment[k]!
+      let cost = total + lambda * (wk * c - mk)
+      let arg = -1
+      for (let j = 0; j < k; j++) {
+        const wj = weight[j]!
+        const through = best[j]! + (total - wj) + lambda * ((wk - wj) * c - (mk - moment[j]!))
+        if (through < cost) {
+          cost = through
+          arg = j
+        }
       }
+      best[k] = cost
+      before[k] = arg
     }
-    best[k] = cost
-    before[k] = arg
+    const offsets: Array<number> = []
+    for (let k = m - 1; k >= 0; k = before[k]!) offsets.push(candidates[k]!)
+    return offsets.reverse()
   }
-  const offsets: Array<number> = []
-  for (let k = m - 1; k >= 0; k = before[k]!) offsets.push(candidates[k]!)
-  return offsets.reverse()
 }
 
 /**
@@ -206,10 +208,11 @@ const planOf = (samples: ReadonlyArray<{ readonly lo: number; readonly hi: numbe
   // λ is reads per ms of lag: from one read per day of lag (nearly one poll) to one per µs (a poll at every point).
   let low = 1 / 86_400_000
   let high = 1_000
-  let plan = optimal(points, candidates, high)
-  for (let i = 0; i < 24; i++) {
+  const optimal = optimiser(points, candidates)
+  let plan = optimal(high)
+  for (let i = 0; i < 16; i++) {
     const lambda = Math.sqrt(low * high)
-    const candidate = optimal(points, candidates, lambda)
+    const candidate = optimal(lambda)
     if (evaluate(candidate, points).lag <= target) {
       plan = candidate
       high = lambda
@@ -235,7 +238,7 @@ export const make = (bounds: Bounds = defaultBounds): Learned => {
       const made = plans.get(key)
       if (
         made !== undefined &&
-        made.fresh < Math.max(1, Math.ceil(made.samples / 8)) &&
+        made.fresh < Math.max(1, Math.ceil(made.samples / 4)) &&
         made.fixed.initialDelay === fixed.initialDelay &&
         made.fixed.factor === fixed.factor &&
         made.fixed.maxDelay === fixed.maxDelay
