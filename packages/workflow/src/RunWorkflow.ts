@@ -9,9 +9,11 @@
  *    claim taken without a recorded run id is the one ambiguous window (a crash after the POST was sent and before
  *    its answer was recorded): the run ends with `RunOutcomeUnknown` carrying the action, the connection and the
  *    time of the claim, never a second POST.
- * 3. the wait: `DurableClock` sleeps between `poll/<n>` activities (each one GET of the run), checking before each
- *    poll the `outcome` `DurableDeferred`, which a run callback completes (`DurableRuns.complete`) from any
- *    replica. Runs with a `callbackUrl` suspend between their (slower) polls, so the callback wakes them at once.
+ * 3. the wait: sleeps between `poll/<n>` activities (each one GET of the run), checking before each poll the
+ *    `outcome` `DurableDeferred`, which a run callback completes (`DurableRuns.complete`) from any replica. A wait
+ *    up to `inMemorySleepThreshold` is held in memory until a time planned from the create's or the last poll's
+ *    journaled answer (a replay finds it passed); longer ones, and every wait of a run with a `callbackUrl`, are
+ *    `DurableClock` timers that suspend the execution, so a callback wakes it at once.
  *
  * With core's `RunCallbacks` in context, the create sends the configured callback URL with a fresh routing token
  * (registered on the `RunEvents` bus), the waits suspend between slow safety-net polls, and the replica running the
@@ -162,8 +164,9 @@ export interface Options {
   /** How long to wait for a run to end, from its creation, unless the request says otherwise (default 1 hour). */
   readonly deadline?: Duration.DurationInput | undefined
   /**
-   * Waits between polls up to this long are journaled sleeps held in memory (precise and cheap: no timer, no
-   * replay); longer ones are durable timers in the store that suspend the execution. Default 60 seconds. Runs with
+   * Waits between polls up to this long are held in memory (precise and cheap: no timer, nothing written; a replay
+   * finds the planned time passed); longer ones are durable timers in the store that suspend the execution. Default
+   * 60 seconds. Runs with
    * a `callbackUrl` always suspend between polls (their polls are a slow safety net, see `callbackPolling`), so a
    * callback wakes them at once; other runs see a callback or an `interrupt` at their next poll.
    */
@@ -190,6 +193,8 @@ class Retry extends Schema.TaggedClass<Retry>("@effect-zapier/workflow/Retry")("
   retryAfter: Schema.optional(Schema.DurationFromMillis)
 }) {}
 const Polled = Schema.Union(RunPending, RunSucceeded, RunFailed, Retry)
+/** A poll's answer and when it came (the next poll is planned from it, so a replay finds the time passed). */
+const PollAnswer = Schema.Struct({ state: Polled, at: Schema.Number })
 
 const isTransient = (e: { readonly _tag: string }) => e._tag === "ZapierUnavailable" || e._tag === "RateLimited"
 
@@ -306,7 +311,7 @@ export const make = (options?: Options) =>
     const poll = (request: DurableRequest, created: typeof Created.Type, n: number, grace: Duration.Duration) =>
       Activity.make({
         name: `poll/${n}`,
-        success: Polled,
+        success: PollAnswer,
         error: ZapierError,
         execute: runs.get(request.user, created.runId).pipe(
           Effect.catchTags({
@@ -318,7 +323,8 @@ export const make = (options?: Options) =>
                   ? Effect.succeed(new Retry({ reason: "not found yet" }))
                   : Effect.fail(e)
               )
-          })
+          }),
+          Effect.flatMap((state) => Effect.map(Clock.currentTimeMillis, (at) => ({ state, at })))
         )
       })
 
@@ -392,6 +398,8 @@ export const make = (options?: Options) =>
         const waitForEnd = Effect.gen(function* () {
           let delay = Duration.toMillis(policy.initialDelay)
           let lastStatus: string | undefined
+          // the time the next poll is planned from: the create, then each poll's answer (both journaled)
+          let since = created.createdAt
           for (let n = 0; ; n++) {
             const early = yield* checkSignals
             if (early !== undefined) return yield* Effect.flatMap(early, settle)
@@ -405,14 +413,23 @@ export const make = (options?: Options) =>
               })
             }
             const jitter = policy.jitter > 0 ? 1 - policy.jitter + (yield* Random.next) * 2 * policy.jitter : 1
-            yield* DurableClock.sleep({
-              name: `poll/${n}`,
-              duration: Duration.millis(Math.max(1, Math.min(left, Math.round(delay * jitter)))),
-              inMemoryThreshold
-            })
+            const wait = Math.max(0, Math.min(left, since + Math.round(delay * jitter) - now))
+            if (wait <= Duration.toMillis(inMemoryThreshold) && Duration.toMillis(inMemoryThreshold) > 0) {
+              // Held in memory, and nothing of the run in flight in the store while it waits (a journaled sleep is a
+              // step whose answer an outage can strand): a replay finds the planned time passed and polls at once.
+              if (wait > 0) yield* Effect.sleep(Duration.millis(wait))
+            } else {
+              yield* DurableClock.sleep({
+                name: `poll/${n}`,
+                duration: Duration.millis(Math.max(1, wait)),
+                inMemoryThreshold: Duration.zero
+              })
+            }
             const late = yield* checkSignals
             if (late !== undefined) return yield* Effect.flatMap(late, settle)
-            const polled = yield* poll(request, created, n, grace)
+            const answer = yield* poll(request, created, n, grace)
+            const polled = answer.state
+            since = answer.at
             const grown = Math.min(delay * policy.factor, Duration.toMillis(policy.maxDelay))
             switch (polled._tag) {
               case "Retry":

@@ -156,6 +156,46 @@ describe("layerSingle (one process)", () => {
     90_000
   )
 
+  // The same outage while a polling run waits in memory for its first poll (a run of 2 s, just created): the wait holds
+  // nothing in the store, so the run goes on once the database is back (a journaled sleep there, whose answer the
+  // outage could strand, left such runs `Running` until a restart).
+  it.live.skipIf(Pg.skip)(
+    "on PostgreSQL: a run waiting between polls when the database goes away for 4 s ends once it is back, with one create",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* Pg.freshDatabase
+        yield* Effect.gen(function* () {
+          const runs = yield* DurableRuns.DurableRuns
+          const zapier = yield* FakeZapier.FakeZapier
+          yield* zapier.addConnection(user, sample.slack)
+          yield* runs.start("polling-outage", {
+            user,
+            app: sample.slack,
+            action: sample.sendChannelMessage,
+            inputs: { channel: "#ops", text: "polled" }
+          })
+          // created: the run now waits for its first poll
+          yield* waitFor(Effect.map(zapier.ledger, (l) => (l.runs.length > 0 ? true : undefined)))
+          yield* Pg.setAvailable(url, false)
+          yield* Effect.sleep("4 seconds")
+          yield* Pg.setAvailable(url, true)
+          const result = yield* runs.await("polling-outage")
+          assert.strictEqual((result.results[0] as { text: string }).text, "polled")
+          assert.strictEqual((yield* zapier.ledger).runs.length, 1)
+        }).pipe(
+          Effect.provide(
+            DurablePg.layerSingle({
+              pg: { url: Redacted.make(url) },
+              shardingConfig: fast,
+              storeTimeout: "5 seconds"
+            }).pipe(Layer.provideMerge(Zapier))
+          ),
+          Logger.withMinimumLogLevel(LogLevel.None)
+        )
+      }).pipe(Effect.scoped),
+    90_000
+  )
+
   it.live.skipIf(Pg.skip)(
     "on PostgreSQL with RunCallbacks: the run's end on the bus wakes the suspended run",
     () =>
