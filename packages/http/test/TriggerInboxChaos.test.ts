@@ -154,9 +154,9 @@ describe("Trigger Inbox chaos over loopback HTTP, with a consumer process killed
           Effect.sync(() => first.signalCode !== null)
         )
         const killedMidHandler = [...tally.started].filter(([id, n]) => n > (tally.done.get(id) ?? 0)).length
-        const startedBeforeKill = total(tally.started)
 
         // 2. A consumer scope in this process, interrupted mid-handler (it releases what it holds).
+        const mine: Tally = { started: new Map(), done: new Map() }
         const scope = yield* Effect.fork(
           consumer.consume(
             user,
@@ -164,17 +164,20 @@ describe("Trigger Inbox chaos over loopback HTTP, with a consumer process killed
             (_, message) =>
               Effect.gen(function* () {
                 bump(tally.started, message.id)
+                bump(mine.started, message.id)
                 yield* Effect.sleep(HANDLER_MILLIS)
                 bump(tally.done, message.id)
+                bump(mine.done, message.id)
               }),
             plan.consumer
           )
         )
         yield* waitFor(
           "handlers in flight in the scope",
-          Effect.sync(() => total(tally.started) >= startedBeforeKill + 4 && inFlight(tally))
+          Effect.sync(() => inFlight(mine))
         )
         yield* Fiber.interrupt(scope)
+        const interruptedMidHandler = [...mine.started].filter(([id, n]) => n > (mine.done.get(id) ?? 0)).length
 
         // 3. The process started again; more events arrive meanwhile.
         yield* consumerProcess(server, inbox.id, tally)
@@ -193,6 +196,7 @@ describe("Trigger Inbox chaos over loopback HTTP, with a consumer process killed
           quarantined: messages.filter((m) => m.status === "quarantined").length,
           lost: messages.filter((m) => m.status !== "acked" && m.status !== "quarantined").length,
           killedMidHandler,
+          interruptedMidHandler,
           executions: total(tally.started),
           maxExecutionsPerMessage: Math.max(...executions),
           refusedAcks: (yield* zapier.inboxCounts).refusedAcks
@@ -203,6 +207,7 @@ describe("Trigger Inbox chaos over loopback HTTP, with a consumer process killed
         assert.strictEqual(counts.acked + counts.quarantined, 100)
         assert.strictEqual(counts.quarantined, 0, "no message was leased often enough to be quarantined")
         assert.isAtLeast(killedMidHandler, 1, "the first process was killed with handlers in flight")
+        assert.isAtLeast(interruptedMidHandler, 1, "the scope was interrupted with handlers in flight")
         for (const m of messages) assert.isAtLeast(tally.started.get(m.id) ?? 0, 1, `message ${m.id} was handled`)
         assert.isAbove(counts.executions, 100, "the plan made some messages run again")
         // Killed mid-run, then interrupted mid-run, then run to its ack: at most three executions.
