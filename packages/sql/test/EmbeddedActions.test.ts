@@ -1,23 +1,27 @@
 /**
  * Core's connect flow (`ensureConnection` -> Connect UI -> `completeConnection`) on the durable stores, with
- * FakeZapier as Zapier: a callback survives a restart of the backend, cannot be replayed after one, and two backends
- * of a fleet racing on one callback complete it exactly once.
+ * FakeZapier as Zapier: a callback survives a restart of the backend, cannot be replayed after one, two backends
+ * of a fleet racing on one callback complete it exactly once, and a connection marked expiring (a connection
+ * webhook's notice) is offered for reconnection by another backend, expires at its time, and a reconnect clears it.
  */
 
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import type { ConnectionStore } from "@effect-zapier/core/ConnectionStore"
+import { ConnectionStore } from "@effect-zapier/core/ConnectionStore"
 import * as EmbeddedActions from "@effect-zapier/core/EmbeddedActions"
 import { ConnectFailed, ConnectionRequired } from "@effect-zapier/core/Errors"
 import * as PgStore from "@effect-zapier/sql/PgStore"
 import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
 import { FakeZapier } from "@effect-zapier/testing"
 import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import { isolatedSchema, skip, urlFor } from "./Pg.js"
 
 const user = FakeZapier.sample.user
@@ -50,7 +54,43 @@ const connectLink = (backend: EmbeddedActions.Service) =>
     return error.link
   })
 
+/**
+ * Connected through Connect UI on one backend; the expiry notice is recorded in the store (as the webhook handler
+ * does); a second backend on the same store surfaces it and mints the reconnect link when asked; from `expiresAt`
+ * on the connection counts as expired; the reconnect clears the mark.
+ */
+const expiringFlow = <E>(store: Layer.Layer<ConnectionStore, E>) =>
+  Effect.gen(function* () {
+    const { control, backend } = yield* world
+    const first = yield* backend(store)
+    const connection = yield* first.completeConnection(
+      user,
+      slack,
+      yield* control.approveConnect(yield* connectLink(first), { mode: "popup" })
+    )
+    const records = Context.get(yield* Layer.build(store), ConnectionStore)
+    const expiresAt = DateTime.add(yield* DateTime.now, { hours: 2 })
+    assert.strictEqual(yield* records.markExpiring(connection.id, expiresAt), 1)
+
+    const second = yield* backend(store)
+    const offered = yield* second.ensureConnection(user, slack, { reconnectIfExpiring: true })
+    assert.strictEqual(offered.id, connection.id)
+    assert.strictEqual(DateTime.toEpochMillis(offered.expiring!.expiresAt), DateTime.toEpochMillis(expiresAt))
+    assert.strictEqual(offered.expiring!.reconnect!.reconnect, connection.id)
+
+    yield* TestClock.adjust("2 hours")
+    const link = yield* connectLink(second)
+    assert.strictEqual(link.reconnect, connection.id)
+    yield* first.completeConnection(user, slack, yield* control.approveConnect(link, { mode: "popup" }))
+    assert.isUndefined(Option.getOrThrow(yield* records.get(user, slack)).expiresAt)
+    assert.isUndefined((yield* second.ensureConnection(user, slack)).expiring)
+  })
+
 describe("the connect flow on SqliteStore", () => {
+  it.scoped("a connection marked expiring: offered for reconnection, expired at its time, renewed", () =>
+    Effect.flatMap(tempDir, (dir) => expiringFlow(SqliteStore.layer({ filename: path.join(dir, "expiring.db") })))
+  )
+
   it.scoped("a callback is completed after a restart, then refused as a replay after another", () =>
     Effect.gen(function* () {
       const filename = path.join(yield* tempDir, "flow.db")
@@ -84,6 +124,10 @@ describe("the connect flow on SqliteStore", () => {
 })
 
 describe.skipIf(skip)("the connect flow on PgStore", () => {
+  it.scoped("a connection marked expiring: offered for reconnection, expired at its time, renewed", () =>
+    Effect.flatMap(isolatedSchema, (schema) => expiringFlow(PgStore.layer({ url: urlFor(schema), maxConnections: 3 })))
+  )
+
   it.scoped("two backends racing on one callback: exactly one completes it, the other sees a replay", () =>
     Effect.gen(function* () {
       const schema = yield* isolatedSchema
