@@ -21,33 +21,14 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { Redis } from "ioredis"
 import { RateLimiter } from "../src/index.js"
 import { type Config, Report } from "./fixtures/fleetProtocol.js"
 import { maxInAnyWindow, partnerKey, seed } from "./kit.js"
+import { redisAvailability, redisUrl } from "./redis.js"
 
 const { Endpoint, sample } = FakeZapier
 
-const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
-const redisReachable = await (async () => {
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 2_000
-  })
-  client.on("error", () => {})
-  try {
-    await client.connect()
-    await client.ping()
-    return true
-  } catch {
-    return false
-  } finally {
-    client.disconnect()
-  }
-})()
+const redis = await redisAvailability("the Redis fleet tests")
 
 const childModule = fileURLToPath(new URL("./fixtures/fleetProcess.ts", import.meta.url))
 /** The package's directory: `--import tsx` resolves from the child's working directory. */
@@ -107,7 +88,7 @@ const nextReport = (child: Child, tag: Report["_tag"], within: Duration.Duration
 const send = (child: Child, message: Config | { readonly _tag: "go" | "stop" }) =>
   Effect.sync(() => child.process.send(message))
 
-describe.skipIf(!redisReachable && !process.env.CI)("a fleet sharing a Redis budget (3 real processes)", () => {
+describe.skipIf(redis.skip)("a fleet sharing a Redis budget (3 real processes)", () => {
   it.live(
     "20 per 10 s enforced by the server: 0 × 429, ≥ 90 % of the budget used, a kill -9 costs at most one window",
     () =>

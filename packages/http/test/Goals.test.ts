@@ -26,7 +26,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { Redis } from "ioredis"
 import * as Jose from "jose"
 import { RateLimiterRedis, ZapierHttp } from "../src/index.js"
 import {
@@ -48,6 +47,7 @@ import {
   uppercaseAction,
   userOf
 } from "./kit.js"
+import { redisAvailability, redisUrl } from "./redis.js"
 
 const keys = await generateKeys("ES256")
 const NOW = Date.parse("2026-03-01T12:00:00Z")
@@ -146,26 +146,7 @@ describe("G5 bounded amplification", () => {
 // G7
 // ---------------------------------------------------------------------------------------------------------------
 
-const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
-const redisReachable = await (async () => {
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 2_000
-  })
-  client.on("error", () => {})
-  try {
-    await client.connect()
-    await client.ping()
-    return true
-  } catch {
-    return false
-  } finally {
-    client.disconnect()
-  }
-})()
+const redis = await redisAvailability("the G7 Redis test")
 
 describe("G7 rate-limit compliance", () => {
   it.live("FakeZapierServer enforcing 60/min: 200 runs across 50 users, 0 × 429, ≥ 90 % of the allowed rate", () =>
@@ -232,7 +213,7 @@ describe("G7 rate-limit compliance", () => {
     })
   )
 
-  it.live.skipIf(!redisReachable && !process.env.CI)(
+  it.live.skipIf(redis.skip)(
     "two clients sharing a Redis budget stay within one limit against a server enforcing it (0 × 429)",
     () =>
       Effect.gen(function* () {

@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { Redis } from "ioredis"
 import { RateLimiter, RateLimiterRedis } from "../src/index.js"
+import { redisAvailability, redisUrl } from "./redis.js"
 
 /** The most slots found in any window `(t - window, t]`. */
 const maxInAnyWindow = (times: ReadonlyArray<number>, windowMillis: number): number => {
@@ -335,40 +336,7 @@ describe("RateLimiter (memory, TestClock)", () => {
 // Redis
 // ---------------------------------------------------------------------------------------------------------------
 
-const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
-const shownRedisUrl = (() => {
-  try {
-    const parsed = new URL(redisUrl)
-    if (parsed.password) parsed.password = "***"
-    return parsed.toString()
-  } catch {
-    return "(unparsable ZAPIER_TEST_REDIS_URL)"
-  }
-})()
-
-const redisUnavailable: string | undefined = await (async () => {
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 2000
-  })
-  client.on("error", () => {})
-  try {
-    await client.connect()
-    await client.ping()
-    return undefined
-  } catch (error) {
-    return `Redis at ${shownRedisUrl} is not reachable (${error instanceof Error ? error.message : String(error)})`
-  } finally {
-    client.disconnect()
-  }
-})()
-const skipRedis = redisUnavailable !== undefined && !process.env.CI
-if (skipRedis) {
-  console.warn(`Skipping the Redis rate limiter tests: ${redisUnavailable}. Set ZAPIER_TEST_REDIS_URL to run them.`)
-}
+const { unavailable: redisUnavailable, skip: skipRedis } = await redisAvailability("the Redis rate limiter tests")
 
 /** A key prefix of its own for one test, so runs (and tests) never share a budget. */
 const uniquePrefix = () => `effect-zapier-test:${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}:`

@@ -14,32 +14,13 @@ import { FakeZapier, FakeZapierServer } from "@effect-zapier/testing"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { Redis } from "ioredis"
 import { RunEventsRedis, ZapierHttp } from "../src/index.js"
 import { partnerKey, seed } from "./kit.js"
+import { redisAvailability, redisUrl } from "./redis.js"
 
 const { sample } = FakeZapier
 const user = sample.user
-const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
-const redisReachable = await (async () => {
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 2_000
-  })
-  client.on("error", () => {})
-  try {
-    await client.connect()
-    await client.ping()
-    return true
-  } catch {
-    return false
-  } finally {
-    client.disconnect()
-  }
-})()
+const redis = await redisAvailability("the run-callback fleet tests")
 
 const childModule = fileURLToPath(new URL("./fixtures/callbackReplica.ts", import.meta.url))
 const packageDir = fileURLToPath(new URL("..", import.meta.url))
@@ -76,7 +57,7 @@ const ready = (child: ChildProcess, stderr: ReadonlyArray<string>) =>
     })
   )
 
-describe.skipIf(!redisReachable && !process.env.CI)("run callbacks across two processes sharing Redis", () => {
+describe.skipIf(redis.skip)("run callbacks across two processes sharing Redis", () => {
   it.live("a callback received by the replica completes the await in this process, without a poll", () =>
     Effect.gen(function* () {
       const server = yield* FakeZapierServer.FakeZapierServer

@@ -13,30 +13,9 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { Redis } from "ioredis"
 import { RunEventsRedis } from "../src/index.js"
+import { redisAvailability, redisUrl } from "./redis.js"
 
-const redisUrl = process.env.ZAPIER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
-
-const redisUnavailable: string | undefined = await (async () => {
-  const client = new Redis(redisUrl, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: 2000
-  })
-  client.on("error", () => {})
-  try {
-    await client.connect()
-    await client.ping()
-    return undefined
-  } catch (error) {
-    return `Redis is not reachable (${error instanceof Error ? error.message : String(error)})`
-  } finally {
-    client.disconnect()
-  }
-})()
-const skipRedis = redisUnavailable !== undefined && !process.env.CI
-if (skipRedis) console.warn(`Skipping the Redis run-event bus tests: ${redisUnavailable}.`)
+const { skip: skipRedis } = await redisAvailability("the Redis run-event bus tests")
 
 const uniquePrefix = () => `effect-zapier-test:runs:${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}:`
 
