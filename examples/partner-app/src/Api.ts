@@ -117,11 +117,23 @@ export const ActionParams = Schema.Struct({ app: Domain.AppId, action: Domain.Ac
 /** An app the partner offers. `requiresAuth: false` apps run without a connection. */
 export const AppInfo = Schema.Struct({ id: Schema.String, title: Schema.String, requiresAuth: Schema.Boolean })
 
-/** The user's connection to an app (the title is shown to its owner only). */
+/**
+ * Zapier announced that the connection expires at `expiresAt` (epoch milliseconds; it works until then):
+ * `reconnectUrl` is the Connect UI link that renews it (a single-use connect token, like `ConnectionNeeded`'s),
+ * `connectOrigin` the origin whose popup messages the page must trust.
+ */
+export const ConnectionExpiringInfo = Schema.Struct({
+  expiresAt: Schema.Number,
+  reconnectUrl: Schema.optional(Schema.String),
+  connectOrigin: Schema.String
+})
+
+/** The user's connection to an app (the title is shown to its owner only); `expiring` when Zapier announced its end. */
 export const ConnectionInfo = Schema.Struct({
   id: Schema.String,
   app: Schema.String,
-  title: Schema.optional(Schema.String)
+  title: Schema.optional(Schema.String),
+  expiring: Schema.optional(ConnectionExpiringInfo)
 })
 
 /** An action of an app, by its stable key. */

@@ -4,7 +4,7 @@
  */
 import { HttpApiBuilder } from "@effect/platform"
 import { ActionCatalog, ActionInputs, Apps, type Domain, EmbeddedActions, Errors, Triggers } from "@effect-zapier/core"
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, DateTime, Effect, Layer, Option } from "effect"
 import {
   BackendFailed,
   ConnectionNeeded,
@@ -126,8 +126,24 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           yield* isOffered(path.app)
-          const connection = yield* actions.ensureConnection(user, path.app)
-          return { id: connection.id, app: connection.app, ...(connection.title ? { title: connection.title } : {}) }
+          // An expiring connection (a connection webhook marked it) comes with a reconnect link: one connect token.
+          const connection = yield* actions.ensureConnection(user, path.app, { reconnectIfExpiring: true })
+          return {
+            id: connection.id,
+            app: connection.app,
+            ...(connection.title ? { title: connection.title } : {}),
+            ...(connection.expiring !== undefined
+              ? {
+                  expiring: {
+                    expiresAt: DateTime.toEpochMillis(connection.expiring.expiresAt),
+                    connectOrigin: origin,
+                    ...(connection.expiring.reconnect !== undefined
+                      ? { reconnectUrl: connection.expiring.reconnect.url }
+                      : {})
+                  }
+                }
+              : {})
+          }
         }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin) }), Effect.mapError(mapOther))
       )
       .handle("completeConnection", ({ path, payload }) =>

@@ -7,7 +7,8 @@
  *                   ├─ PartnerApi: session · apps · runs · triggers (Handlers, Authentication ← Sessions)
  *                   ├─ Security.middleware: same-origin state changes, JSON bodies, 413, CSP/nosniff/DENY
  *                   ├─ GET / and /app.js                   (Web)
- *                   └─ GET /zapier/callback                (Callback: ConnectCallback.handler)
+ *                   ├─ GET /zapier/callback                (Callback: ConnectCallback.handler)
+ *                   └─ POST /zapier/webhooks/connections   (Webhooks: ConnectionWebhooks.handler, markExpiring)
  * Runs ─ EmbeddedActions ─ ConnectionStore (SqliteStore: <dataDir>/zapier.db)
  *      │                 └─ ActionRuns with status tracking ─ Zapier services (ZapierHttp: live or fake)
  *      ├─ DurableRuns (DurableSqlite: <dataDir>/durable.db) ─ the same EmbeddedActions and ActionRuns
@@ -39,6 +40,7 @@ import * as Session from "./Session.js"
 import * as TriggerStore from "./TriggerStore.js"
 import * as Watches from "./Watches.js"
 import * as Web from "./Web.js"
+import * as Webhooks from "./Webhooks.js"
 
 export interface Options {
   /** Port to listen on (0: any free port). */
@@ -55,6 +57,12 @@ export interface Options {
   readonly apps: ReadonlyArray<Runs.OfferedApp>
   /** The largest request body accepted, in bytes (default 64 KiB); larger ones get 413. */
   readonly maxBodyBytes?: number | undefined
+  /**
+   * The signing secret (`whsec_…`) of the app's connection-webhook subscription: with it, Zapier's
+   * `connection.expiry_scheduled` deliveries are received at `POST /zapier/webhooks/connections`. Without it the
+   * route is not mounted (404).
+   */
+  readonly webhookSecret?: Redacted.Redacted<string> | undefined
 }
 
 /** `slack,google-sheets,formatter:noauth`: app ids, `:noauth` for apps that run without a connection. */
@@ -76,7 +84,8 @@ const randomSecret = () =>
  * (a folder under the system's temp dir), `PARTNER_SESSION_SECRET` (at least 32 characters; random per start
  * when unset, so sessions end with the process), `PARTNER_SESSION_LIFETIME` (12 hours), `PARTNER_SECURE_COOKIES`
  * (false), `PARTNER_APPS` (`slack,google-sheets,formatter:noauth`, the fake's sample apps), `PARTNER_MAX_BODY_BYTES`
- * (65536: larger request bodies get 413).
+ * (65536: larger request bodies get 413), `PARTNER_ZAPIER_WEBHOOK_SECRET` (the `whsec_…` signing secret of the
+ * connection-webhook subscription; unset: the webhook route is not mounted).
  */
 export const config: Config.Config<Options> = Config.all({
   port: Config.integer("PARTNER_PORT").pipe(
@@ -106,6 +115,22 @@ export const config: Config.Config<Options> = Config.all({
   maxBodyBytes: Config.integer("PARTNER_MAX_BODY_BYTES").pipe(
     Config.validate({ message: "PARTNER_MAX_BODY_BYTES must be a positive number of bytes", validation: (n) => n > 0 }),
     Config.withDefault(Security.defaultMaxBodyBytes)
+  ),
+  webhookSecret: Config.option(Config.redacted("PARTNER_ZAPIER_WEBHOOK_SECRET")).pipe(
+    Config.mapOrFail((secret) =>
+      Option.match(secret, {
+        onNone: () => Either.right(undefined),
+        onSome: (s) =>
+          /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(Redacted.value(s).trim())
+            ? Either.right(s)
+            : Either.left(
+                ConfigError.InvalidData(
+                  ["PARTNER_ZAPIER_WEBHOOK_SECRET"],
+                  "use the whsec_… secret Zapier answered when the connection-webhook subscription was created"
+                )
+              )
+      })
+    )
   ),
   apps: Config.string("PARTNER_APPS").pipe(
     Config.withDefault("slack,google-sheets,formatter:noauth"),
@@ -181,6 +206,7 @@ export const layer = (options: Options) => {
     HttpMiddleware.withTracerDisabledWhen((request) => Security.isCallback(request.url)),
     Layer.provide(Web.layer),
     Layer.provide(Callback.layer),
+    Layer.provide(Webhooks.layer(options.webhookSecret)),
     Layer.provide(Api),
     Layer.provide(services(options)),
     Layer.provide(Session.layer({ secret: options.sessionSecret, lifetime: options.sessionLifetime })),
