@@ -5,17 +5,20 @@
  *
  * One journey, in order: log in, run with no connection (Connect opens in a popup, the user approves, the run
  * goes on and its result shows); expire the connection in the fake and run again (the reconnect path); run an
- * action that fails and see its error; watch a trigger, and see the events the fake emits arrive on the page (each
- * acked at the fake). The page after the first successful run is saved as the README's screenshot
+ * action that fails and see its error; Zapier announces the connection's expiry (a signed connection webhook) and
+ * the page shows "expires on …, reconnect", whose link renews it; watch a trigger, and see the events the fake
+ * emits arrive on the page (each acked at the fake). The page after the first successful run is saved as the README's screenshot
  * (docs/screenshot.png).
  */
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { ConnectionWebhooks } from "@effect-zapier/http"
 import { FakeZapier } from "@effect-zapier/testing"
-import { Context, Effect, Exit, Scope } from "effect"
+import { Context, DateTime, Effect, Exit, Option, Scope } from "effect"
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
-import { dataDir, fakeZapier, options, partnerApp } from "./fixtures.js"
+import { webhookPath } from "../src/Webhooks.js"
+import { dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
 
 // Debian's chromium package; CHROMIUM_PATH overrides it (e.g. to check the missing-browser path).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium"
@@ -47,7 +50,14 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
     const started = await Effect.runPromise(
       Effect.gen(function* () {
         const fake = yield* fakeZapier()
-        const app = yield* partnerApp(fake, options(yield* dataDir))
+        // The app receives connection-expiry webhooks: subscribed once, started with the subscription's secret.
+        const port = yield* freePort
+        const subscription = yield* Context.get(fake, ConnectionWebhooks.Subscriptions).create(
+          FakeZapier.sample.user,
+          `http://127.0.0.1:${port}${webhookPath}`
+        )
+        const webhookSecret = Option.getOrThrow(subscription.secret)
+        const app = yield* partnerApp(fake, options(yield* dataDir, { port, webhookSecret }))
         return { url: app.url, zapier: Context.get(fake, FakeZapier.FakeZapier) }
       }).pipe(Scope.extend(scope))
     )
@@ -209,6 +219,43 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       assert.deepStrictEqual(
         after.map((c) => [c.id, c.isExpired]),
         [[connection!.id, false]]
+      )
+    },
+    TIMEOUT
+  )
+
+  it(
+    "an expiring connection: Zapier's signed notice shows 'expires on …, reconnect', and the link renews it",
+    async () => {
+      // Re-validate the connection first (the previous step left it connected through the redirect).
+      await page.selectOption("#app", "formatter")
+      await page.locator("#connection[data-state='none']").waitFor()
+      const [connection] = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      const expiresAt = DateTime.unsafeMake("2031-05-17T09:30:00Z")
+      const deliveries = await Effect.runPromise(zapier.scheduleConnectionExpiry(connection!.id, expiresAt))
+      assert.deepStrictEqual(
+        deliveries.map((d) => d.status),
+        [200]
+      )
+
+      await page.selectOption("#app", "slack")
+      await page.locator("#connection[data-state='expiring']").waitFor()
+      const notice = await text("#connection-text")
+      assert.match(notice, /expires on .*2031.*, reconnect$/)
+      const link = new URL((await page.locator("#reconnect").getAttribute("href")) ?? "")
+      assert.strictEqual(link.searchParams.get("reconnect_id"), connection!.id)
+
+      const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#reconnect")])
+      await popup.waitForLoadState("load")
+      assert.match((await popup.locator("h1").textContent()) ?? "", /^Reconnect Slack$/)
+      await popup.click("#approve")
+      if (!popup.isClosed()) await popup.waitForEvent("close")
+      await page.locator("#connection[data-state='connected']").waitFor()
+      assert.isTrue(await page.locator("#reconnect").isHidden())
+      const after = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
+      assert.deepStrictEqual(
+        after.map((c) => c.id),
+        [connection!.id]
       )
     },
     TIMEOUT

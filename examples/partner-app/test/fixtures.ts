@@ -3,6 +3,7 @@
  * 127.0.0.1 with a fresh data folder, and a tiny HTTP client with a cookie jar.
  */
 import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -27,6 +28,19 @@ export const options = (dir: string, overrides: Partial<PartnerApp.Options> = {}
   secureCookies: false,
   apps: PartnerApp.parseApps("slack,google-sheets,formatter:noauth"),
   ...overrides
+})
+
+/**
+ * A port free right now on 127.0.0.1: for an app whose own URL must be known before it starts (the callback URL of
+ * its connection-webhook subscription, whose secret the app starts with).
+ */
+export const freePort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
 })
 
 /** The fake Zapier (server, control tag, and the library's services pointed at it), in the current scope. */

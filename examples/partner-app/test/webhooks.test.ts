@@ -6,7 +6,6 @@
  * forged, unsigned or cross-site delivery is refused and marks nothing; the secret reaches no log line, span or
  * answer.
  */
-import * as Net from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { ConnectionWebhooks } from "@effect-zapier/http"
 import { FakeZapier } from "@effect-zapier/testing"
@@ -14,20 +13,10 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Context, DateTime, Effect, Logger, Option, Redacted } from "effect"
 import * as Telemetry from "../src/Telemetry.js"
 import { webhookPath } from "../src/Webhooks.js"
-import { client, dataDir, fakeZapier, options, partnerApp } from "./fixtures.js"
+import { client, dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
 
 type Body = Readonly<Record<string, unknown>>
 const body = (answer: { readonly body: unknown }) => answer.body as Body
-
-/** A port free right now on 127.0.0.1: the subscription's URL must be known before the app starts with its secret. */
-const freePort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** A raw POST to the app (no cookie jar), as Zapier or an attacker would send it. */
 const post = (url: string, headers: Record<string, string>, text: string) =>

@@ -44,6 +44,12 @@ interface ConnectionNeeded {
   readonly connectOrigin: string
   readonly message: string
 }
+interface ConnectionInfo {
+  readonly id: string
+  readonly title?: string
+  /** Zapier announced that the connection ends at `expiresAt` (epoch ms); `reconnectUrl` renews it. */
+  readonly expiring?: { readonly expiresAt: number; readonly reconnectUrl?: string; readonly connectOrigin: string }
+}
 interface RunView {
   readonly runId: string
   readonly state: "pending" | "succeeded" | "failed"
@@ -156,6 +162,9 @@ const loadAction = async (inputs: Record<string, unknown> = {}) => {
   await loadFields(inputs)
 }
 
+/** The reconnect link of the current app's expiring connection, if it is. */
+let reconnect: ConnectionNeeded | undefined
+
 const setConnection = (state: string, text: string, button?: string) => {
   $("connection").dataset.state = state
   $("connection-text").innerHTML = text
@@ -171,12 +180,34 @@ const refreshConnection = async () => {
   const app = currentApp()
   if (!app) return
   if (!app.requiresAuth) return setConnection("none", `${escape(app.title)} needs no connection.`)
-  const answer = await api<{ id: string; title?: string } | ConnectionNeeded>(
+  const answer = await api<ConnectionInfo | ConnectionNeeded>(
     "GET",
     `/api/apps/${encodeURIComponent(app.id)}/connection`
   )
+  reconnect = undefined
   if (answer.status === 200 && !("_tag" in answer.body)) {
     const title = answer.body.title ? ` (${escape(answer.body.title)})` : ""
+    const expiring = answer.body.expiring
+    if (expiring !== undefined) {
+      // Zapier announced the connection's end (a connection webhook): it works until then; offer the reconnect.
+      const when = new Date(expiring.expiresAt).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" })
+      reconnect =
+        expiring.reconnectUrl === undefined
+          ? undefined
+          : {
+              _tag: "ConnectionNeeded",
+              reason: "expired",
+              connectUrl: expiring.reconnectUrl,
+              connectOrigin: expiring.connectOrigin,
+              message: ""
+            }
+      const link =
+        reconnect === undefined ? "" : `, <a id="reconnect" href="${escape(reconnect.connectUrl)}">reconnect</a>`
+      return setConnection(
+        "expiring",
+        `<strong>Connected</strong> to ${escape(app.title)}${title}: <strong>expires on ${escape(when)}</strong>${link}`
+      )
+    }
     return setConnection("connected", `<strong>Connected</strong> to ${escape(app.title)}${title}`)
   }
   if (answer.status === 409 && "_tag" in answer.body) {
@@ -337,6 +368,15 @@ const connect = async (needed: ConnectionNeeded): Promise<boolean> => {
     return false
   }
 }
+
+// The reconnect link of an expiring connection: Connect in a popup within this click (a link if script fails).
+$("connection-text").addEventListener("click", async (event) => {
+  const target = event.target
+  if (!(target instanceof HTMLAnchorElement) || target.id !== "reconnect" || reconnect === undefined) return
+  event.preventDefault()
+  showOutcome()
+  await connect(reconnect)
+})
 
 $("connect").addEventListener("click", async () => {
   const app = currentApp()
