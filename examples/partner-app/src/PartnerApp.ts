@@ -22,7 +22,7 @@ import * as Fs from "node:fs"
 import { createServer } from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
+import { Headers, HttpApiBuilder, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Domain, EmbeddedActions, Errors, TriggerInbox } from "@effect-zapier/core"
@@ -204,6 +204,8 @@ export const layer = (options: Options) => {
   ).pipe(
     // The platform's server span records the whole URL: not for the Connect callback (Security traces it by path).
     HttpMiddleware.withTracerDisabledWhen((request) => Security.isCallback(request.url)),
+    // The server span records request headers: not a connection webhook's signature (it is a credential for its body).
+    Layer.locallyWith(Headers.currentRedactedNames, (names) => [...names, "webhook-signature"]),
     Layer.provide(Web.layer),
     Layer.provide(Callback.layer),
     Layer.provide(Webhooks.layer(options.webhookSecret)),

@@ -68,13 +68,14 @@ describe("connection-expiry webhooks", () => {
         const json = { "content-type": "application/json" }
         const unsigned = yield* post(`${app.url}${webhookPath}`, json, event)
         assert.strictEqual(unsigned.status, 401)
+        const forgedSignature = `v1,${Buffer.alloc(32, 7).toString("base64")}`
         const forged = yield* post(
           `${app.url}${webhookPath}`,
           {
             ...json,
             "webhook-id": "msg_forged",
             "webhook-timestamp": timestamp,
-            "webhook-signature": `v1,${Buffer.alloc(32, 7).toString("base64")}`
+            "webhook-signature": forgedSignature
           },
           event
         )
@@ -123,6 +124,9 @@ describe("connection-expiry webhooks", () => {
         yield* Effect.promise(() => exporter.forceFlush())
         const spans = JSON.stringify(exporter.getFinishedSpans().map((s) => [s.name, s.attributes, s.events]))
         assert.include(spans, "ConnectionWebhooks.handler")
+        // The server spans record request headers, a delivery's signature redacted.
+        assert.include(spans, "http.request.header.webhook-signature")
+        assert.notInclude(spans, forgedSignature)
         const answers = JSON.stringify([unsigned, forged, crossSite, expiring, after])
         const value = Redacted.value(secret)
         for (const canary of [value, value.slice("whsec_".length, "whsec_".length + 16), value.slice(-16)]) {
