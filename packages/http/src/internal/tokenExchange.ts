@@ -46,7 +46,7 @@ import * as Wire from "../Wire.js"
 import type { Env } from "./env.js"
 import { send } from "./env.js"
 import { decodeBody, forToken, Local } from "./errors.js"
-import { sign } from "./jwt.js"
+import { signer } from "./jwt.js"
 import { defaults } from "./settings.js"
 
 interface Cached {
@@ -125,6 +125,7 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
     const scope = yield* Effect.scope
     const slots = new Map<string, Slot>()
     let pruneAbove = 1024
+    const sign = signer(settings)
 
     /** One exchange at the token endpoint; resolves with the token and when its request started. */
     const exchange = (
@@ -171,7 +172,7 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
 
     const exchangeAccess = (user: EndUser) =>
       exchange(
-        Effect.map(sign(settings, user), (token) => ({ token, type: settings.jwtTokenType })),
+        Effect.map(sign(user), (token) => ({ token, type: settings.jwtTokenType })),
         { requested_token_type: settings.accessTokenType, scope: settings.scope }
       ).pipe(
         Effect.map(({ response, startedAt }): Cached => {
