@@ -55,6 +55,7 @@ import * as Schema from "effect/Schema"
 import * as InboxWire from "./InboxWire.js"
 import type { Api } from "./internal/api.js"
 import { decodeBody, fromPlatform } from "./internal/errors.js"
+import { scrubServerSpan } from "./internal/serverSpan.js"
 
 /**
  * The headers of one delivery.
@@ -273,7 +274,8 @@ const refuse = (error: WebhookRejected) =>
 /**
  * The ready-to-mount route: verify, dedupe, decode, hand a `ConnectionExpiring` to `onExpiring`, answer 200 (204
  * for a duplicate). If `onExpiring` fails, the answer is 500 so Zapier delivers it again (the id is then
- * forgotten so the retry is processed).
+ * forgotten so the retry is processed). The `webhook-signature` header is overwritten with `<redacted>` on the
+ * request's spans (`@effect/platform`'s server tracing records request headers before any handler runs).
  * @since 0.1.0
  */
 export const handler = <E, R>(options: HandlerOptions<E, R>) => {
@@ -282,6 +284,8 @@ export const handler = <E, R>(options: HandlerOptions<E, R>) => {
   const firstSeen = options.firstSeen ?? memoryDedupe(2 * tolerance)
   return Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
+    // The signature proves the body came from Zapier: keep it off the request's span, as the secret is.
+    yield* scrubServerSpan({ headers: ["webhook-signature"] })
     const declared = Number(request.headers["content-length"])
     if (Number.isFinite(declared) && declared > maxBytes) {
       return yield* refuse(new WebhookRejected({ reason: "too_large" }))

@@ -50,6 +50,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { toRunState } from "./internal/actionRuns.js"
 import { makeVerifier, type Refusal, refuse, type VerifierSettings } from "./internal/callbackJwt.js"
+import { scrubServerSpan } from "./internal/serverSpan.js"
 import * as Wire from "./Wire.js"
 
 /**
@@ -322,35 +323,10 @@ const answer = (outcome: Outcome): HttpServerResponse.HttpServerResponse => {
 export const handler: HttpApp.Default<never, Receiver> = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const receiver = yield* Receiver
-  yield* scrubServerSpan(receiver.tokenParameter)
+  // The routing token (URL) and the signature (header) are secrets: keep them off the request's span.
+  yield* scrubServerSpan({ headers: [signatureHeader], queryParameter: receiver.tokenParameter })
   return yield* handle(request, receiver)
 })
-
-/**
- * `@effect/platform`'s server tracing records the request's URL (which carries the routing token) and its headers
- * (the signature among them) on the request's span before any handler runs: the handler overwrites those attributes
- * with redacted values, so a tracer never exports the token or the JWT.
- */
-const scrubServerSpan = (tokenParameter: string) =>
-  Effect.flatMap(Effect.option(Effect.currentSpan), (span) =>
-    Effect.sync(() => {
-      if (Option.isNone(span)) return
-      const s = span.value
-      const redactUrl = (value: string) => redactQuery(value, tokenParameter)
-      for (const key of ["url.full", "url.query", "http.url", "http.target"]) {
-        const value = s.attributes.get(key)
-        if (typeof value === "string") s.attribute(key, redactUrl(value))
-      }
-      const header = `http.request.header.${signatureHeader}`
-      if (s.attributes.has(header)) s.attribute(header, "<redacted>")
-    })
-  )
-
-/** The URL (or query) with the routing token's value replaced by `<redacted>`. */
-const redactQuery = (value: string, parameter: string): string =>
-  value.replace(new RegExp(`(^|[?&])(${escapeRegExp(encodeURIComponent(parameter))}=)[^&#]*`, "g"), "$1$2<redacted>")
-
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 const handle = (request: HttpServerRequest.HttpServerRequest, receiver: Service) =>
   Effect.gen(function* () {

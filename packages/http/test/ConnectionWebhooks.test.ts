@@ -18,6 +18,7 @@ import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import { ConnectionWebhooks } from "../src/index.js"
+import { captureSpans } from "./kit.js"
 
 // The Standard Webhooks specification's published test vector.
 const vector = {
@@ -206,4 +207,44 @@ describe("ConnectionWebhooks.handler", () => {
       Effect.provide(Layer.mergeAll(NodeHttpServer.layerTest, Logger.remove(Logger.defaultLogger)))
     )
   )
+  it.live("keeps the signature off the request's span that the platform's server tracing records", () => {
+    const spans = captureSpans()
+    return Effect.gen(function* () {
+      const app = HttpRouter.empty.pipe(
+        HttpRouter.post(
+          "/hooks",
+          ConnectionWebhooks.handler({ secret: Redacted.make(SECRET), onExpiring: () => Effect.void })
+        )
+      )
+      yield* Layer.build(HttpServer.serve(app))
+      const client = (yield* HttpClient.HttpClient).pipe(HttpClient.mapRequest(HttpClientRequest.prependUrl("")))
+      const now = Math.floor(Date.now() / 1000)
+      const body = expiry("conn-9")
+      const signature = sign("msg_9", now, body)
+      const status = yield* HttpClientRequest.post("/hooks").pipe(
+        HttpClientRequest.setHeaders({
+          "webhook-id": "msg_9",
+          "webhook-timestamp": String(now),
+          "webhook-signature": signature
+        }),
+        HttpClientRequest.bodyText(body, "application/json"),
+        client.execute,
+        Effect.map((r) => r.status)
+      )
+      assert.strictEqual(status, 200)
+      const server = spans.spans.filter(
+        (s) => s.name.startsWith("http.server") && s.attributes.get("url.path") === "/hooks"
+      )
+      assert.strictEqual(server.length, 1, "the server's span of the request")
+      assert.strictEqual(server[0]!.attributes.get("http.request.header.webhook-signature"), "<redacted>")
+      const digest = signature.split(",")[1]!
+      // Every span of the partner's side (the test's own client span plays Zapier and sent it).
+      for (const span of spans.spans.filter((s) => !s.name.startsWith("http.client"))) {
+        for (const [key, value] of span.attributes) assert.notInclude(String(value), digest, `${span.name} ${key}`)
+      }
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.mergeAll(NodeHttpServer.layerTest, Logger.remove(Logger.defaultLogger), spans.layer))
+    )
+  })
 })
