@@ -93,7 +93,8 @@ export const send = <A>(
     env.settings,
     env.budget,
     Effect.flatMap(build, (request) => {
-      const once = noRedirects(attempt(env.client, env.settings, request, decode, options?.timeout))
+      // The attempt's own fiber runs with fetch's redirects off (see noRedirects), set once there.
+      const once = attempt(env.client, env.settings, request, decode, options?.timeout)
       if (kind === "token") return once
       return env.limiter === undefined ? once : metered(env.limiter, env.settings, once, options?.bucket)
     })

@@ -9,9 +9,11 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 
 /** The class of Effect's live clock, to tell it from a `TestClock` or any other. */
 const liveClock = Object.getPrototypeOf(Clock.make()) as unknown
@@ -23,20 +25,32 @@ const maxTimerMillis = 2_147_483_647
  * `self`, interrupted and failed with `onTimeout()` when it has not ended within `duration`. Interrupting the
  * caller interrupts `self` and waits for it to end, as `Effect.timeout` does; fiber refs `self` changes stay in
  * its own fiber (an attempt changes none the caller reads).
+ *
+ * `withContext`, when given, is the context `self` runs with, made from the caller's: on the live clock it is set
+ * once in the attempt's own fiber (which ends with the attempt, so nothing needs restoring), otherwise `self` is
+ * provided it. Either way the caller's context is unchanged.
  * @internal
  */
 export const timeoutFail = <A, E, E2>(
   self: Effect.Effect<A, E>,
   duration: Duration.Duration,
-  onTimeout: () => E2
+  onTimeout: () => E2,
+  withContext?: (context: Context.Context<never>) => Context.Context<never>
 ): Effect.Effect<A, E | E2> =>
   Effect.clockWith((clock) => {
     const millis = Duration.toMillis(duration)
     if (Object.getPrototypeOf(clock) !== liveClock || !(millis <= maxTimerMillis)) {
-      return Effect.timeoutFail(self, { duration, onTimeout })
+      return Effect.timeoutFail(
+        withContext === undefined
+          ? self
+          : Effect.contextWithEffect((context) => Effect.provide(self, withContext(context))),
+        { duration, onTimeout }
+      )
     }
+    const run =
+      withContext === undefined ? self : Effect.zipRight(FiberRef.update(FiberRef.currentContext, withContext), self)
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.fork(restore(self)), (fiber) =>
+      Effect.flatMap(Effect.fork(restore(run)), (fiber) =>
         restore(
           Effect.async<A, E | E2>((resume) => {
             const timer = setTimeout(() => {

@@ -3,11 +3,13 @@
  * as a response or an {@link AttemptError}.
  * @internal
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as Headers from "@effect/platform/Headers"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -67,8 +69,20 @@ const readCapped = (
 }
 
 /**
- * Sends `request` once with `client`, reading the whole (capped) body within `timeout`. A 2xx
- * is handed to `decode`; any other status fails with `Status`.
+ * `context` with fetch told not to follow redirects (`redirect: "manual"`), keeping the rest of a
+ * `FetchHttpClient.RequestInit` it holds (see `env.noRedirects`).
+ * @internal
+ */
+export const withoutRedirects = (context: Context.Context<never>): Context.Context<never> =>
+  Context.add(context, FetchHttpClient.RequestInit, {
+    ...Context.getOrElse(context, FetchHttpClient.RequestInit, () => ({})),
+    redirect: "manual"
+  })
+
+/**
+ * Sends `request` once with `client`, reading the whole (capped) body within `timeout`, never following a
+ * redirect (the attempt's fiber runs with {@link withoutRedirects}). A 2xx is handed to `decode`; any other status
+ * fails with `Status`.
  * @internal
  */
 export const attempt = <A>(
@@ -84,7 +98,7 @@ export const attempt = <A>(
       Effect.map(readCapped(response, settings.maxResponseBytes), (body) => ({ response, body }))
     ),
     Effect.mapError((e): AttemptError => fromPlatform(e, timeout)),
-    (read) => timeoutFail(read, timeout, () => new Timeout({ after: timeout })),
+    (read) => timeoutFail(read, timeout, () => new Timeout({ after: timeout }), withoutRedirects),
     Effect.flatMap(({ response, body }): Either.Either<A, AttemptError> => {
       const status = response.status
       if (status < 200 || status >= 300) {
