@@ -331,10 +331,11 @@ export const virtual = <A, E, R>(
     let quiet = 0
     for (let step = 0; step < (options.maxSteps ?? 200_000); step++) {
       // Real time for the sockets and for real promises (WebCrypto signing) that no counter sees.
-      yield* quiet === 0 && inFlight.count === 0 ? turn : tick
+      const busy = inFlight.count + pendingSigns.count
+      yield* quiet === 0 && busy === 0 ? turn : tick
       const done = yield* Fiber.poll(fiber)
       if (Option.isSome(done) && Exit.isSuccess(done.value)) return done.value.value
-      if (inFlight.count > 0) {
+      if (inFlight.count + pendingSigns.count > 0) {
         quiet = 0
         if (waited++ < patience) continue
       } else if (quiet++ < 3) {
@@ -613,6 +614,23 @@ export const agentLayer = (options: Undici.Agent.Options = {}): Layer.Layer<Node
       (agent) => Effect.promise(() => agent.destroy())
     )
   )
+
+/**
+ * WebCrypto signatures in flight (the partner JWT is signed with `crypto.subtle.sign`): real promises that no socket
+ * counter sees. {@link virtual} waits for them as it waits for requests, so a busy machine's slow signing is never
+ * mistaken for quiet (the clock moved on mid-exchange, and a 401 row counted a third exchange).
+ */
+export const pendingSigns = { count: 0 }
+{
+  const subtle = globalThis.crypto.subtle
+  const sign = subtle.sign.bind(subtle)
+  subtle.sign = ((...args: Parameters<SubtleCrypto["sign"]>) => {
+    pendingSigns.count++
+    return sign(...args).finally(() => {
+      pendingSigns.count--
+    })
+  }) as SubtleCrypto["sign"]
+}
 
 /** The requests in flight through an {@link instrumented} client that counts. */
 export class InFlight extends Context.Tag("test/InFlight")<InFlight, { count: number }>() {}
