@@ -44,6 +44,20 @@ const connectionNeeded = (origin: string) => (e: Errors.ConnectionRequired) =>
         })
       )
 
+/** An action (or trigger) of the catalog as the page lists it. */
+const toActionView = (a: Domain.Action) => ({
+  key: a.key,
+  title: a.title,
+  actionType: a.actionType,
+  ...(a.description !== undefined ? { description: a.description } : {})
+})
+
+/** Fails with a 404 for an app this partner app does not offer. */
+const offeredCheck = (offered: ReadonlyArray<{ readonly id: Domain.AppId }>) => (app: Domain.AppId) =>
+  offered.some((a) => a.id === app)
+    ? Effect.void
+    : Effect.fail(new NotFoundError({ message: `This app does not offer ${app}.` }))
+
 const toFieldInfo = (field: ActionInputs.InputField | ActionInputs.InfoField) =>
   field._tag === "InfoField"
     ? {
@@ -105,10 +119,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
     const offered = yield* OfferedApps
     const runs = yield* Runs
     const origin = yield* ConnectOrigin
-    const isOffered = (app: Domain.AppId) =>
-      offered.some((a) => a.id === app)
-        ? Effect.void
-        : Effect.fail(new NotFoundError({ message: `This app does not offer ${app}.` }))
+    const isOffered = offeredCheck(offered)
 
     return handlers
       .handle("list", () =>
@@ -164,12 +175,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
           const user = yield* CurrentUser
           yield* isOffered(path.app)
           const list = yield* catalog.list(user, path.app)
-          return list.map((a) => ({
-            key: a.key,
-            title: a.title,
-            actionType: a.actionType,
-            ...(a.description !== undefined ? { description: a.description } : {})
-          }))
+          return list.map(toActionView)
         }).pipe(Effect.mapError(mapOther))
       )
       .handle("fields", ({ path, payload }) =>
@@ -266,10 +272,7 @@ export const TriggersLive = HttpApiBuilder.group(PartnerApi, "triggers", (handle
     const watches = yield* Watches.Watches
     const offered = yield* OfferedApps
     const origin = yield* ConnectOrigin
-    const isOffered = (app: Domain.AppId) =>
-      offered.some((a) => a.id === app)
-        ? Effect.void
-        : Effect.fail(new NotFoundError({ message: `This app does not offer ${app}.` }))
+    const isOffered = offeredCheck(offered)
     const viewOf = (user: Domain.EndUser, key: string) =>
       Effect.flatMap(watches.list(user), (all) => {
         const found = all.find((v) => v.watch.key === key)
@@ -284,12 +287,7 @@ export const TriggersLive = HttpApiBuilder.group(PartnerApi, "triggers", (handle
           const user = yield* CurrentUser
           yield* isOffered(path.app)
           const list = yield* triggers.list(user, path.app)
-          return list.map((a) => ({
-            key: a.key,
-            title: a.title,
-            actionType: a.actionType,
-            ...(a.description !== undefined ? { description: a.description } : {})
-          }))
+          return list.map(toActionView)
         }).pipe(Effect.mapError(mapOther))
       )
       .handle("watch", ({ payload }) =>
