@@ -3,14 +3,13 @@
  * the single helper that sends a request under the retry policy of its kind.
  * @internal
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import type * as RateLimiter from "../RateLimiter.js"
 import type { AttemptError, BadBody, Kind } from "./errors.js"
 import { retryAfterHint, Throttled } from "./errors.js"
@@ -18,7 +17,7 @@ import type { Budget, Exhausted } from "./retry.js"
 import { withRetries } from "./retry.js"
 import type { Settings } from "./settings.js"
 import type { Raw } from "./transport.js"
-import { attempt } from "./transport.js"
+import { attempt, withoutRedirects } from "./transport.js"
 
 /** @internal */
 export interface Env {
@@ -38,12 +37,7 @@ export interface Env {
  * one given only to the client's layer is not visible here and is replaced for these requests.
  */
 export const noRedirects = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (init) =>
-    Effect.provideService(effect, FetchHttpClient.RequestInit, {
-      ...Option.getOrElse(init, () => ({})),
-      redirect: "manual"
-    })
-  )
+  Effect.contextWithEffect((context: Context.Context<never>) => Effect.provide(effect, withoutRedirects(context)))
 
 /**
  * One attempt of an API request under the shared rate limiter: a slot is taken before every attempt (the wait is

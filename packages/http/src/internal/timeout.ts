@@ -1,8 +1,8 @@
 /**
  * A timeout for one attempt that costs one fiber instead of `Effect.timeout`'s race of two (which forks the
  * effect and a sleep, and merges the winner's fiber refs back): the attempt runs in one forked fiber and the caller
- * waits on either its exit or a timer. Measured on the `ActionRuns.get` path, `Effect.timeout` was about a fifth
- * of the library's own CPU per request.
+ * waits on either its exit or a timer. Every attempt of every request passes here, so its cost shows in
+ * `pnpm bench`'s overhead scenario (library CPU per `ActionRuns.get`, beside the bare Effect HttpClient).
  *
  * The timer is a plain `setTimeout` only when the fiber's clock is Effect's live clock; under any other clock (a
  * `TestClock`, an app's own) this is `Effect.timeoutFail`, so time still moves only when that clock says so.

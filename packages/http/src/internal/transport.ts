@@ -70,7 +70,8 @@ const readCapped = (
 
 /**
  * `context` with fetch told not to follow redirects (`redirect: "manual"`), keeping the rest of a
- * `FetchHttpClient.RequestInit` it holds (see `env.noRedirects`).
+ * `FetchHttpClient.RequestInit` it holds. Why no redirect is followed: `env.noRedirects`, which applies this to a
+ * whole effect.
  * @internal
  */
 export const withoutRedirects = (context: Context.Context<never>): Context.Context<never> =>
