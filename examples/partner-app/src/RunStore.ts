@@ -127,7 +127,8 @@ const decodeRow = (row: unknown) =>
     })
   )
 
-const unavailable = (operation: string) => (error: SqlError) =>
+/** A failure of the partner's database as the typed store error (the driver's message, bounded). */
+export const unavailable = (operation: string) => (error: SqlError) =>
   new Errors.StoreUnavailable({ operation, reason: `the partner database failed (${error.message.slice(0, 200)})` })
 
 export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.SqlClient> = Effect.gen(function* () {

@@ -5,10 +5,9 @@
  * once: a lost ack, a lease that lapsed) shows once on the page.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
 import { Domain, Errors } from "@effect-zapier/core"
 import { Clock, Context, Effect, Layer, Schema } from "effect"
-import { encodeResults } from "./RunStore.js"
+import { encodeResults, unavailable } from "./RunStore.js"
 
 /** A watch as stored. `state`: `consuming` (a consumer runs, and is started again with the app) or `stopped`. */
 export class WatchRecord extends Schema.Class<WatchRecord>("partner-app/WatchRecord")({
@@ -111,9 +110,6 @@ const payloadProblem = (problem: string) =>
   problem.replace(/^the results (are|hold|cannot)/, (_, verb: string) =>
     verb === "are" ? "it is" : verb === "hold" ? "it holds" : "it cannot"
   )
-
-const unavailable = (operation: string) => (error: SqlError) =>
-  new Errors.StoreUnavailable({ operation, reason: `the partner database failed (${error.message.slice(0, 200)})` })
 
 export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.SqlClient> = Effect.gen(function* () {
   const sql = (yield* SqlClient.SqlClient).withoutTransforms()
