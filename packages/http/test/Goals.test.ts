@@ -43,9 +43,9 @@ import {
   scriptedClient,
   seed,
   faultStack as stack,
-  tick,
   uppercaseAction,
-  userOf
+  userOf,
+  waitUntil
 } from "./kit.js"
 import { redisAvailability, redisUrl } from "./redis.js"
 
@@ -366,7 +366,8 @@ describe("G12 cancellation", () => {
           })
         )
       )
-      while ((yield* polls) < 3) yield* tick
+      // Three GETs seen by the server (a poll of the ledger; the guard only catches a hang).
+      yield* waitUntil(polls, (n) => n >= 3, "three status GETs", hangGuard)
       // The next GET hangs in flight (the server never sees it); interrupt while it is there.
       yield* st.proxy.setFault(FaultProxy.hang())
       // Waits on the proxy's own signal (the hang applied), not on a count of ticks; the outer timeout only
@@ -382,7 +383,10 @@ describe("G12 cancellation", () => {
       // The socket in flight is closed by the client: the proxy reports the close, however long the machine takes.
       const after = yield* st.proxy.until((s) => s.open < openBefore).pipe(Effect.timeout(hangGuard))
       assert.isBelow(after.open, openBefore)
-      // And no GET follows (with the proxy passing everything again, one would reach the server).
+      // And no GET follows (with the proxy passing everything again, one would reach the server). There is no event
+      // to wait for when nothing happens, so this one waits: 500 ms is 25 of the 20 ms poll intervals. The sleep can
+      // only miss a bug (a GET later than 500 ms), never fail a correct run: the hung GET's bytes were dropped by
+      // the proxy and its socket is closed, so nothing of the interrupted fiber can reach the server.
       yield* st.proxy.clear
       yield* Effect.sleep("500 millis")
       assert.strictEqual(yield* polls, before)

@@ -314,6 +314,36 @@ export const eventually = (condition: () => boolean, guardMillis = 20_000): Effe
   })
 
 /**
+ * Real time only (`it.live`): re-reads `read` every 10 ms until `done` holds for what it returns, and returns that.
+ * It waits for the state itself, however late a busy machine makes it; the guard (30 s by default) only catches a
+ * hang, and then dies naming `what` was awaited and the last value read.
+ */
+export const waitUntil = <A, E, R>(
+  read: Effect.Effect<A, E, R>,
+  done: (a: A) => boolean,
+  what: string,
+  guard: Duration.DurationInput = "30 seconds"
+): Effect.Effect<A, E, R> => {
+  let last: A | undefined
+  const check: Effect.Effect<A, E, R> = Effect.flatMap(read, (a) => {
+    last = a
+    return done(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep("10 millis"), check)
+  })
+  return check.pipe(
+    Effect.timeoutOption(guard),
+    Effect.flatMap(
+      Option.match({
+        onNone: () =>
+          Effect.dieMessage(
+            `waitUntil: ${what} did not happen within ${Duration.format(guard)} (last read: ${String(last)})`
+          ),
+        onSome: Effect.succeed
+      })
+    )
+  )
+}
+
+/**
  * Runs `effect` with real sockets under the TestClock: gives the sockets real time while requests are in flight,
  * and when none is (or one has been stuck for `patience` ms: a hang, or a delay on the fake's clock) moves the
  * clock to the next sleep. Returns the Exit. Use a realistic attempt timeout (the default 30 s), so that a
