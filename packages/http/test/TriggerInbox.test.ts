@@ -6,6 +6,7 @@
  * `InboxHints.handler`, and a chaos plan over the wire.
  */
 import * as Http from "node:http"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -84,6 +85,17 @@ const waitFor = (done: Effect.Effect<boolean>, timeout: Duration.DurationInput =
 const count = (ledger: FakeZapier.Ledger, endpoint: string) =>
   ledger.requests.filter((r) => r.endpoint === endpoint).length
 
+/** The consumer has started: the server has seen its first lease (and, with `events`, its event stream). */
+const consumerStarted = (zapier: FakeZapier.Control, options: { readonly events: boolean }) =>
+  waitFor(
+    Effect.map(
+      zapier.ledger,
+      (ledger) =>
+        count(ledger, FakeZapier.Endpoint.lease) >= 1 &&
+        (!options.events || count(ledger, FakeZapier.Endpoint.events) >= 1)
+    )
+  )
+
 const p95 = (values: ReadonlyArray<number>) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.95) - 1)] ?? 0
@@ -104,14 +116,21 @@ describe("Trigger Inbox over loopback HTTP", () => {
           { batch: 10, leaseSeconds: 60 }
         )
       )
-      yield* Effect.sleep("300 millis")
+      // Waits until the consumer has opened its event stream and made its first (empty) lease, so the ledger
+      // counts only what the messages cost.
+      yield* consumerStarted(zapier, { events: true })
       yield* zapier.resetLedger
+      // How late this process's event loop ran meanwhile (the fake server runs in it too): on a loaded machine
+      // that lateness, not the library, is what delays a wake-up, so it is added to the latency bound.
+      const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+      loopDelay.enable()
       // Singles, 200 ms apart: each one is picked up by a wake-up, not by polling.
       for (let i = 0; i < 10; i++) {
         yield* zapier.emitTriggerEvents(inbox.id, [{ sentAt: Date.now() }])
         yield* Effect.sleep("200 millis")
       }
       yield* waitFor(Effect.map(zapier.inboxCounts, (c) => c.acked === 10))
+      loopDelay.disable()
       // Then a burst of 100.
       yield* zapier.emitTriggerEvents(
         inbox.id,
@@ -125,7 +144,15 @@ describe("Trigger Inbox over loopback HTTP", () => {
         `trigger inbox over loopback: emit→handler p95 ${p95(lags.slice(0, 10))} ms for single events, ${p95(lags)} ms with a burst of 100; ${leases} leases, ${acks} acks for ${lags.length} messages`
       )
       assert.strictEqual(lags.length, 110)
-      assert.isBelow(p95(lags.slice(0, 10)), 1000, "a single event reaches its handler within a second")
+      // Within a second (the safety drain is 5 minutes away, so only a wake-up can be that quick), plus twice the
+      // worst event-loop lateness seen while the singles ran (an event crosses the loop on the server's side and
+      // on the client's).
+      const lateMillis = loopDelay.max / 1e6
+      assert.isBelow(
+        p95(lags.slice(0, 10)),
+        1000 + 2 * lateMillis,
+        `a single event reaches its handler within a second (event loop up to ${lateMillis.toFixed(0)} ms late)`
+      )
       assert.isAtMost(acks, 10 + 10 + 2, "the singles one ack each, the burst about one per batch of 10")
       assert.isAtMost(leases, 10 + 11 + 2)
       yield* Fiber.interrupt(fiber)
@@ -203,16 +230,19 @@ describe("Trigger Inbox over loopback HTTP", () => {
       const fiber = yield* Effect.fork(
         consumer.consume(user, inbox.id, () => Effect.void, { drainEvery: "10 minutes" })
       )
-      yield* Effect.sleep("3500 millis")
+      // Waits for the reopening itself (the token lives 2 s); the guard only catches a hang.
+      yield* waitFor(
+        Effect.map(
+          zapier.ledger,
+          (ledger) => count(ledger, FakeZapier.Endpoint.events) >= 2 && ledger.exchanges.length >= 2
+        )
+      )
       const exchanges = (yield* zapier.ledger).exchanges.length
       const opened = count(yield* zapier.ledger, FakeZapier.Endpoint.events)
       assert.isAtLeast(opened, 2, "reopened after the 2 s token expired")
       assert.isAtLeast(exchanges, 2, "with a fresh token")
       yield* zapier.emitTriggerEvents(inbox.id, 2)
-      yield* waitFor(
-        Effect.map(zapier.inboxCounts, (c) => c.acked === 2),
-        "5 seconds"
-      )
+      yield* waitFor(Effect.map(zapier.inboxCounts, (c) => c.acked === 2))
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(stack({ server: { accessTokenTtl: "2 seconds" } })))
   )
@@ -232,12 +262,10 @@ describe("Trigger Inbox over loopback HTTP", () => {
       const fiber = yield* Effect.fork(
         consumer.consume(user, inbox.id, () => Effect.void, { events: false, drainEvery: "10 minutes" })
       )
-      yield* Effect.sleep("300 millis")
+      // After the consumer's first lease, only a hint can bring the messages in (no stream, drain in 10 minutes).
+      yield* consumerStarted(zapier, { events: false })
       yield* zapier.emitTriggerEvents(inbox.id, 4)
-      yield* waitFor(
-        Effect.map(zapier.inboxCounts, (c) => c.acked === 4),
-        "5 seconds"
-      )
+      yield* waitFor(Effect.map(zapier.inboxCounts, (c) => c.acked === 4))
       const notifications = yield* zapier.notifications
       assert.isAtLeast(notifications.length, 1)
       assert.strictEqual(notifications[0]!.status, 200)
