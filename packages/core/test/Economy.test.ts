@@ -3,6 +3,7 @@ import { Caching, ConnectionStore, Domain, EmbeddedActions, Errors, Polling } fr
 import { FakeZapier } from "@effect-zapier/testing"
 import { Duration, Effect, Fiber, Layer, Random, TestClock } from "effect"
 import * as Cache from "../src/internal/cache.js"
+import * as Economy from "../src/internal/economy.js"
 import * as Learned from "../src/internal/learned.js"
 
 const { sample } = FakeZapier
@@ -230,6 +231,41 @@ describe("adaptive polling", () => {
       }).pipe(Effect.provide(TestLayer), Effect.withRandom(Random.make(seconds)))
     )
   }
+
+  it.effect("a poll's round trip is not learned as run time: a slow GET does not push the polls later", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      // Finished when created, and every status GET answers 1 s after it arrives.
+      yield* zapier.scriptRuns(sample.slack, sample.sendChannelMessage, FakeZapier.RunScript.succeed(0, []))
+      yield* zapier.injectFault({
+        endpoint: FakeZapier.Endpoint.getRun,
+        times: Number.POSITIVE_INFINITY,
+        fault: FakeZapier.Fault.delay("1 second")
+      })
+      const firstPollAfter = []
+      for (let i = 0; i < 12; i++) {
+        const result = yield* settle(actions.run(send()))
+        const info = yield* zapier.run(result.runId)
+        const polls = FakeZapier.pollsOf(yield* zapier.ledger, result.runId)
+        assert.strictEqual(polls.length, 1)
+        firstPollAfter.push(polls[0]!.at - info.createdAt)
+      }
+      // The first two on the fixed schedule (500 ms ± 20 %), then where the learned runs were seen ended: sent
+      // no later than those were (counted from the answers, a second later, the plan would poll after ~1.4 s).
+      for (const [i, after] of firstPollAfter.entries()) {
+        assert.isAtMost(after, 1_000 + 600, `run ${i}'s poll was answered ${after} ms after its creation`)
+      }
+    }).pipe(Effect.provide(TestLayer), Effect.withRandom(Random.make(7)))
+  )
+
+  it("an await that begins after the planned polls reads at once; one before them keeps those ahead", () => {
+    const millis = (ds: ReadonlyArray<Duration.Duration>) => ds.map(Duration.toMillis)
+    assert.deepStrictEqual(millis(Economy.plannedDelays([100, 400], 1_000, 1_050)), [50, 300])
+    assert.deepStrictEqual(millis(Economy.plannedDelays([100, 400], 1_000, 1_200)), [200])
+    assert.deepStrictEqual(millis(Economy.plannedDelays([100, 400], 1_000, 1_400)), [0])
+    assert.deepStrictEqual(millis(Economy.plannedDelays([], 1_000, 1_400)), [])
+  })
 
   it.effect("adaptive: false keeps the fixed schedule", () =>
     Effect.gen(function* () {

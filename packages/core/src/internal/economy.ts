@@ -131,12 +131,14 @@ export const firstDelays = (
 
 /**
  * The delays to the polls the learned durations place, for a run created at `createdAt` and polled from `now`
- * (offsets already passed are dropped).
+ * (offsets already passed are dropped; when all have passed, one read at once: the run is older than those the
+ * action's runs were seen to end by).
  * @internal
  */
 export const plannedDelays = (offsets: ReadonlyArray<number>, createdAt: number, now: number) => {
   const elapsed = now - createdAt
   const ahead = offsets.filter((o) => o > elapsed)
+  if (ahead.length === 0 && offsets.length > 0) return [Duration.zero]
   return ahead.map((o, i) => Duration.millis(o - (i === 0 ? elapsed : ahead[i - 1]!)))
 }
 
