@@ -34,10 +34,10 @@ import {
   CLIENT_SECRET,
   captureSpans,
   generateKeys,
-  json,
   leaks,
   maxInAnyWindow,
   options,
+  plainJson,
   type Recorded,
   runVirtual,
   scriptedClient
@@ -148,36 +148,36 @@ const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
         : tokens.get(bearer ?? "")?.user
 
     // What Zapier does with the request, when it processes it.
-    const process = (): Response => {
+    const process = (): Answer => {
       if (endpoint === "token") {
         const token = `access-token-canary-${owner}-${++seq}`
         tokens.set(token, { user: owner ?? "", revoked: false })
         bump(issued, owner ?? "")
-        return json({ access_token: token, expires_in: 3600 })
+        return plainJson({ access_token: token, expires_in: 3600 })
       }
       apiTimes.push(request.at)
       const inWindow = apiTimes.filter((t) => t > request.at - 60_000).length
       if (inWindow > RATE) {
         apiTimes.pop()
         unexpected429.count++
-        return json({ errors: [{ status: 429, code: "throttled" }] }, 429, { "retry-after": "60" })
+        return plainJson({ errors: [{ status: 429, code: "throttled" }] }, 429, { "retry-after": "60" })
       }
       const token = tokens.get(bearer ?? "")
-      if (token === undefined || token.revoked) return json({ errors: [{ status: 401, code: "revoked" }] }, 401)
+      if (token === undefined || token.revoked) return plainJson({ errors: [{ status: 401, code: "revoked" }] }, 401)
       if (endpoint === "create") {
         const body = request.json as { readonly input?: { readonly key?: string } } | undefined
         const key = body?.input?.key ?? "?"
         const id = `run-${++seq}`
         runs.set(id, { key, finishAt: request.at + ((seq * 7_919) % 20_000), user: token.user })
         bump(runsByKey, key)
-        return json({ data: { type: "run", id } })
+        return plainJson({ data: { type: "run", id } })
       }
       const id = request.path.split("/")[3] ?? ""
       const run = runs.get(id)
       if (run === undefined || run.user !== token.user)
-        return json({ errors: [{ status: 404, code: "not_found" }] }, 404)
+        return plainJson({ errors: [{ status: 404, code: "not_found" }] }, 404)
       const done = request.at >= run.finishAt
-      return json({
+      return plainJson({
         data: { type: "run", status: done ? "success" : "waiting", results: done ? [{ ok: 1 }] : [], errors: [] }
       })
     }
@@ -206,9 +206,9 @@ const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
           process()
           swallowed()
         }
-        return json({ errors: [{ status: fault.status, code: "error" }] }, fault.status)
+        return plainJson({ errors: [{ status: fault.status, code: "error" }] }, fault.status)
       case "503-hint":
-        return json({ errors: [] }, 503, { "retry-after": String(fault.seconds) })
+        return plainJson({ errors: [] }, 503, { "retry-after": String(fault.seconds) })
       case "429": {
         injected429.count++
         const headers: Record<string, string> =
@@ -219,7 +219,7 @@ const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
               : fault.hint === "huge"
                 ? { "retry-after": "86400" }
                 : {}
-        return json({ errors: [{ status: 429, code: "throttled" }] }, 429, headers)
+        return plainJson({ errors: [{ status: 429, code: "throttled" }] }, 429, headers)
       }
       case "revoke":
         for (const t of tokens.values()) if (t.user === owner) t.revoked = true
@@ -243,10 +243,10 @@ const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
         return Effect.as(Effect.sleep(fault.millis), process())
       case "drift":
         return endpoint === "get"
-          ? json({ data: { type: "run", status: "paused", results: [], errors: [], eta: 3 }, extra: true })
+          ? plainJson({ data: { type: "run", status: "paused", results: [], errors: [], eta: 3 }, extra: true })
           : process()
       case "404":
-        return endpoint === "get" ? json({ errors: [{ status: 404, code: "not_found" }] }, 404) : process()
+        return endpoint === "get" ? plainJson({ errors: [{ status: 404, code: "not_found" }] }, 404) : process()
     }
   })
   return {

@@ -135,11 +135,72 @@ export interface Recorded {
   readonly at: number
 }
 
-/** What a script answers: a Response, or a transport failure. */
-export type Answer = Response | "refused" | "reset" | "hang"
+/** What a script answers: a Response, a {@link Plain} answer, or a transport failure. */
+export type Answer = Response | Plain | "refused" | "reset" | "hang"
 
 export const json = (body: unknown, status = 200, headers: Record<string, string> = {}): Response =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } })
+
+/**
+ * A complete answer given by its parts, served as a server serves a body it holds whole: with its
+ * `Content-Length`. {@link scriptedClient} hands the client the same `HttpClientResponse` (`fromWeb`) over a
+ * small source instead of a WHATWG `Response`, whose construction and body promise chain cost a large share of a
+ * scripted request (the chaos property sends thousands per plan). A body that must arrive as a stream (chunked,
+ * truncated) is still a `Response`.
+ */
+export class Plain {
+  readonly _tag = "Plain"
+  constructor(
+    readonly status: number,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly body: string
+  ) {}
+}
+
+/** A JSON answer as a {@link Plain} (with its `Content-Length`). */
+export const plainJson = (body: unknown, status = 200, headers: Record<string, string> = {}): Plain => {
+  const text = JSON.stringify(body)
+  return new Plain(
+    status,
+    { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...headers },
+    text
+  )
+}
+
+/** The part of a WHATWG `Response` that `HttpClientResponse.fromWeb` reads, over a {@link Plain} answer. */
+class PlainSource {
+  readonly status: number
+  readonly headers: Headers
+  constructor(private readonly plain: Plain) {
+    this.status = plain.status
+    this.headers = new Headers(plain.headers)
+  }
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.plain.body.length === 0) return null
+    const bytes = new TextEncoder().encode(this.plain.body)
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes)
+        controller.close()
+      }
+    })
+  }
+  text(): Promise<string> {
+    return Promise.resolve(this.plain.body)
+  }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(new TextEncoder().encode(this.plain.body).buffer as ArrayBuffer)
+  }
+  formData(): Promise<FormData> {
+    return new Response(this.plain.body, { headers: this.headers }).formData()
+  }
+}
+
+const toResponse = (request: HttpClientRequest.HttpClientRequest, answer: Response | Plain) =>
+  answer instanceof Plain
+    ? // fromWeb reads only what PlainSource has (status, headers, body, text, arrayBuffer, formData).
+      HttpClientResponse.fromWeb(request, new PlainSource(answer) as unknown as Response)
+    : HttpClientResponse.fromWeb(request, answer)
 
 const record = (request: HttpClientRequest.HttpClientRequest, url: URL, at: number): Recorded => {
   const body = bodyText(request)
@@ -182,7 +243,7 @@ export const scriptedClient = (script: (request: Recorded, index: number) => Ans
       if (answer === "refused") return yield* transportError(request, "ECONNREFUSED")
       if (answer === "reset") return yield* transportError(request, "ECONNRESET")
       if (answer === "hang") return yield* Effect.never
-      return HttpClientResponse.fromWeb(request, answer)
+      return toResponse(request, answer)
     })
   )
   return { client, requests, layer: Layer.succeed(HttpClient.HttpClient, client) }
