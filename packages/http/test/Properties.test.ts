@@ -102,13 +102,15 @@ const drive = async <A>(s: fc.Scheduler, promise: Promise<A>, settleMillis = 0):
     settleMillis > 0
       ? new Promise<void>((resolve) => setTimeout(resolve, settleMillis))
       : new Promise<void>((resolve) => setImmediate(() => setImmediate(() => resolve())))
-  for (let idle = 0; outcome === undefined; ) {
+  // Nothing to release means the program waits on something real (a signature): it gets real time for it, 20 s
+  // of it (a hang), not a number of turns, which a busy machine can run through before the signature is back.
+  for (let idleSince = Date.now(); outcome === undefined; ) {
     await settle()
     if (s.count() > 0) {
-      idle = 0
+      idleSince = Date.now()
       await s.waitNext(1)
-    } else if (++idle > 5_000) {
-      throw new Error("drive: nothing left to release and the program did not finish")
+    } else if (Date.now() - idleSince > 20_000) {
+      throw new Error("drive: nothing left to release and the program did not finish within 20 s")
     }
   }
   if (outcome.ok) return outcome.value
@@ -250,8 +252,11 @@ describe("G2 refresh ahead of expiry without blocking", () => {
               yield* TestClock.adjust(Duration.seconds(t - now))
               now = t
               yield* connections.list(user, app)
-              // Let a background refresh sign its JWT (a real promise).
-              yield* turn
+              // A request at a refresh point starts a background refresh, which signs its JWT (a real promise):
+              // wait until its exchange is done, so the clock moves on from a finished refresh however long a
+              // busy machine takes to sign (a count of turns would move it on from a pending one).
+              const expected = Math.floor(t / interval) + 1
+              assert.isTrue(yield* eventually(() => exchanges >= expected), `exchange ${expected} by ${t} s`)
             }
             // The last refresh may still be signing its JWT (a real promise): wait before the layer closes.
             yield* eventually(() => exchanges >= Math.ceil(duration / interval))
@@ -646,10 +651,14 @@ describe("G15 typed decoding", () => {
               next = generated
               // The scripted client records every request; nothing here reads them.
               scripted.requests.length = 0
+              // The race only catches a hang: 20 s, cleared when the run ends (one timer per run, not 10,000 live).
+              let timer: ReturnType<typeof setTimeout> | undefined
               const exit = await Promise.race([
                 runtime.runPromiseExit(paths[path]),
-                new Promise<"hang">((resolve) => setTimeout(() => resolve("hang"), 5_000))
-              ])
+                new Promise<"hang">((resolve) => {
+                  timer = setTimeout(() => resolve("hang"), 20_000)
+                })
+              ]).finally(() => clearTimeout(timer))
               assert.notStrictEqual(exit, "hang")
               if (exit === "hang") return
               if (Exit.isSuccess(exit)) {
