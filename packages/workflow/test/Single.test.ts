@@ -213,8 +213,14 @@ describe("layerSingle (one process)", () => {
             inputs: { channel: "#ops" }
           })
           const created = yield* waitFor(Effect.map(zapier.ledger, (l) => l.runs[0]))
-          yield* Effect.sleep("500 millis") // suspended in its first (15 s) safety-net wait
-          assert.strictEqual((yield* runs.result("bus-1"))._tag, "Running")
+          // Still running, its create's answer recorded (then it waits for its first safety-net poll, 15 s away):
+          // waits for that status rather than a fixed 500 ms, which a busy machine could spend before the client
+          // has read the create's answer. (An event published before the execution watches the bus is not missed:
+          // the bus keeps it, and the watcher's await completes at once.)
+          const running = yield* waitFor(
+            Effect.map(runs.result("bus-1"), (s) => (s._tag === "Running" && s.runId !== undefined ? s : undefined))
+          )
+          assert.strictEqual(running.runId, created.runId)
           yield* bus.publish(
             RunEvents.RunEvent.make({
               runId: created.runId,
