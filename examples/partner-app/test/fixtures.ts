@@ -107,14 +107,22 @@ export const client = (base: string) => {
   }
 }
 
-/** Polls `GET /api/runs/:id` until the run is no longer pending (real time; the fake's runs take ≤ 2 s). */
+/**
+ * Polls `GET /api/runs/:id` until the run is no longer pending (real time; the fake's runs take ≤ 2 s). The guard
+ * is real time, not a number of polls, and only catches a hang.
+ */
 export const settled = (c: ReturnType<typeof client>, runId: string) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 200; i++) {
+    for (;;) {
       const answer = yield* c.call("GET", `/api/runs/${runId}`)
       const body = answer.body as { state?: string }
       if (answer.status !== 200 || body.state !== "pending") return answer
       yield* Effect.sleep("50 millis")
     }
-    return yield* Effect.dieMessage(`run ${runId} still pending after 10 s`)
-  })
+  }).pipe(
+    Effect.timeoutFail({
+      duration: "60 seconds",
+      onTimeout: () => new Error(`run ${runId} still pending after 60 s`)
+    }),
+    Effect.orDie
+  )
