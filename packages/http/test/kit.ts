@@ -453,7 +453,8 @@ interface Timer {
 
 /**
  * Runs `effect` on a virtual clock starting at `start`: sleeps are timers that fire when the clock reaches them;
- * between two jumps the real event loop settles (so real promises, e.g. JWT signing, complete). Unlike the
+ * between two jumps the real event loop settles (real promises complete; a WebCrypto signature in flight, e.g. a
+ * partner JWT's, is waited for). Unlike the
  * TestClock, which yields on the live clock for every wake-up, a jump wakes every timer due at once, so tens of
  * thousands of sleeps cost milliseconds. With `quantum` > 0, timers due within `quantum` ms of the next one wake
  * together (at their own times as far as `Clock` tells them, the clock reading the latest); keep it 0 where exact
@@ -465,7 +466,10 @@ export const runVirtual = <A, E, R>(
     readonly start?: number
     readonly quantum?: number
     readonly maxIdleTurns?: number
-    /** Requests in flight over real sockets: while there are some, the clock waits (up to `patience` ms). */
+    /**
+     * Requests in flight over real sockets: while there are some (or signatures in flight), the clock waits (up to
+     * `patience` ms).
+     */
     readonly inFlight?: { readonly count: number }
     readonly patience?: number
   } = {}
@@ -511,7 +515,11 @@ export const runVirtual = <A, E, R>(
       yield* turn
       const done = yield* Fiber.poll(fiber)
       if (Option.isSome(done) && Exit.isSuccess(done.value)) return { exit: done.value.value, now }
-      if (options.inFlight !== undefined && options.inFlight.count > 0 && waited++ < (options.patience ?? 1_000)) {
+      // A WebCrypto signature in flight (a partner JWT) is real work that takes no virtual time: the clock waits
+      // for it as for a request (on a busy machine two turns may not see it done, and the token request would
+      // otherwise go out a timer batch later than its exchange started).
+      const busy = (options.inFlight?.count ?? 0) + pendingSigns.count
+      if (busy > 0 && waited++ < (options.patience ?? 1_000)) {
         yield* tick
         continue
       }
