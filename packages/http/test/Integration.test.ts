@@ -47,12 +47,20 @@ const statusesOf = (l: FakeZapier.Ledger, endpoint: string) => requestsTo(l, end
 /** One real event-loop turn: background work (a refresh, WebCrypto) runs on real I/O, not on the TestClock. */
 const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
-/** Turns the event loop until `condition` holds (at most ~`turns` turns). */
-const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, turns = 20_000) =>
+/** A millisecond of real time. */
+const tick = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
+
+/**
+ * Turns the event loop until `condition` holds. The give-up is real time (`guardMillis`, a hang), not a number of
+ * turns: a busy machine can run through thousands of turns before a loopback exchange is answered.
+ */
+const eventually = <E, R>(condition: Effect.Effect<boolean, E, R>, guardMillis = 20_000) =>
   Effect.gen(function* () {
-    for (let i = 0; i < turns; i++) {
+    const deadline = Date.now() + guardMillis
+    for (let turns = 0; Date.now() < deadline; turns++) {
       if (yield* condition) return true
-      yield* turn
+      // At once for the first checks (the usual case), then a millisecond at a time.
+      yield* turns < 1_000 ? turn : tick
     }
     return yield* condition
   })
@@ -414,7 +422,10 @@ describe("Integration: the live client against FakeZapierServer over loopback HT
             const zapier = yield* FakeZapier.FakeZapier
             const runs = yield* ActionRuns.ActionRuns
             const actions = yield* EmbeddedActions.EmbeddedActions
-            yield* zapier.scriptRuns(sample.formatter, sample.uppercase, RunScript.succeed("800 millis", [{ ok: 1 }]))
+            // 3 s of run: the first read must come before its end (before half of it for "queued"), and the
+            // second between half and the end, both in real time; a busy machine is slower than the 800 ms this
+            // used to be, never 1.5 s slower.
+            yield* zapier.scriptRuns(sample.formatter, sample.uppercase, RunScript.succeed("3 seconds", [{ ok: 1 }]))
             const handle = yield* startUppercase("pending")
             const state = yield* runs.get(user, handle.runId)
             assert.strictEqual(state._tag, "RunPending")
@@ -422,7 +433,7 @@ describe("Integration: the live client against FakeZapierServer over loopback HT
             if (variant.server.pendingStatus === "queued-then-running") {
               // Past half the run's life the word changes; still pending.
               const info = yield* zapier.run(handle.runId)
-              yield* Effect.sleep(Duration.millis(Math.max(0, info.createdAt + 500 - Date.now())))
+              yield* Effect.sleep(Duration.millis(Math.max(0, info.createdAt + 1_600 - Date.now())))
               const later = yield* runs.get(user, handle.runId)
               assert.deepStrictEqual([later._tag, (later as Domain.RunPending).status], ["RunPending", "running"])
             }
