@@ -13,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { Redis } from "ioredis"
 import { RunEventsRedis } from "../src/index.js"
+import { waitUntil } from "./kit.js"
 import { redisAvailability, redisUrl } from "./redis.js"
 
 const { skip: skipRedis } = await redisAvailability("the Redis run-event bus tests")
@@ -44,10 +45,13 @@ describe.skipIf(skipRedis)("RunEventsRedis (real Redis)", () => {
       assert.strictEqual(yield* b.check(Domain.ActionRunId.make("run-none"), token), "unknown")
 
       const waiting = yield* Effect.fork(a.await(runId))
+      // Gives the await a moment to subscribe, so the publish usually wakes it. No assertion depends on it: an
+      // await that starts after the publish completes at once from the kept event (checked below as well).
       yield* Effect.sleep("50 millis")
       assert.isTrue(yield* b.publish(yield* event(runId, token, [{ n: 1 }])))
       assert.isFalse(yield* b.publish(yield* event(runId, token, [{ n: 2 }])), "a duplicate")
-      const received = yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))
+      // The timeout only catches a hang.
+      const received = yield* Fiber.join(waiting).pipe(Effect.timeout("30 seconds"))
       assert.deepStrictEqual(received.state._tag === "RunSucceeded" ? received.state.results : [], [{ n: 1 }])
       assert.isTrue(RunEvents.sameToken(received.routingToken!, token))
       // A later await, on either replica, completes at once from the kept event.
@@ -76,24 +80,30 @@ describe.skipIf(skipRedis)("RunEventsRedis (real Redis)", () => {
       const runId = Domain.ActionRunId.make(`run-${Math.random().toString(36).slice(2)}`)
       const token = yield* RunEvents.mintToken
       const waiting = yield* Effect.fork(bus.await(runId))
-      yield* Effect.sleep("100 millis")
       const inspector = yield* Effect.acquireRelease(
         Effect.sync(() => new Redis(redisUrl)),
         (client) => Effect.promise(() => client.quit())
       )
+      const subscribers = Effect.promise(() => inspector.client("LIST") as Promise<string>).pipe(
+        Effect.map((list) =>
+          list
+            .split("\n")
+            .filter((line) => line.includes(`name=${name}`) && /cmd=(p?subscribe|ping)/.test(line))
+            .map((line) => /id=(\d+)/.exec(line)?.[1])
+            .filter((id): id is string => id !== undefined)
+        )
+      )
+      // Waits until Redis shows the bus's subscriber connection (instead of 100 ms, which a busy machine can spend
+      // before it subscribes); the guard only catches a hang.
+      yield* waitUntil(subscribers, (ids) => ids.length > 0, "the bus's subscriber connection")
       // The end is written without its wake-up message (as if the message was lost), then the subscriber's
       // connection is killed: when it reconnects, the waiter reads the key again.
       const encoded = yield* Schema.encode(Schema.parseJson(RunEvents.RunEvent))(yield* event(runId, token, [{ n: 3 }]))
       yield* Effect.promise(() => inspector.set(`${prefix}event:${runId}`, encoded, "EX", 60))
-      const list = yield* Effect.promise(() => inspector.client("LIST") as Promise<string>)
-      const ids = list
-        .split("\n")
-        .filter((line) => line.includes(`name=${name}`) && /cmd=(p?subscribe|ping)/.test(line))
-        .map((line) => /id=(\d+)/.exec(line)?.[1])
-        .filter((id): id is string => id !== undefined)
+      const ids = yield* subscribers
       assert.isAbove(ids.length, 0, "the subscriber connection was found")
       for (const id of ids) yield* Effect.promise(() => inspector.client("KILL", "ID", id))
-      const received = yield* Fiber.join(waiting).pipe(Effect.timeout("10 seconds"))
+      const received = yield* Fiber.join(waiting).pipe(Effect.timeout("30 seconds"))
       assert.strictEqual(received.runId, runId)
       assert.isFalse(yield* other.publish(yield* event(runId, token, [{ n: 4 }])), "the kept end wins")
     })
@@ -109,7 +119,8 @@ describe.skipIf(skipRedis)("RunEventsRedis (real Redis)", () => {
       const runId = Domain.ActionRunId.make("run-x")
       const error = yield* Effect.flip(bus.check(runId, yield* RunEvents.mintToken))
       assert.strictEqual(error._tag, "RunEventsUnavailable")
-      const awaited = yield* Effect.flip(bus.await(runId).pipe(Effect.timeout("5 seconds")))
+      // The outer timeout only catches a hang (the bus's own 300 ms timeout is what fails it).
+      const awaited = yield* Effect.flip(bus.await(runId).pipe(Effect.timeout("30 seconds")))
       assert.strictEqual(awaited._tag, "RunEventsUnavailable")
       assert.notInclude(error.message, "redis://")
     })
