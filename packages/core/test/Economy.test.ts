@@ -305,6 +305,26 @@ describe("bounds of the memory", () => {
     assert.deepStrictEqual(learned.plan("a99"), [1000])
   })
 
+  it("an action whose runs all ended before their first read: the polls come down to them in a few windows", () => {
+    // A full window of runs seen ended at their first read, 400 ms after creation: one poll at 3/4 of that.
+    const even = Learned.make()
+    for (let i = 0; i < 32; i++) even.record("a", { lo: 0, hi: 400 })
+    const plan = even.plan("a")
+    assert.strictEqual(plan.length, 1)
+    assert.closeTo(plan[0]!, 300, 1)
+    // Each run ends at once and is seen by a read sent 2 ms after the plan's first offset (the timer's lateness):
+    // the first offset comes down from the fixed schedule's 500 ms to a few times that lateness.
+    const instant = Learned.make()
+    instant.record("b", { lo: 0, hi: 500 })
+    instant.record("b", { lo: 0, hi: 500 })
+    for (let i = 0; i < 600; i++) instant.record("b", { lo: 0, hi: (instant.plan("b")[0] ?? 500) + 2 })
+    assert.isAtMost(instant.plan("b")[0]!, 40)
+    // Fewer runs than a window keep the width of the split (where each ended in (0, hi] is not known).
+    const few = Learned.make()
+    for (let i = 0; i < 8; i++) few.record("c", { lo: 0, hi: 400 })
+    assert.isAbove(few.plan("c")[0]!, 300)
+  })
+
   it("the plan costs fewer reads than the fixed schedule, for less lag, over the durations it learned", () => {
     const learned = Learned.make({ maxKeys: 4, samplesPerKey: 100, minSamples: 3 })
     for (let i = 1; i <= 100; i++) learned.record("a", { lo: i * 100, hi: i * 100 })

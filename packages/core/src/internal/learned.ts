@@ -11,10 +11,11 @@
  * interval stands for two durations, at its quarter and three quarters (where in it the run ended is not known; a
  * run whose first read saw it ended stands for the durations of the others that ended that early), spread on a log
  * scale by a kernel whose width follows how much the durations vary (none for an action whose runs take as long
- * every time). The polls are placed among them by an exact dynamic program minimising reads + λ · lag, with λ the
- * smallest (found by bisection) whose plan keeps the lag within the bound. For an action whose runs take about as
- * long every time that is one poll just after the end; for a spread of durations, polls dense where runs usually
- * end and sparse where few do. A run longer than every one seen falls back to the fixed schedule (see
+ * every time; for a full window of runs all seen ended at their first read, how much their bounds vary). The polls
+ * are placed among them by an exact dynamic program minimising reads + λ · lag, with λ the smallest (found by
+ * bisection) whose plan keeps the lag within the bound. For an action whose runs take about as long every time
+ * that is one poll just after the end; for a spread of durations, polls dense where runs usually end and sparse
+ * where few do. A run longer than every one seen falls back to the fixed schedule (see
  * `Polling.schedule`). The first runs of an action (fewer than `minSamples`) are polled on the fixed schedule, with
  * its lag bound. A plan is made again once a quarter of the samples are new since it was made (every 8 runs of an
  * action at 32 samples), so a busy action does not pay for the dynamic program (about 1 ms) on every run.
@@ -193,10 +194,26 @@ const pointsOf = (samples: ReadonlyArray<{ readonly lo: number; readonly hi: num
   return out
 }
 
+/**
+ * The log durations whose spread sets the kernel's width: those of the points, except for a full window of runs
+ * none of which was seen pending, where it is their bounds `hi` (how much those runs vary), not the quarter and
+ * three quarters each stands for. That split says only that where in `(0, hi]` each ended is not known; read as
+ * variation, it widened such a plan by a quarter, so its poll came down by only ~7 % per window of runs and
+ * settled at ~20 times the lateness of the reads' sends (~5 times now). Fewer runs, or one seen pending, keep it.
+ */
+const spreadOf = (
+  samples: ReadonlyArray<{ readonly lo: number; readonly hi: number }>,
+  points: ReadonlyArray<Point>,
+  full: boolean
+): Array<number> =>
+  (full && samples.every(({ lo }) => lo === 0) ? samples.map(({ hi }) => hi) : points.map((p) => p.x)).map((x) =>
+    Math.log(Math.max(1, x))
+  )
+
 /** The plan for the learned intervals (see the module's description). */
-const planOf = (samples: ReadonlyArray<{ readonly lo: number; readonly hi: number }>, fixed: Fixed) => {
+const planOf = (samples: ReadonlyArray<{ readonly lo: number; readonly hi: number }>, fixed: Fixed, full: boolean) => {
   const seen = pointsOf(samples)
-  const h = bandwidth(seen.map((p) => Math.log(Math.max(1, p.x))))
+  const h = bandwidth(spreadOf(samples, seen, full))
   const kernel = [-h, -h / 2, 0, h / 2, h].map(Math.exp)
   const points = seen
     .flatMap((p) => kernel.map((f) => ({ x: p.x * f, w: p.w / kernel.length })))
@@ -245,7 +262,7 @@ export const make = (bounds: Bounds = defaultBounds): Learned => {
       ) {
         return made.offsets
       }
-      const offsets = planOf(mine, fixed)
+      const offsets = planOf(mine, fixed, mine.length >= Math.max(1, bounds.samplesPerKey))
       plans.set(key, { fixed, offsets, samples: mine.length, fresh: 0 })
       return offsets
     },
