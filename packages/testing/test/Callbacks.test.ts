@@ -47,14 +47,40 @@ const listener = (answers: Array<number>) =>
     (l) => Effect.sync(() => (l as unknown as { server: Http.Server }).server.close())
   )
 
-const io = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 5)))
+/** A millisecond of real time. */
+const tick = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1)))
 
-/** Steps the clock and lets I/O through until the ledger has `n` callback entries. */
+/** The fake's timeout of one callback POST (`callbacks.timeout`, default 5 s), a sleep on the TestClock. */
+const CALLBACK_TIMEOUT = 5_000
+
+/**
+ * Moves the TestClock from wake-up to wake-up until the ledger has `n` callback entries, never while a delivery is
+ * under way: a delivery signs its JWT and POSTs over real I/O, and records the clock's time when its answer is in,
+ * so moving the clock meanwhile would change the time it records (or fire its timeout). So the clock jumps to the
+ * next sleep (a run's end, a retry's delay) and then waits, in real time, for the ledger entry that wake-up brings;
+ * the timeouts of POSTs (`at + 5 s`, `now + 5 s`) are never jumped to. The real-time guard only catches a hang.
+ */
 const until = (zapier: FakeZapier.Control, n: number) =>
   Effect.gen(function* () {
-    for (let i = 0; i < 400 && (yield* zapier.ledger).callbacks.length < n; i++) {
-      yield* io
-      yield* TestClock.adjust("100 millis")
+    const deadline = Date.now() + 30_000
+    const wait = Effect.suspend(() =>
+      Date.now() < deadline ? tick : Effect.dieMessage(`fewer than ${n} callback entries after 30 s`)
+    )
+    for (;;) {
+      const ledger = yield* zapier.ledger
+      if (ledger.callbacks.length >= n) return
+      const now = yield* TestClock.currentTimeMillis
+      const timeouts = new Set([now, ...ledger.callbacks.map((c) => c.at)].map((at) => at + CALLBACK_TIMEOUT))
+      const next = [...(yield* TestClock.sleeps())].filter((at) => at > now && !timeouts.has(at))
+      if (next.length === 0) {
+        // A delivery is under way (or its retry not yet scheduled): give it real time.
+        yield* wait
+        continue
+      }
+      const before = ledger.callbacks.length
+      yield* TestClock.adjust(Math.min(...next) - now)
+      // Every wake-up here starts a delivery (or records a dropped one): wait for its entry.
+      while ((yield* zapier.ledger).callbacks.length === before) yield* wait
     }
   })
 
