@@ -3,6 +3,7 @@
  * little lag), metered in their own bucket of the rate limiter, and the switch back to `/v2` reads when the
  * Actions API answers 404 for runs created on `/v2`.
  */
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
@@ -76,13 +77,21 @@ describe("runReads: long-poll", () => {
     "a 3 s run is read with at most ⌈T/W⌉ + 1 held reads, answered as it ends, in its own bucket",
     () =>
       Effect.gen(function* () {
-        const { byEndpoint, buckets, lags } = yield* twoRuns({})
+        // How late this process's event loop ran timers meanwhile (the fake's end-of-run timer among them).
+        const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+        loopDelay.enable()
+        const { byEndpoint, buckets, lags } = yield* twoRuns({}).pipe(
+          Effect.ensuring(Effect.sync(() => loopDelay.disable()))
+        )
+        const lateMillis = loopDelay.max / 1e6
         const reads = byEndpoint[Endpoint.readRun] ?? 0
         assert.isAtLeast(reads, 2)
         assert.isAtMost(reads, 2 * (Math.ceil(3 / 2) + 1))
         assert.isUndefined(byEndpoint[Endpoint.getRun])
-        // The held read is answered when the run ends (the fake's timer; a generous bound for a loaded machine).
-        for (const lag of lags) assert.isAtMost(lag, 1_000)
+        // The held read is answered when the run ends (the fake's timer; a generous bound, plus the worst lateness
+        // of the event loop meanwhile, which on a loaded machine is the machine's, not the client's).
+        for (const lag of lags)
+          assert.isAtMost(lag, 1_000 + lateMillis, `event loop up to ${lateMillis.toFixed(0)} ms late`)
         // Every long-poll read took a slot of its own bucket; the other API requests the default one.
         assert.strictEqual(buckets.filter((b) => b === "actions_api_results").length, reads)
         assert.isAbove(
