@@ -129,6 +129,40 @@ describe("HttpTokenExchange", () => {
     })
   )
 
+  it.effect(
+    "the partner JWT verifies for every algorithm, from a PEM and from a JWK (ECDSA in the JWS r ‖ s form)",
+    () =>
+      Effect.gen(function* () {
+        for (const algorithm of ["ES256", "ES384", "ES512", "RS256", "RS384", "RS512"] as const) {
+          const pair = yield* Effect.promise(() => Jose.generateKeyPair(algorithm, { extractable: true }))
+          const pem = yield* Effect.promise(() => Jose.exportPKCS8(pair.privateKey))
+          const jwk = JSON.stringify(yield* Effect.promise(() => Jose.exportJWK(pair.privateKey)))
+          for (const signingKey of [pem, jwk]) {
+            const zapier = fakeZapier(() => json({}, 404))
+            const layer = ZapierHttp.layer({
+              ...options({ pem, jwk, publicKey: pair.publicKey }),
+              signingKey: Redacted.make(signingKey),
+              algorithm
+            }).pipe(Layer.provide(zapier.layer))
+            yield* TestClock.setTime(NOW)
+            yield* Effect.flatMap(TokenExchange.TokenExchange, (t) => t.accessToken(user)).pipe(Effect.provide(layer))
+            const jwt = zapier.requests[0]!.form.get("subject_token")!
+            const { payload, protectedHeader } = yield* Effect.promise(() =>
+              Jose.jwtVerify(jwt, pair.publicKey, {
+                issuer: "https://partner.example",
+                audience: "connect.zapier.com",
+                algorithms: [algorithm],
+                currentDate: new Date(NOW)
+              })
+            )
+            assert.deepStrictEqual(protectedHeader, { alg: algorithm, kid: "key-2026-03", typ: "JWT" })
+            assert.strictEqual(payload.sub, "user-1")
+            assert.strictEqual(payload.exp, NOW / 1000 + 300)
+          }
+        }
+      })
+  )
+
   it.effect("every exchange signs a fresh JWT with a unique jti", () => {
     const zapier = fakeZapier(() => json({}, 404))
     return Effect.gen(function* () {

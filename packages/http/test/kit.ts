@@ -715,8 +715,9 @@ export const agentLayer = (options: Undici.Agent.Options = {}): Layer.Layer<Node
   )
 
 /**
- * WebCrypto signatures in flight (the partner JWT is signed with `crypto.subtle.sign`): real promises that no socket
- * counter sees. {@link virtual} waits for them as it waits for requests, so a busy machine's slow signing is never
+ * WebCrypto signatures in flight: real promises that no socket counter sees. The partner JWT is now signed at once
+ * with `node:crypto` (nothing in flight), and with `crypto.subtle.sign` only for a key `node:crypto` cannot take;
+ * the fake's webhook HMACs are signed here too. {@link virtual} waits for them as it waits for requests, so a busy machine's slow signing is never
  * mistaken for quiet (the clock moved on mid-exchange, and a 401 row counted a third exchange).
  */
 export const pendingSigns = { count: 0 }
