@@ -194,13 +194,14 @@ const tagOf = (error: unknown): string =>
  * @since 0.1.0
  * @category recording
  */
-export const trackExchange =
-  (token: "access" | "connect") =>
-  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.tapBoth(self, {
-      onSuccess: () => Metric.increment(tokenExchangesFor(token, "success")),
-      onFailure: () => Metric.increment(tokenExchangesFor(token, "failure"))
-    })
+export const trackExchange = (
+  token: "access" | "connect"
+): (<A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) => {
+  // The tagged counters and their increments are made once per call of trackExchange, not per exchange.
+  const success = Metric.increment(tokenExchangesFor(token, "success"))
+  const failure = Metric.increment(tokenExchangesFor(token, "failure"))
+  return (self) => Effect.tapBoth(self, { onSuccess: () => success, onFailure: () => failure })
+}
 
 /**
  * Counts the outcome of `EmbeddedActions.start`: a run started, or a failure by tag (stage `start`).

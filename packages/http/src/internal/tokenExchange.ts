@@ -33,7 +33,6 @@ import { AccessToken, ConnectToken } from "@effect-zapier/core/Domain"
 import type { TokenExchangeFailed } from "@effect-zapier/core/Errors"
 import * as Metrics from "@effect-zapier/core/Metrics"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
-import * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -127,55 +126,69 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
     let pruneAbove = 1024
     const sign = signer(settings)
 
-    /** One exchange at the token endpoint; resolves with the token and when its request started. */
+    /**
+     * The token endpoint's request without its body, made once; a body is the form with its constant fields
+     * encoded once, the subject token encoded per exchange (the same bytes and headers as `bodyUrlParams` gives).
+     */
+    const tokenRequest = HttpClientRequest.post(settings.tokenUrl).pipe(HttpClientRequest.acceptJson)
+    const formHead = new URLSearchParams({
+      grant_type: settings.grantType,
+      client_id: settings.clientId,
+      client_secret: Redacted.value(settings.clientSecret)
+    }).toString()
+    const formOf =
+      (tail: Readonly<Record<string, string>>) =>
+      (subjectToken: string): string =>
+        `${formHead}&${new URLSearchParams({ subject_token: subjectToken }).toString()}&${new URLSearchParams(tail).toString()}`
+    const accessForm = formOf({
+      subject_token_type: settings.jwtTokenType,
+      requested_token_type: settings.accessTokenType,
+      scope: settings.scope
+    })
+
+    /**
+     * One exchange at the token endpoint; resolves with the token and when its request started. `subject` is
+     * made per attempt (a retry signs a fresh JWT), after the clock read that dates the attempt.
+     */
     const exchange = (
-      subject: Effect.Effect<{ readonly token: Redacted.Redacted<string>; readonly type: string }, TokenExchangeFailed>,
-      params: Readonly<Record<string, string>>
+      subject: Effect.Effect<Redacted.Redacted<string>, TokenExchangeFailed>,
+      form: (subjectToken: string) => string
     ) =>
-      Effect.gen(function* () {
+      Effect.suspend(() => {
         let startedAt = 0
         const secrets = [Redacted.value(settings.clientSecret)]
-        const build = Effect.gen(function* () {
-          startedAt = yield* Clock.currentTimeMillis
-          const { token, type } = yield* Effect.mapError(
-            subject,
-            (e) => new Local({ reason: e.description ?? e.error, code: e.error })
-          )
-          secrets.push(Redacted.value(token))
-          return HttpClientRequest.post(settings.tokenUrl).pipe(
-            HttpClientRequest.acceptJson,
-            HttpClientRequest.bodyUrlParams({
-              grant_type: settings.grantType,
-              client_id: settings.clientId,
-              client_secret: Redacted.value(settings.clientSecret),
-              subject_token: Redacted.value(token),
-              subject_token_type: type,
-              ...params
-            })
-          )
+        const build = Effect.clockWith((clock) => {
+          startedAt = clock.unsafeCurrentTimeMillis()
+          return Effect.mapBoth(subject, {
+            onFailure: (e) => new Local({ reason: e.description ?? e.error, code: e.error }),
+            onSuccess: (token) => {
+              const value = Redacted.value(token)
+              secrets.push(value)
+              return HttpClientRequest.bodyText(tokenRequest, form(value), "application/x-www-form-urlencoded")
+            }
+          })
         })
-        const response = yield* send(env, "token", settings.tokenEndpoint, build, (raw) =>
-          decodeToken(raw.status, raw.body)
-        ).pipe(
-          Effect.mapError((e) =>
-            forToken(e.error, {
-              endpoint: settings.tokenEndpoint,
-              kind: "token",
-              retryAfter: e.retryAfter,
-              rateLimitCooldown: settings.rateLimitCooldown,
-              secrets
-            })
-          )
+        return send(env, "token", settings.tokenEndpoint, build, (raw) => decodeToken(raw.status, raw.body)).pipe(
+          Effect.mapBoth({
+            onFailure: (e) =>
+              forToken(e.error, {
+                endpoint: settings.tokenEndpoint,
+                kind: "token",
+                retryAfter: e.retryAfter,
+                rateLimitCooldown: settings.rateLimitCooldown,
+                secrets
+              }),
+            onSuccess: (response) => ({ response, startedAt })
+          })
         )
-        return { response, startedAt }
       })
 
+    const trackAccess = Metrics.trackExchange("access")
+    const trackConnect = Metrics.trackExchange("connect")
+
     const exchangeAccess = (user: EndUser) =>
-      exchange(
-        Effect.map(sign(user), (token) => ({ token, type: settings.jwtTokenType })),
-        { requested_token_type: settings.accessTokenType, scope: settings.scope }
-      ).pipe(
-        Effect.map(({ response, startedAt }): Cached => {
+      trackAccess(
+        Effect.map(exchange(sign(user), accessForm), ({ response, startedAt }): Cached => {
           const plan = refreshPlan(startedAt, lifetimeOf(response.expires_in, defaults.accessTokenLifetime))
           return {
             token: AccessToken.make({
@@ -186,8 +199,7 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
             refreshAt: plan.refreshAt,
             staleAt: plan.staleAt
           }
-        }),
-        Metrics.trackExchange("access")
+        })
       )
 
     const keyOf = (user: EndUser) => `${user.key}\u0000${settings.scope}`
@@ -210,9 +222,10 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
       exchangeAccess(user).pipe(
         // onExit also runs when the layer's scope closes mid-exchange, so no waiter is left hanging.
         Effect.onExit((exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          Effect.clockWith((clock) => {
             const slot = slots.get(key)
             if (slot?.inflight === deferred) {
+              const now = clock.unsafeCurrentTimeMillis()
               slots.set(
                 key,
                 Exit.isSuccess(exit)
@@ -232,32 +245,28 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
         Effect.forkIn(scope)
       )
 
-    const accessToken = Effect.fn("TokenExchange.accessToken")(function* (user: EndUser) {
-      const now = yield* Clock.currentTimeMillis
-      const key = keyOf(user)
-      const plan = yield* Effect.sync(() => {
+    // The plan is made in one synchronous step when the effect runs: no other fiber can interleave between
+    // reading the slot and marking it in flight.
+    const accessToken = Effect.fn("TokenExchange.accessToken")((user: EndUser) =>
+      Effect.clockWith((clock): Effect.Effect<AccessTokenType, TokenExchange.ExchangeError> => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const key = keyOf(user)
         const slot = slots.get(key)
         const cached = slot?.cached
         if (slot && cached && now < cached.staleAt) {
           if (now < cached.refreshAt || slot.inflight !== undefined || now < slot.holdUntil) {
-            return { token: cached.token } as const
+            return Effect.succeed(cached.token)
           }
-          const deferred = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
-          slots.set(key, { ...slot, inflight: deferred })
-          return { token: cached.token, refresh: deferred } as const
+          const refresh = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
+          slots.set(key, { ...slot, inflight: refresh })
+          return Effect.as(start(user, key, refresh, true), cached.token)
         }
-        if (slot?.inflight !== undefined) return { wait: slot.inflight } as const
+        if (slot?.inflight !== undefined) return Deferred.await(slot.inflight)
         const deferred = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
         slots.set(key, { cached: undefined, inflight: deferred, holdUntil: 0 })
-        return { wait: deferred, start: deferred } as const
+        return Effect.zipRight(start(user, key, deferred, false), Deferred.await(deferred))
       })
-      if ("token" in plan) {
-        if (plan.refresh !== undefined) yield* start(user, key, plan.refresh, true)
-        return plan.token
-      }
-      if (plan.start !== undefined) yield* start(user, key, plan.start, false)
-      return yield* Deferred.await(plan.wait)
-    })
+    )
 
     const current = (user: EndUser): Effect.Effect<AccessTokenType, TokenExchange.ExchangeError> =>
       Effect.clockWith((clock) => {
@@ -279,19 +288,26 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
     })
 
     const exchangeConnect = (access: AccessTokenType, app: AppId) =>
-      exchange(Effect.succeed({ token: access.value, type: settings.accessTokenType }), {
-        requested_token_type: settings.connectTokenType,
-        scope: settings.connectScope,
-        resource: `${settings.connectUrl}/to/${encodeURIComponent(app)}`
-      }).pipe(
-        Effect.map(({ response, startedAt }) =>
-          ConnectToken.make({
-            value: response.access_token,
-            expiresAt: DateTime.unsafeMake(startedAt + lifetimeOf(response.expires_in, defaults.connectTokenLifetime)),
-            app
-          })
-        ),
-        Metrics.trackExchange("connect")
+      trackConnect(
+        Effect.map(
+          exchange(
+            Effect.succeed(access.value),
+            formOf({
+              subject_token_type: settings.accessTokenType,
+              requested_token_type: settings.connectTokenType,
+              scope: settings.connectScope,
+              resource: `${settings.connectUrl}/to/${encodeURIComponent(app)}`
+            })
+          ),
+          ({ response, startedAt }) =>
+            ConnectToken.make({
+              value: response.access_token,
+              expiresAt: DateTime.unsafeMake(
+                startedAt + lifetimeOf(response.expires_in, defaults.connectTokenLifetime)
+              ),
+              app
+            })
+        )
       )
 
     const connectToken = Effect.fn("TokenExchange.connectToken")(function* (user: EndUser, app: AppId) {
