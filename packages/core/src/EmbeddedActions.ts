@@ -570,15 +570,20 @@ export const make = Effect.gen(function* () {
       },
       yield* Clock.currentTimeMillis
     )
-    return Domain.RunHandle.make({
-      runId,
-      user: request.user,
-      app: request.app,
-      action: request.action,
-      actionId: action.id,
-      connection,
-      ...(expected && target !== undefined ? { callbackToken: target.token } : {})
-    })
+    // Every field is already of its schema's type (decoded from Zapier's answers, or the request's own branded
+    // values): the handle is built without validating them again (~50 µs of CPU per run).
+    return new Domain.RunHandle(
+      {
+        runId,
+        user: request.user,
+        app: request.app,
+        action: request.action,
+        actionId: action.id,
+        connection,
+        ...(expected && target !== undefined ? { callbackToken: target.token } : {})
+      },
+      true
+    )
   }, Metrics.trackStart)
 
   const awaitRun = Effect.fn("EmbeddedActions.await")(AwaitRun.make({ runs, connections, callbacks, memory, openLink }))
