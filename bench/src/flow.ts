@@ -1,10 +1,13 @@
 /**
  * 4. The whole flow, and 5. the flow inside a rate budget.
  *
- * Every run is `EmbeddedActions.run` (stored connection re-validated by listing, fresh action id, create, poll) of
- * an action scripted `RunScript.succeed(0)`: the run is finished when it is created, so the first poll (after the
- * default policy's 500 ms ± 20 %) finds it done. `concurrency` workers each loop over runs for `millis`; the runs
- * in flight then finish (flow) or are cut off (budget). The fake's ledger counts the requests.
+ * Every run is `EmbeddedActions.run` (the stored connection, verified within the caching policy's `connectionTtl`
+ * so not listed again; a fresh action id; create; poll) of an action scripted `RunScript.succeed(0)`: the run is
+ * finished when it is created, so its first poll finds it done. The default policy places that poll: the action's
+ * first runs (the warm-up's) on the fixed schedule (500 ms ± 20 %), later ones where its runs were seen to end, which
+ * for these comes down, window of runs after window, to a few times the lateness of the poll's timer; the figure
+ * includes that learning, from the warm-up on. `concurrency` workers each loop over runs for `millis`; the runs in
+ * flight then finish (flow) or are cut off (budget). The fake's ledger counts the requests.
  *
  * Flow: token and connection warmed (one run per user first), the fake's rate limit off, the client's rate
  * limiting off. Budget: the fake enforces `limitPerMinute` on `/v2` requests with a 60 s cooldown after a 429, and
