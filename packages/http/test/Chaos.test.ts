@@ -6,13 +6,19 @@
  *   1. runs per logical create ≤ 1;
  *   2. every operation ends by its deadline;
  *   3. every failure is one of core's tagged errors (no defect, no interruption);
- *   4. exchanges per user ≤ token generations + revocations (+ exchanges whose answer a fault swallowed);
+ *   4. exchanges per user ≤ token generations + revocations + exchanges whose answer a fault swallowed, where a
+ *      generation is the user's first token or one exchanged once the last token delivered had reached its refresh
+ *      point (so the bound follows the virtual time elapsed, ~50 minutes a plan, and the plan's token lifetime);
+ *      and every exchange has one of those reasons (a needless one fails, wherever the others leave room);
  *   5. requests per minute within the limit (no 429 the plan did not inject);
  *   6. no canary (client secret, key, JWTs, access tokens) in any log line, error, `Cause.pretty` or span.
  *
- * Scale: 200 plans × 20 users × 5 runs each (100 logical create-and-await per plan). The issue's 20 × 50 per plan
- * would take ~10× longer (about 1 ms of client CPU per request on the scripted wire); the faults per request are
- * the same, so 5 runs per user keep every row reachable within the time budget.
+ * Scale: 40 plans × 20 users × 50 runs each (1,000 logical create-and-await per plan, ~3,000 requests and
+ * ~50 minutes of virtual time, tokens of 4 to 60 minutes refreshed along the way). Fewer, larger plans than the
+ * former 200 × 5 runs, whose faults fired on 0.7 % of the API requests and 2 % of the exchanges (~500 faults a
+ * run): these fire on ~1 % and ~6 % (~1,400-1,500 a run); two census plans put every fault kind on every
+ * endpoint at ordinals every plan reaches, and the test counts which kinds fired on which endpoint and fails if
+ * one never did.
  */
 
 import { assert, describe, it } from "@effect/vitest"
@@ -54,8 +60,28 @@ const pemCanaries = (() => {
 
 const NOW = Date.parse("2026-03-01T12:00:00Z")
 const USERS = 20
-const RUNS_PER_USER = 5
+const RUNS_PER_USER = 50
+const PLANS = 40
 const RATE = 60 // the fake's limit per minute, as Zapier's
+/**
+ * The `expires_in` a plan's Zapier gives its access tokens (seconds): an hour (Zapier's SDK assumes one), which a
+ * plan outlives only when faults slow it down, and shorter ones that every plan outlives many times (the
+ * shortest refreshed at half its life).
+ */
+const LIFETIMES = [3600, 1800, 600, 240] as const
+/** Virtual time a plan runs for, about (~3,000 requests at 60 a minute). */
+const PLAN_MINUTES = 50
+/**
+ * From when a token may be replaced, after its exchange started: TokenExchange refreshes once less than
+ * `min(300 s, 50 % of expires_in)` is left, counted from when the exchange's request started.
+ */
+const refreshAfter = (expiresIn: number) => expiresIn * 1000 - Math.min(300_000, (expiresIn * 1000) / 2)
+/**
+ * Slack on that point. When the exchange started is read from its partner JWT's `iat` (whole seconds, stamped
+ * from the same clock as the exchange's start, after it); the slack covers the rounding and a timer batch of the
+ * virtual clock firing between the two reads.
+ */
+const REFRESH_SLACK = 5_000
 
 type Endpoint = "token" | "create" | "get"
 
@@ -99,17 +125,96 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
   fc.record({ _tag: fc.constant("delay" as const), millis: fc.integer({ min: 1, max: 5_000 }) })
 )
 
-/** A plan: faults by `endpoint:ordinal` (the n-th request to that endpoint, from 0). */
-const planArb = fc
-  .array(
-    fc.record({
-      endpoint: fc.constantFrom<Endpoint>("token", "create", "get"),
-      ordinal: fc.nat({ max: 250 }),
-      fault: faultArb
-    }),
-    { minLength: 1, maxLength: 40 }
-  )
-  .map((rows) => new Map(rows.map((r) => [`${r.endpoint}:${r.ordinal}`, r.fault] as const)))
+/** A fault's row of the matrix, for the coverage count (`429` and `body` by variant, `status` by before/after). */
+const kindOf = (fault: Fault): string => {
+  switch (fault._tag) {
+    case "status":
+      return fault.afterCommit ? "status-after" : "status-before"
+    case "429":
+      return `429-${fault.hint}`
+    case "body":
+      return `body-${fault.body}`
+    default:
+      return fault._tag
+  }
+}
+
+/** One fault of every kind (20 kinds). */
+const everyKind: ReadonlyArray<Fault> = [
+  { _tag: "refused" },
+  { _tag: "reset-before" },
+  { _tag: "reset-after" },
+  { _tag: "hang-before" },
+  { _tag: "hang-after" },
+  { _tag: "revoke" },
+  { _tag: "drift" },
+  { _tag: "404" },
+  { _tag: "status", status: 502, afterCommit: false },
+  { _tag: "status", status: 500, afterCommit: true },
+  { _tag: "503-hint", seconds: 7 },
+  { _tag: "429", hint: "delta", seconds: 20 },
+  { _tag: "429", hint: "date", seconds: 30 },
+  { _tag: "429", hint: "none", seconds: 0 },
+  { _tag: "429", hint: "huge", seconds: 0 },
+  { _tag: "body", body: "malformed" },
+  { _tag: "body", body: "html" },
+  { _tag: "body", body: "empty" },
+  { _tag: "body", body: "truncated" },
+  { _tag: "delay", millis: 2_500 }
+]
+
+const endpoints: ReadonlyArray<Endpoint> = ["token", "create", "get"]
+
+interface Plan {
+  /** The tokens' `expires_in`, seconds. */
+  readonly lifetime: number
+  readonly faults: ReadonlyMap<string, Fault>
+}
+
+/** About how many exchanges a plan makes: every user's first, then one per refresh. */
+const exchangesFor = (lifetime: number) => USERS * (1 + Math.ceil((PLAN_MINUTES * 60_000) / refreshAfter(lifetime)))
+
+/**
+ * Faults on `endpoint` by ordinal (the n-th request to that endpoint, from 0), up to `maxRows` of them among the
+ * first `ordinals` requests, about as many requests as a plan sends there: ~1 % of the API requests, ~6 % of the
+ * token requests (there are few of those).
+ */
+const rowsArb = (endpoint: Endpoint, ordinals: number, maxRows: number) =>
+  fc
+    .array(fc.record({ ordinal: fc.nat({ max: ordinals - 1 }), fault: faultArb }), {
+      maxLength: maxRows,
+      size: "max"
+    })
+    .map((rows) => rows.map((r) => [`${endpoint}:${r.ordinal}`, r.fault] as const))
+
+const OPS = USERS * RUNS_PER_USER
+
+const planArb: fc.Arbitrary<Plan> = fc.constantFrom(...LIFETIMES).chain((lifetime) => {
+  const exchanges = exchangesFor(lifetime)
+  return fc
+    .tuple(
+      rowsArb("token", exchanges, Math.max(6, Math.round(exchanges * 0.15))),
+      rowsArb("create", OPS, 20),
+      rowsArb("get", 2 * OPS, 40)
+    )
+    .map(([token, create, get]) => ({ lifetime, faults: new Map([...token, ...create, ...get]) }))
+})
+
+/**
+ * The census plans: every kind on every endpoint, at ordinals every plan reaches (each user's first exchange;
+ * the first creates and GETs of a thousand runs), half the token kinds in each plan.
+ */
+const census: ReadonlyArray<Plan> = [0, 1].map((half) => ({
+  lifetime: LIFETIMES[half + 1]!,
+  faults: new Map([
+    ...everyKind.slice(half * 10, half * 10 + 10).map((fault, i) => [`token:${2 * i}`, fault] as const),
+    ...everyKind.map((fault, i) => [`create:${10 + 30 * i}`, fault] as const),
+    ...everyKind.map((fault, i) => [`get:${20 + 60 * i}`, fault] as const)
+  ])
+}))
+
+/** Which fault kinds fired on which endpoint (`endpoint:kind`), over every plan run. */
+const fired = new Map<string, number>()
 
 /** A body whose stream breaks after a few bytes (a truncated answer). */
 const truncated = (status = 200) =>
@@ -123,41 +228,89 @@ const truncated = (status = 200) =>
     { status, headers: { "content-type": "application/json" } }
   )
 
+/** Why the scripted Zapier issued a user a token, judged when the request arrived. */
+type Reason = "first" | "refresh" | "after-revocation" | "after-swallowed" | "unexplained"
+
+/** One user's tokens in the ledger. */
+interface UserTokens {
+  issued: number
+  readonly reasons: Record<Reason, number>
+  /** When the unexplained exchanges arrived, with the age then of the last token delivered. */
+  readonly unexplained: Array<string>
+  /** The last token issued (`started`: when its exchange started), and whether a fault swallowed its answer. */
+  last: { readonly token: string; readonly started: number; swallowed: boolean } | undefined
+  /** The last token whose answer reached the client. */
+  delivered: { readonly token: string; readonly started: number } | undefined
+}
+
 /** The scripted Zapier of one plan, with its ledger. */
-const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
+const chaosZapier = (plan: Plan) => {
   const counts: Record<Endpoint, number> = { token: 0, create: 0, get: 0 }
   const tokens = new Map<string, { readonly user: string; revoked: boolean }>()
-  const issued = new Map<string, number>()
+  const users = new Map<string, UserTokens>()
   const revocations = new Map<string, number>()
   const swallowedExchanges = new Map<string, number>()
   const runs = new Map<string, { readonly key: string; readonly finishAt: number; readonly user: string }>()
   const runsByKey = new Map<string, number>()
   const apiTimes: Array<number> = []
+  let windowStart = 0 // apiTimes[windowStart..] arrived within the last minute (arrivals are in clock order)
   const injected429 = { count: 0 }
   const unexpected429 = { count: 0 }
   let seq = 0
   const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
+  const tokensOf = (user: string): UserTokens => {
+    let entry = users.get(user)
+    if (entry === undefined) {
+      entry = {
+        issued: 0,
+        reasons: { first: 0, refresh: 0, "after-revocation": 0, "after-swallowed": 0, unexplained: 0 },
+        unexplained: [],
+        last: undefined,
+        delivered: undefined
+      }
+      users.set(user, entry)
+    }
+    return entry
+  }
+  /** Why a token issued to `user` at `at` would be one, before this request changes anything. */
+  const reasonOf = (entry: UserTokens, at: number): Reason => {
+    if (entry.last !== undefined && !entry.last.swallowed) entry.delivered = entry.last
+    if (entry.last?.swallowed === true) return "after-swallowed"
+    const delivered = entry.delivered
+    if (delivered === undefined) return "first"
+    if (tokens.get(delivered.token)?.revoked === true) return "after-revocation"
+    if (at >= delivered.started + refreshAfter(plan.lifetime) - REFRESH_SLACK) return "refresh"
+    return "unexplained"
+  }
 
   const scripted = scriptedClient((request): Answer | Effect.Effect<Answer> => {
     const endpoint: Endpoint = request.path === "/oauth/token" ? "token" : request.method === "POST" ? "create" : "get"
-    const fault = plan.get(`${endpoint}:${counts[endpoint]++}`)
+    const fault = plan.faults.get(`${endpoint}:${counts[endpoint]++}`)
+    if (fault !== undefined) bump(fired, `${endpoint}:${kindOf(fault)}`)
     const bearer = request.headers.authorization?.replace(/^Bearer /, "")
-    const owner =
-      endpoint === "token"
-        ? String(Jose.decodeJwt(request.form.get("subject_token") ?? "").sub)
-        : tokens.get(bearer ?? "")?.user
+    // A token request's partner JWT names the user, and says when the exchange started (`iat`).
+    const claims = endpoint === "token" ? Jose.decodeJwt(request.form.get("subject_token") ?? "") : undefined
+    const owner = claims !== undefined ? String(claims.sub) : tokens.get(bearer ?? "")?.user
+    const userTokens = endpoint === "token" ? tokensOf(owner ?? "") : undefined
+    const reason = userTokens !== undefined ? reasonOf(userTokens, request.at) : undefined
 
     // What Zapier does with the request, when it processes it.
     const process = (): Answer => {
-      if (endpoint === "token") {
+      if (userTokens !== undefined && reason !== undefined) {
         const token = `access-token-canary-${owner}-${++seq}`
         tokens.set(token, { user: owner ?? "", revoked: false })
-        bump(issued, owner ?? "")
-        return plainJson({ access_token: token, expires_in: 3600 })
+        userTokens.issued++
+        userTokens.reasons[reason]++
+        if (reason === "unexplained") {
+          const age = request.at - (userTokens.delivered?.started ?? request.at)
+          userTokens.unexplained.push(`at +${request.at - NOW} ms, the last token delivered ${age} ms old`)
+        }
+        userTokens.last = { token, started: (claims?.iat ?? 0) * 1000, swallowed: false }
+        return plainJson({ access_token: token, expires_in: plan.lifetime })
       }
       apiTimes.push(request.at)
-      const inWindow = apiTimes.filter((t) => t > request.at - 60_000).length
-      if (inWindow > RATE) {
+      while (apiTimes[windowStart]! <= request.at - 60_000) windowStart++
+      if (apiTimes.length - windowStart > RATE) {
         apiTimes.pop()
         unexpected429.count++
         return plainJson({ errors: [{ status: 429, code: "throttled" }] }, 429, { "retry-after": "60" })
@@ -182,9 +335,11 @@ const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
       })
     }
     const swallowed = () => {
-      if (endpoint === "token") bump(swallowedExchanges, owner ?? "")
+      if (userTokens?.last !== undefined) {
+        userTokens.last.swallowed = true
+        bump(swallowedExchanges, owner ?? "")
+      }
     }
-
     if (fault === undefined) return process()
     switch (fault._tag) {
       case "refused":
@@ -251,7 +406,7 @@ const chaosZapier = (plan: ReadonlyMap<string, Fault>) => {
   })
   return {
     scripted,
-    ledger: { issued, revocations, swallowedExchanges, runsByKey, apiTimes, injected429, unexpected429 }
+    ledger: { users, revocations, swallowedExchanges, runsByKey, apiTimes, injected429, unexpected429 }
   }
 }
 
@@ -271,7 +426,7 @@ const coreErrors = new Set([
 /** The longest one create-and-await may take: the slot waits, the attempts and hints, then the await's deadline. */
 const DEADLINE = 2 * 60_000 + 3 * (30_000 + 60_000) + 3 * 60_000
 
-const runPlan = (plan: ReadonlyMap<string, Fault>) =>
+const runPlan = (plan: Plan) =>
   Effect.gen(function* () {
     const { scripted, ledger } = chaosZapier(plan)
     const spans = captureSpans()
@@ -328,17 +483,35 @@ const sentSecrets = (requests: ReadonlyArray<Recorded>): ReadonlyArray<string> =
     return out
   })
 
+/** Every text a plan's outcome can be seen through, each distinct one once (span attributes repeat a lot). */
+const sinksOf = (result: Effect.Effect.Success<ReturnType<typeof runPlan>>): ReadonlyArray<string> => {
+  const sinks = new Set<string>(result.lines)
+  for (const { exit } of result.ops) {
+    if (Exit.isSuccess(exit)) continue
+    sinks.add(JSON.stringify(Option.getOrUndefined(Cause.failureOption(exit.cause))) ?? "")
+    sinks.add(Cause.pretty(exit.cause))
+  }
+  for (const span of result.spans) {
+    sinks.add(span.name)
+    for (const [k, v] of span.attributes) sinks.add(`${k}=${String(v)}`)
+  }
+  return [...sinks]
+}
+
+const totals = { plans: 0, ops: 0, failed: 0, requests: 0, exchanges: 0, refreshes: 0, faults: 0 }
+
 describe("chaos (fast-check fault plans, virtual clock)", () => {
   it.live(
-    `200 plans × ${USERS} users × ${RUNS_PER_USER} runs: the six invariants hold`,
+    `${PLANS} plans × ${USERS} users × ${RUNS_PER_USER} runs: the six invariants hold, every fault kind fired on every endpoint`,
     () =>
       Effect.promise(() =>
         fc.assert(
           fc.asyncProperty(planArb, async (plan) => {
+            const firedBefore = [...fired.values()].reduce((a, b) => a + b, 0)
             const result = await Effect.runPromise(runPlan(plan))
             assert.isTrue(Exit.isSuccess(result.exit), "the workload finished")
             const { ledger, ops } = result
-            assert.strictEqual(ops.length, USERS * RUNS_PER_USER)
+            assert.strictEqual(ops.length, OPS)
             // 1. At most one run per logical create.
             for (const [key, n] of ledger.runsByKey) assert.isAtMost(n, 1, `runs of ${key}`)
             // 2. Every operation ended by its deadline.
@@ -353,40 +526,58 @@ describe("chaos (fast-check fault plans, virtual clock)", () => {
                 typeof failure === "object" && failure !== null && "_tag" in failure ? String(failure._tag) : ""
               assert.isTrue(coreErrors.has(tag), `not a core error: ${tag}`)
             }
-            // 4. Exchanges per user ≤ generations (1: the runs end within the hour) + revocations + swallowed answers.
-            for (const [user, n] of ledger.issued) {
-              const bound = 1 + (ledger.revocations.get(user) ?? 0) + (ledger.swallowedExchanges.get(user) ?? 0)
-              assert.isAtMost(n, bound, `exchanges of ${user}`)
+            // 4. Exchanges per user ≤ generations (the first token, and one per token that reached its refresh
+            // window: the bound follows the virtual time elapsed) + revocations + swallowed answers; and no
+            // exchange without one of these reasons.
+            for (const [user, tokens] of ledger.users) {
+              const generations = tokens.reasons.first + tokens.reasons.refresh
+              const bound =
+                generations + (ledger.revocations.get(user) ?? 0) + (ledger.swallowedExchanges.get(user) ?? 0)
+              assert.isAtMost(tokens.issued, bound, `exchanges of ${user}`)
+              assert.deepStrictEqual(tokens.unexplained, [], `exchanges of ${user} with no reason`)
             }
             // 5. Within the rate limit: no 429 the plan did not inject, never more than the limit in a minute.
             assert.strictEqual(ledger.unexpected429.count, 0)
             assert.isAtMost(maxInAnyWindow(ledger.apiTimes, 60_000), RATE)
             // 6. No canary anywhere.
-            const sinks = [
-              ...ops.flatMap(({ exit }) =>
-                Exit.isSuccess(exit)
-                  ? []
-                  : [
-                      JSON.stringify(Option.getOrUndefined(Cause.failureOption(exit.cause))) ?? "",
-                      Cause.pretty(exit.cause)
-                    ]
-              ),
-              ...result.lines,
-              ...result.spans.flatMap((s) => [s.name, ...[...s.attributes].map(([k, v]) => `${k}=${String(v)}`)])
-            ]
             const canaries = [
               ...new Set(sentSecrets(result.sent)),
               CLIENT_SECRET,
               ...pemCanaries,
               "access-token-canary"
             ]
-            assert.deepStrictEqual(leaks(sinks, canaries), [])
+            assert.deepStrictEqual(leaks(sinksOf(result), canaries), [])
+            totals.plans++
+            totals.ops += ops.length
+            totals.failed += ops.filter(({ exit }) => Exit.isFailure(exit)).length
+            totals.requests += result.sent.length
+            for (const tokens of ledger.users.values()) {
+              totals.exchanges += tokens.issued
+              totals.refreshes += tokens.reasons.refresh
+            }
+            totals.faults += [...fired.values()].reduce((a, b) => a + b, 0) - firedBefore
           }),
-          { numRuns: 200 }
+          { numRuns: PLANS, examples: census.map((plan) => [plan] as [Plan]) }
         )
+      ).pipe(
+        Effect.andThen(() => {
+          // Every row of the matrix reached on every endpoint (the census plans put each one where it fires).
+          const missing = endpoints.flatMap((endpoint) =>
+            everyKind.map((fault) => `${endpoint}:${kindOf(fault)}`).filter((cell) => !fired.has(cell))
+          )
+          assert.deepStrictEqual(missing, [], "fault kinds that never fired")
+          assert.isAbove(totals.refreshes, 0, "tokens refreshed (the census plans outlive theirs)")
+          const on = (endpoint: Endpoint) =>
+            [...fired].filter(([cell]) => cell.startsWith(`${endpoint}:`)).reduce((n, [, count]) => n + count, 0)
+          console.log(
+            `chaos: ${totals.plans} plans, ${totals.ops} runs (${totals.failed} failed), ${totals.requests} requests,` +
+              ` ${totals.exchanges} exchanges (${totals.refreshes} refreshes); ${totals.faults} faults fired` +
+              ` (token ${on("token")}, create ${on("create")}, get ${on("get")}) in ${fired.size} kinds × endpoints`
+          )
+        })
       ),
-    // Virtual time, but CPU-bound: alone on this loaded 2-core machine ~24 s of CPU took 198 s of wall time and hit
-    // the former 170 s budget. This one only ends a real hang.
+    // Virtual time, but CPU-bound: ~45-55 s of CPU, 90-95 s of wall time on this 2-core machine at load 8-12 (the
+    // former 200 × 5 runs took as much). This budget only ends a real hang.
     { timeout: 600_000 }
   )
 })
