@@ -50,14 +50,17 @@ export const figures: Array<{ readonly store: string } & Figures> = []
 const tokenOf = (link: ConnectLink) => new URL(link.url).searchParams.get("token") ?? ""
 
 /**
- * Runs `effect` forked and moves the TestClock on (a second at a time, at most 20 s) until it ends: the re-checks
- * of a connection id sleep on the TestClock between real store and Zapier I/O, so the clock is moved only while
- * the fiber is still running.
+ * Runs `effect` forked and moves the TestClock on (a second at a time) until it ends: the re-checks of a connection
+ * id sleep on the TestClock between real store and Zapier I/O, so the clock is moved only while the fiber is still
+ * running. The give-up is real time (30 s, a hang), not a number of steps: a step taken while the fiber is still
+ * in its I/O wakes nothing, and a busy machine wastes many, which a fixed count (20) would run out of and leave the
+ * fiber asleep for good.
  */
 const settled = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.gen(function* () {
     const fiber = yield* Effect.fork(effect)
-    for (let advanced = 0; advanced < 20; advanced++) {
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
       const done = yield* Fiber.poll(fiber)
       if (Option.isSome(done)) break
       // a moment of real time for the fiber's I/O, then a virtual second for its sleeps
