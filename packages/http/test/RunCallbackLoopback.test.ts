@@ -65,8 +65,15 @@ const partnerUrl = Effect.map(HttpServer.HttpServer, (server) =>
 const Stack = (path = "/zapier/runs", claims: "minimal" | "bound" = "minimal") =>
   Layer.unwrapEffect(
     Effect.map(PartnerKey.generate({ alg: "ES256" }), (key) => {
+      // The fake's POST timeout and the client's attempt timeout run on the TestClock, which `drive` moves 100 ms
+      // per 2 ms of real time whatever the sockets are doing: at their defaults (5 s, 30 s) a callback round trip
+      // (signed, key set fetched, verified) of 100 ms of real time on a busy machine would time out. No test here
+      // is about those timeouts, so they are an hour.
       const Fake = FakeZapierServer.layer({
-        seed: { ...PartnerKey.register(FakeZapier.sampleSeed, key), callbacks: { allowLoopback: true, claims } }
+        seed: {
+          ...PartnerKey.register(FakeZapier.sampleSeed, key),
+          callbacks: { allowLoopback: true, claims, timeout: "1 hour" }
+        }
       })
       const Partner = NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
       const Client = Layer.unwrapEffect(
@@ -75,7 +82,8 @@ const Stack = (path = "/zapier/runs", claims: "minimal" | "bound" = "minimal") =
           const base = yield* partnerUrl
           return ZapierHttp.layer({
             ...FakeZapierServer.clientOptions(server, key),
-            ...FakeZapierServer.callbackOptions(server, `${base}${path}`)
+            ...FakeZapierServer.callbackOptions(server, `${base}${path}`),
+            requestTimeout: "1 hour"
           })
         })
       )
