@@ -37,6 +37,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as ActionRuns from "@effect-zapier/core/ActionRuns"
 import type { ActionRunId as ActionRunIdType, EndUser, RunState } from "@effect-zapier/core/Domain"
 import { ActionRunId, RunError, RunFailed, RunPending, RunSucceeded } from "@effect-zapier/core/Domain"
+import type * as Errors from "@effect-zapier/core/Errors"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -85,7 +86,6 @@ export const toRunState = (
   hint: Duration.Duration | undefined
 ): RunState => {
   const status = run?.data.status?.trim().toLowerCase()
-  const errors = (run?.data.errors ?? []).map(toRunError)
   if (httpStatus !== 202 && status === "success") {
     const results = run?.data.results
     return RunSucceeded.make({
@@ -93,6 +93,7 @@ export const toRunState = (
       results: results === undefined || results === null ? [] : Array.isArray(results) ? results : [results]
     })
   }
+  const errors = (run?.data.errors ?? []).map(toRunError)
   if (httpStatus !== 202 && status === "error") return RunFailed.make({ runId, errors })
   const delays = errors.flatMap((e) => (throttled.has(e.code) && e.delay !== undefined ? [e.delay] : []))
   const retryAfter = [...delays, ...(hint !== undefined ? [hint] : [])].reduce<Duration.Duration | undefined>(
@@ -199,54 +200,77 @@ export const make = (api: Api): ActionRuns.Service => {
     })
   })
 
-  const get = Effect.fn("ActionRuns.get")(function* (user: EndUser, runId: ActionRunIdType) {
-    yield* Effect.annotateCurrentSpan("zapier.run_id", runId)
-    if (settings.runReads === "long-poll" && !longPollUnavailable) {
-      const read = yield* Effect.either(longPoll(user, runId))
-      if (Either.isRight(read)) return read.right
-      if (read.left._tag !== "NotFound") return yield* Effect.fail(read.left)
-      // Not documented: whether the Actions API reads runs created on /v2. A 404 there for a run v2 knows means it
-      // does not: v2 from now on (a 404 on v2 too is the run's own NotFound).
-      const v2 = yield* pollV2(user, runId)
-      if (!longPollUnavailable) {
-        longPollUnavailable = true
-        yield* Effect.logInfo(
-          "Zapier's long-poll read does not know runs created on /v2; reading runs on /v2 from now on"
-        )
-      }
-      return v2
+  const get = Effect.fn("ActionRuns.get")((user: EndUser, runId: ActionRunIdType) =>
+    Effect.zipRight(
+      Effect.annotateCurrentSpan("zapier.run_id", runId),
+      settings.runReads === "long-poll" && !longPollUnavailable ? longPollOrV2(user, runId) : pollV2(user, runId)
+    )
+  )
+
+  const longPollOrV2 = Effect.fnUntraced(function* (user: EndUser, runId: ActionRunIdType) {
+    const read = yield* Effect.either(longPoll(user, runId))
+    if (Either.isRight(read)) return read.right
+    if (read.left._tag !== "NotFound") return yield* Effect.fail(read.left)
+    // Not documented: whether the Actions API reads runs created on /v2. A 404 there for a run v2 knows means it
+    // does not: v2 from now on (a 404 on v2 too is the run's own NotFound).
+    const v2 = yield* pollV2(user, runId)
+    if (!longPollUnavailable) {
+      longPollUnavailable = true
+      yield* Effect.logInfo(
+        "Zapier's long-poll read does not know runs created on /v2; reading runs on /v2 from now on"
+      )
     }
-    return yield* pollV2(user, runId)
+    return v2
   })
 
-  const pollV2 = Effect.fnUntraced(function* (user: EndUser, runId: ActionRunIdType) {
-    const state = yield* api.execute(user, {
-      endpoint: "GET /v2/action-runs/{id}/",
-      resource: `action run ${runId}`,
-      request: Effect.succeed(HttpClientRequest.get(`${settings.apiUrl}/v2/action-runs/${encodeURIComponent(runId)}/`)),
-      decode: (raw: Raw) => {
-        const decoded = decodeRun(raw.status, raw.body)
-        // HTTP 202 means pending whatever the body says (it may even be empty).
-        if (raw.status === 202) return Either.right({ raw, run: Either.getOrUndefined(decoded) })
-        return Either.map(decoded, (run) => ({ raw, run: run as Wire.Run | undefined }))
+  /** The v2 read's endpoint, decoder and known statuses: the same for every call, so made once per layer. */
+  const v2Endpoint = "GET /v2/action-runs/{id}/"
+  const decodeV2 = (raw: Raw) => {
+    const decoded = decodeRun(raw.status, raw.body)
+    // HTTP 202 means pending whatever the body says (it may even be empty).
+    if (raw.status === 202) return Either.right({ raw, run: Either.getOrUndefined(decoded) })
+    return Either.map(decoded, (run) => ({ raw, run: run as Wire.Run | undefined }))
+  }
+  const knownPending = new Set(["waiting", "queued", "running", "accepted"])
+
+  /** A pending status this library does not know: warned about once per status (at most 50). */
+  const warnUnknown = (status: string) =>
+    Effect.suspend(() => {
+      if (knownPending.has(status) || terminal.has(status) || warnedStatuses.has(status) || warnedStatuses.size >= 50) {
+        return Effect.void
       }
+      warnedStatuses.add(status)
+      return Effect.logWarning("Zapier reported a run status this library does not know; treating it as pending").pipe(
+        Effect.annotateLogs({ status: status.slice(0, 40) })
+      )
     })
-    const now = yield* Clock.currentTimeMillis
-    const result = toRunState(runId, state.raw.status, state.run, retryAfterHint(state.raw.headers, now))
-    yield* Effect.annotateCurrentSpan("zapier.run_status", result._tag === "RunPending" ? result.status : result._tag)
-    if (result._tag === "RunPending") {
-      const status = result.status
-      if (!["waiting", "queued", "running", "accepted"].includes(status) && !terminal.has(status)) {
-        if (!warnedStatuses.has(status) && warnedStatuses.size < 50) {
-          warnedStatuses.add(status)
-          yield* Effect.logWarning(
-            "Zapier reported a run status this library does not know; treating it as pending"
-          ).pipe(Effect.annotateLogs({ status: status.slice(0, 40) }))
-        }
-      }
-    }
-    return result
-  })
+
+  const pollV2 = (user: EndUser, runId: ActionRunIdType): Effect.Effect<RunState, Errors.RequestError> =>
+    api
+      .execute(user, {
+        endpoint: v2Endpoint,
+        resource: `action run ${runId}`,
+        request: Effect.succeed(
+          HttpClientRequest.get(`${settings.apiUrl}/v2/action-runs/${encodeURIComponent(runId)}/`)
+        ),
+        decode: decodeV2
+      })
+      .pipe(
+        Effect.flatMap((state) =>
+          Effect.clockWith((clock): Effect.Effect<RunState> => {
+            const hint = retryAfterHint(state.raw.headers, clock.unsafeCurrentTimeMillis())
+            const result = toRunState(runId, state.raw.status, state.run, hint)
+            const annotated = Effect.annotateCurrentSpan(
+              "zapier.run_status",
+              result._tag === "RunPending" ? result.status : result._tag
+            )
+            return Effect.as(
+              result._tag === "RunPending" ? Effect.zipRight(annotated, warnUnknown(result.status)) : annotated,
+              result
+            )
+          })
+        )
+      )
 
   return ActionRuns.ActionRuns.of({
     create,

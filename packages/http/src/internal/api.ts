@@ -72,8 +72,12 @@ export const make = (env: Env, tokens: Tokens): Api => {
         env,
         kind,
         spec.endpoint,
+        // Accept and Authorization in one copy of the request (acceptJson then bearerToken would make two).
         Effect.map(spec.request, (request) =>
-          request.pipe(HttpClientRequest.acceptJson, HttpClientRequest.bearerToken(token.value))
+          HttpClientRequest.setHeaders(request, {
+            accept: "application/json",
+            authorization: `Bearer ${Redacted.value(token.value)}`
+          })
         ),
         spec.decode,
         spec.send
@@ -92,18 +96,20 @@ export const make = (env: Env, tokens: Tokens): Api => {
             })
         }))
       )
-    /** A non-2xx status the request treats as an answer, decoded; `undefined` for a real failure. */
-    const answered = (failure: AttemptError): Either.Either<A, BadBody> | undefined =>
-      failure._tag === "Status" && spec.answers?.includes(failure.status) === true
-        ? spec.decode({ status: failure.status, headers: failure.headers, body: failure.body })
-        : undefined
-    const orAnswer = (effect: ReturnType<typeof once>) =>
-      spec.answers === undefined || spec.answers.length === 0
-        ? effect
-        : Effect.catchAll(effect, (e) => {
-            const answer = answered(e.exhausted.error)
-            return answer !== undefined && Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(e)
-          })
+    const answers = spec.answers
+    /** A non-2xx status the request treats as an answer, decoded (only for a request that has such statuses). */
+    const orAnswer =
+      answers === undefined || answers.length === 0
+        ? (effect: ReturnType<typeof once>) => effect
+        : (effect: ReturnType<typeof once>) =>
+            Effect.catchAll(effect, (e) => {
+              const failure = e.exhausted.error
+              const answer =
+                failure._tag === "Status" && answers.includes(failure.status)
+                  ? spec.decode({ status: failure.status, headers: failure.headers, body: failure.body })
+                  : undefined
+              return answer !== undefined && Either.isRight(answer) ? Effect.succeed(answer.right) : Effect.fail(e)
+            })
     return Effect.flatMap(tokens.current(user), (token) =>
       Effect.catchAll(orAnswer(once(token)), (first) => {
         const failure = first.exhausted.error
