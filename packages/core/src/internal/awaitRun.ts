@@ -44,16 +44,15 @@ export interface AwaitDeps<E> {
 
 /**
  * What the polls (and a callback) saw of one run: polls made, when a poll last saw the run pending, when one saw
- * it end, and when those two polls were sent (for reconciling a callback with the polls, and for the learned
- * duration). `record` turns it into the metrics, the span's attributes and a learned duration, once the await is
- * over.
+ * it end; and when the last poll that answered pending was sent (for reconciling a callback with the polls, and
+ * for the learned duration). `record` turns it into the metrics, the span's attributes and a learned duration,
+ * once the await is over.
  */
 class Progress {
   polls = 0
   lastPendingAt: number
   lastPendingSentAt: number | undefined = undefined
   endedAt: number | undefined = undefined
-  endedSentAt: number | undefined = undefined
   via: "poll" | "callback" = "poll"
   lastStatus: string | undefined = undefined
 
@@ -67,10 +66,7 @@ class Progress {
       this.lastPendingAt = now
       this.lastPendingSentAt = sentAt
       this.lastStatus = state.status
-    } else {
-      this.endedAt = now
-      this.endedSentAt = sentAt
-    }
+    } else this.endedAt = now
   }
 
   /**
@@ -99,12 +95,10 @@ class Progress {
       if (recent !== undefined && learnedKey !== undefined && this.endedAt !== undefined) {
         // It ended after the last poll that saw it pending, or after its creation when the first poll saw it
         // ended (then the midpoint is half the wait: learning only the upper bound would creep up by a round
-        // trip with every run); a callback says when it ended. A poll counts from when it was sent, as the plan
-        // places them: a poll sent that long after the creation saw the run pending, or ended. (Counted from its
-        // answer, every learned duration would carry the poll's round trip, and the plan, which polls a little
-        // before the longest duration it learned, would settle at about 20 round trips for an action whose runs
-        // are finished when created: 440 ms for a GET of 25 ms, replaying the plan.)
-        const hi = (this.via === "callback" ? this.endedAt : (this.endedSentAt ?? this.endedAt)) - recent.createdAt
+        // trip with every run); a callback says when it ended. The bounds are the sure ones: a poll that saw it
+        // pending did so after it was sent, one that saw it ended before it was answered (counting from the send
+        // would learn a run too short when the read waited first, in the rate limiter or between retries).
+        const hi = this.endedAt - recent.createdAt
         const sawPending = this.lastPendingAt > this.startedAt
         memory.learned.record(learnedKey, {
           lo:

@@ -199,7 +199,8 @@ const pointsOf = (samples: ReadonlyArray<{ readonly lo: number; readonly hi: num
  * none of which was seen pending, where it is their bounds `hi` (how much those runs vary), not the quarter and
  * three quarters each stands for. That split says only that where in `(0, hi]` each ended is not known; read as
  * variation, it widened such a plan by a quarter, so its poll came down by only ~7 % per window of runs and
- * settled at ~20 times the lateness of the reads' sends (~5 times now). Fewer runs, or one seen pending, keep it.
+ * settled at ~20 times what a read adds to the planned offset before its answer (the timer's lateness and the
+ * round trip; ~5 times now). Fewer runs, or one seen pending, keep it.
  */
 const spreadOf = (
   samples: ReadonlyArray<{ readonly lo: number; readonly hi: number }>,
