@@ -230,16 +230,37 @@ const lookup = (token: string, app: string, key: string) =>
   })
 
 /**
- * A GET the server may hold on the model's clock (the TestClock): steps the clock while letting I/O through until
- * the answer arrives; returns it and the model time it arrived at. The real-time bound only ends a real hang.
+ * A GET the server holds on the model's clock (the TestClock): waits, in real time, until the server's hold shows
+ * as a new sleep on the clock, moves the clock to it, then waits for the answer without moving the clock again;
+ * returns the answer and the model time it arrived at. The clock never moves while the request or its answer is
+ * on the wire, so a busy machine cannot make the answer look late (stepping the clock while the I/O ran did). The
+ * real-time bound only ends a real hang.
  */
 const heldGet = (path: string, token: string) =>
   Effect.gen(function* () {
-    const fiber = yield* Effect.fork(get(path, token))
     const deadline = performance.now() + 20_000
-    while (fiber.unsafePoll() === null && performance.now() < deadline) {
-      yield* Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 2)))
-      if (fiber.unsafePoll() === null) yield* TestClock.adjust("50 millis")
+    const io = Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 2)))
+    const wait = Effect.suspend(() =>
+      performance.now() < deadline ? io : Effect.dieMessage(`heldGet ${path}: no answer within 20 s`)
+    )
+    const before = [...(yield* TestClock.sleeps())]
+    const fiber = yield* Effect.fork(get(path, token))
+    for (;;) {
+      if (fiber.unsafePoll() !== null) break
+      const now = yield* TestClock.currentTimeMillis
+      // The sleeps that were not there before the request (each earlier one counted out once).
+      const added = [...(yield* TestClock.sleeps())]
+      for (const at of before) {
+        const i = added.indexOf(at)
+        if (i >= 0) added.splice(i, 1)
+      }
+      const hold = added.filter((at) => at > now)
+      if (hold.length > 0) {
+        yield* TestClock.adjust(Math.min(...hold) - now)
+        while (fiber.unsafePoll() === null) yield* wait
+        break
+      }
+      yield* wait
     }
     const response = yield* Fiber.join(fiber)
     return { response, at: yield* TestClock.currentTimeMillis }
