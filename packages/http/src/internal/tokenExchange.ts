@@ -66,6 +66,13 @@ interface Slot {
 /** The token endpoint's answer, decoded by one compiled decoder. */
 const decodeToken = decodeBody(Wire.TokenResponse)
 
+/** Characters the form encoding leaves as they are (all a JWT is made of). */
+const formSafe = /^[A-Za-z0-9*._-]*$/
+
+/** `value` form-encoded as `URLSearchParams` encodes it; a JWT as it is (nothing in it needs encoding). */
+const formValue = (value: string): string =>
+  formSafe.test(value) ? value : new URLSearchParams({ v: value }).toString().slice(2)
+
 /** How long a failed background refresh waits before the next try. */
 const refreshRetryDelay = 10_000
 
@@ -136,10 +143,10 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
       client_id: settings.clientId,
       client_secret: Redacted.value(settings.clientSecret)
     }).toString()
-    const formOf =
-      (tail: Readonly<Record<string, string>>) =>
-      (subjectToken: string): string =>
-        `${formHead}&${new URLSearchParams({ subject_token: subjectToken }).toString()}&${new URLSearchParams(tail).toString()}`
+    const formOf = (tail: Readonly<Record<string, string>>) => {
+      const formTail = new URLSearchParams(tail).toString()
+      return (subjectToken: string): string => `${formHead}&subject_token=${formValue(subjectToken)}&${formTail}`
+    }
     const accessForm = formOf({
       subject_token_type: settings.jwtTokenType,
       requested_token_type: settings.accessTokenType,
@@ -191,11 +198,15 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
         Effect.map(exchange(sign(user), accessForm), ({ response, startedAt }): Cached => {
           const plan = refreshPlan(startedAt, lifetimeOf(response.expires_in, defaults.accessTokenLifetime))
           return {
-            token: AccessToken.make({
-              value: response.access_token,
-              expiresAt: DateTime.unsafeMake(plan.expiresAt),
-              scope: response.scope ?? settings.scope
-            }),
+            // Not validated again: each field is of its schema's type (decoded from the answer, or the settings').
+            token: AccessToken.make(
+              {
+                value: response.access_token,
+                expiresAt: DateTime.unsafeMake(plan.expiresAt),
+                scope: response.scope ?? settings.scope
+              },
+              true
+            ),
             refreshAt: plan.refreshAt,
             staleAt: plan.staleAt
           }
