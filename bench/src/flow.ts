@@ -5,9 +5,10 @@
  * so not listed again; a fresh action id; create; poll) of an action scripted `RunScript.succeed(0)`: the run is
  * finished when it is created, so its first poll finds it done. The default policy places that poll: the action's
  * first runs (the warm-up's) on the fixed schedule (500 ms ± 20 %), later ones where its runs were seen to end, which
- * for these comes down, window of runs after window, to a few times the lateness of the poll's timer; the figure
- * includes that learning, from the warm-up on. `concurrency` workers each loop over runs for `millis`; the runs in
- * flight then finish (flow) or are cut off (budget). The fake's ledger counts the requests.
+ * for these comes down, window of runs after window, to a few times what a read adds to its planned time before
+ * its answer (the timer's lateness, the round trip); the figure includes that learning, from the warm-up on.
+ * `concurrency` workers each loop over runs for `millis`; the runs in flight then finish (flow) or are cut off
+ * (budget). The fake's ledger counts the requests.
  *
  * Flow: token and connection warmed (one run per user first), the fake's rate limit off, the client's rate
  * limiting off. Budget: the fake enforces `limitPerMinute` on `/v2` requests with a 60 s cooldown after a 429, and
