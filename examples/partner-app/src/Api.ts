@@ -128,6 +128,12 @@ export const ConnectionExpiringInfo = Schema.Struct({
   connectOrigin: Schema.String
 })
 
+/**
+ * `?fresh=true`: the reconnect link last answered was spent without completing (a Connect popup closed or
+ * denied), so mint a new one rather than hand out the kept one (see `ReconnectLinks`).
+ */
+export const ConnectionQuery = Schema.Struct({ fresh: Schema.optional(Schema.BooleanFromString) })
+
 /** The user's connection to an app (the title is shown to its owner only); `expiring` when Zapier announced its end. */
 export const ConnectionInfo = Schema.Struct({
   id: Schema.String,
@@ -257,6 +263,7 @@ export class AppsGroup extends HttpApiGroup.make("apps")
   .add(
     HttpApiEndpoint.get("connection", "/api/apps/:app/connection")
       .setPath(AppParam)
+      .setUrlParams(ConnectionQuery)
       .addSuccess(ConnectionInfo)
       .addError(ConnectionNeeded)
       .addError(NotFoundError)

@@ -9,6 +9,7 @@ import type { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
 import { ConnectCallback } from "@effect-zapier/http"
 import { Effect, type Layer, Option } from "effect"
 import { NotLoggedIn, SESSION_COOKIE } from "./Api.js"
+import { ReconnectLinks } from "./ReconnectLinks.js"
 import { Sessions } from "./Session.js"
 
 const back = (query: Record<string, string>) =>
@@ -17,10 +18,11 @@ const back = (query: Record<string, string>) =>
 export const layer: Layer.Layer<
   never,
   never,
-  EmbeddedActions.EmbeddedActions | ConnectionStore.ConnectionStore | Sessions
+  EmbeddedActions.EmbeddedActions | ConnectionStore.ConnectionStore | Sessions | ReconnectLinks
 > = HttpApiBuilder.Router.use((router) =>
   Effect.gen(function* () {
     const sessions = yield* Sessions
+    const links = yield* ReconnectLinks
     const handler = ConnectCallback.handler({
       resolveUser: (request) =>
         Effect.flatMap(sessions.verify(request.cookies[SESSION_COOKIE] ?? ""), (user) =>
@@ -30,11 +32,14 @@ export const layer: Layer.Layer<
             onSome: Effect.succeed
           })
         ),
-      onSuccess: (connection) => Effect.succeed(back({ connect: "ok", app: connection.app })),
+      // The link was used: the next GET of the connection gets a fresh one (ReconnectLinks).
+      onSuccess: (connection, { user }) =>
+        Effect.as(links.drop(user, connection.app), back({ connect: "ok", app: connection.app })),
       // Only a reason code goes back to the page, which shows its own words for it: the callback's URL is anybody's
       // to craft, so nothing from it (Zapier's error_description included) is shown to the user as text.
-      onFailure: (error) =>
-        Effect.succeed(
+      onFailure: (error, { app, user }) =>
+        Effect.as(
+          user !== undefined && app !== undefined ? links.drop(user, app) : Effect.void,
           back({
             connect: "failed",
             reason:

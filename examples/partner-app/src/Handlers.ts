@@ -17,6 +17,7 @@ import {
   WatchConflict,
   type WatchView
 } from "./Api.js"
+import * as ReconnectLinks from "./ReconnectLinks.js"
 import { OfferedApps, Runs } from "./Runs.js"
 import { Sessions } from "./Session.js"
 import * as Watches from "./Watches.js"
@@ -119,7 +120,34 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
     const offered = yield* OfferedApps
     const runs = yield* Runs
     const origin = yield* ConnectOrigin
+    const links = yield* ReconnectLinks.ReconnectLinks
     const isOffered = offeredCheck(offered)
+
+    /**
+     * The user's connection and, when it is expiring (a connection webhook marked it), its reconnect link: one
+     * connect token, minted only when no link of this user and app is kept (a reload or a poll reuses it).
+     */
+    const connectionOf = Effect.fnUntraced(function* (user: Domain.EndUser, app: Domain.AppId, fresh: boolean) {
+      if (fresh) yield* links.drop(user, app)
+      const kept = yield* links.get(user, app)
+      const connection = yield* actions.ensureConnection(user, app, { reconnectIfExpiring: Option.isNone(kept) })
+      if (connection.expiring === undefined) {
+        // Not expiring, or renewed since: no link to keep.
+        yield* links.drop(user, app)
+        return { connection, reconnect: undefined }
+      }
+      if (Option.isSome(kept) && kept.value.connection === connection.id) {
+        return { connection, reconnect: kept.value.link }
+      }
+      // A fresh link: minted by the call above, or now when the link kept renews another connection (rare).
+      const minted =
+        connection.expiring.reconnect !== undefined
+          ? connection
+          : yield* actions.ensureConnection(user, app, { reconnectIfExpiring: true })
+      const reconnect = minted.expiring?.reconnect
+      yield* reconnect !== undefined ? links.set(user, app, minted.id, reconnect) : links.drop(user, app)
+      return { connection: minted, reconnect }
+    })
 
     return handlers
       .handle("list", () =>
@@ -133,12 +161,11 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
           }))
         }).pipe(Effect.mapError(backend))
       )
-      .handle("connection", ({ path }) =>
+      .handle("connection", ({ path, urlParams }) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           yield* isOffered(path.app)
-          // An expiring connection (a connection webhook marked it) comes with a reconnect link: one connect token.
-          const connection = yield* actions.ensureConnection(user, path.app, { reconnectIfExpiring: true })
+          const { connection, reconnect } = yield* connectionOf(user, path.app, urlParams.fresh === true)
           return {
             id: connection.id,
             app: connection.app,
@@ -148,9 +175,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
                   expiring: {
                     expiresAt: DateTime.toEpochMillis(connection.expiring.expiresAt),
                     connectOrigin: origin,
-                    ...(connection.expiring.reconnect !== undefined
-                      ? { reconnectUrl: connection.expiring.reconnect.url }
-                      : {})
+                    ...(reconnect !== undefined ? { reconnectUrl: reconnect.url } : {})
                   }
                 }
               : {})
@@ -161,7 +186,10 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           yield* isOffered(path.app)
-          const connection = yield* actions.completeConnection(user, path.app, payload)
+          // Connect answered (the link was used, or given up): whatever the outcome, the next GET gets a fresh one.
+          const connection = yield* actions
+            .completeConnection(user, path.app, payload)
+            .pipe(Effect.ensuring(links.drop(user, path.app)))
           return { id: connection.id, app: connection.app, ...(connection.title ? { title: connection.title } : {}) }
         }).pipe(
           Effect.catchTags({

@@ -5,6 +5,7 @@
  * ```
  * NodeHttpServer ─ HttpApiBuilder.serve
  *                   ├─ PartnerApi: session · apps · runs · triggers (Handlers, Authentication ← Sessions)
+ *                   │   (apps: the reconnect links of expiring connections kept in memory, ReconnectLinks)
  *                   ├─ Security.middleware: same-origin state changes, JSON bodies, 413, CSP/nosniff/DENY
  *                   ├─ GET / and /app.js                   (Web)
  *                   ├─ GET /zapier/callback                (Callback: ConnectCallback.handler)
@@ -33,6 +34,7 @@ import { Config, ConfigError, Duration, Effect, Either, Layer, Option, Redacted,
 import { PartnerApi } from "./Api.js"
 import * as Callback from "./Callback.js"
 import * as Handlers from "./Handlers.js"
+import * as ReconnectLinks from "./ReconnectLinks.js"
 import * as RunStore from "./RunStore.js"
 import * as Runs from "./Runs.js"
 import * as Security from "./Security.js"
@@ -211,6 +213,8 @@ export const layer = (options: Options) => {
     Layer.provide(Webhooks.layer(options.webhookSecret)),
     Layer.provide(Api),
     Layer.provide(services(options)),
+    // The reconnect links of expiring connections, kept while good (Handlers and Callback share them).
+    Layer.provide(ReconnectLinks.layer),
     Layer.provide(Session.layer({ secret: options.sessionSecret, lifetime: options.sessionLifetime })),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
   )

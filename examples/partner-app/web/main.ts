@@ -176,13 +176,14 @@ const setConnection = (state: string, text: string, button?: string) => {
 const escape = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
 
-const refreshConnection = async () => {
+/** `fresh`: the reconnect link shown was spent (its popup closed or failed), so ask for a new one. */
+const refreshConnection = async (fresh = false) => {
   const app = currentApp()
   if (!app) return
   if (!app.requiresAuth) return setConnection("none", `${escape(app.title)} needs no connection.`)
   const answer = await api<ConnectionInfo | ConnectionNeeded>(
     "GET",
-    `/api/apps/${encodeURIComponent(app.id)}/connection`
+    `/api/apps/${encodeURIComponent(app.id)}/connection${fresh ? "?fresh=true" : ""}`
   )
   reconnect = undefined
   if (answer.status === 200 && !("_tag" in answer.body)) {
@@ -364,7 +365,8 @@ const connect = async (needed: ConnectionNeeded): Promise<boolean> => {
       return false
     }
     showError(e instanceof Error ? e.message : String(e))
-    await refreshConnection()
+    // The link may have been opened (a connect token is single use): the backend's kept one would be spent.
+    await refreshConnection(true)
     return false
   }
 }
