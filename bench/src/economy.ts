@@ -50,6 +50,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
+import * as Jobs from "./jobs.js"
 import { durations, lognormal, sdkInterval } from "./polling.js"
 import * as Seed from "./seed.js"
 
@@ -243,10 +244,6 @@ const fakeOf = (mode: Mode) =>
         )
       : Layer.merge(Seed.inMemory(1), RunEvents.layerMemory())
 
-/** Runs `self` in a fiber whose FiberRefs are not merged back: the test services' `TestClock` stays there. */
-const isolated = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.flatMap(Effect.fork(self), Fiber.await), (exit) => exit)
-
 /** Every mode × every duration, and the log-normal mix. */
 export const run = (options: Options) =>
   Effect.gen(function* () {
@@ -259,28 +256,13 @@ export const run = (options: Options) =>
       })),
       { mode, label: "lognormal" as const, runDurations: mix }
     ])
-    const size = Math.max(1, options.runsPerClient)
-    const jobs = cases.flatMap((c, i) =>
-      Array.from({ length: Math.ceil(c.runDurations.length / size) }, (_, k) => ({
-        case: i,
-        seed: options.seed * 1_000 + i * 100 + k,
-        runDurations: c.runDurations.slice(k * size, (k + 1) * size)
-      }))
-    )
-    const measured = yield* Effect.forEach(
-      jobs,
-      (j) =>
-        isolated(
-          configured(cases[j.case]!.mode, job(cases[j.case]!.mode, j.runDurations)).pipe(
-            Effect.provide(fakeOf(cases[j.case]!.mode)),
-            Effect.withRandom(Random.make(j.seed)),
-            Effect.provide(Seed.testContext)
-          )
-        ),
-      { concurrency: "unbounded" }
+    const measured = yield* Jobs.chunked(
+      cases,
+      { size: Math.max(1, options.runsPerClient), seed: options.seed },
+      (c, runDurations) => configured(c.mode, job(c.mode, runDurations)).pipe(Effect.provide(fakeOf(c.mode)))
     )
     return cases.map((c, i): Row => {
-      const mine = measured.filter((_, j) => jobs[j]!.case === i)
+      const mine = measured[i]!
       const requests = mine.reduce((n, m) => n + m.requests, 0)
       const limited = mine.reduce((n, m) => n + m.limited, 0)
       const completed = mine.reduce((n, m) => n + m.completed, 0)

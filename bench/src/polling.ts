@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
 import * as TestClock from "effect/TestClock"
+import * as Jobs from "./jobs.js"
 import * as Seed from "./seed.js"
 
 export type Policy = "effect-zapier" | "zapier-sdk" | "fixed-1s"
@@ -149,13 +150,6 @@ const measure = (policy: Policy, runDurations: ReadonlyArray<number>) =>
     return { gets, lags }
   })
 
-/**
- * Runs `self` in a fiber whose FiberRefs are not merged back (`Fiber.await`, not `join`): the test services'
- * `TestClock` must not become the caller's clock.
- */
-const isolated = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.flatMap(Effect.fork(self), Fiber.await), (exit) => exit)
-
 /** Samples per TestClock timeline: timelines run side by side, which hides the TestClock's real-timer yields. */
 const chunkSize = 10
 
@@ -174,28 +168,12 @@ export const run = (options: Options) =>
       })),
       { policy, label: "lognormal" as const, runDurations: mix }
     ])
-    const jobs = cases.flatMap((c, i) =>
-      Array.from({ length: Math.ceil(c.runDurations.length / chunkSize) }, (_, k) => ({
-        case: i,
-        seed: options.seed * 1_000 + i * 100 + k,
-        runDurations: c.runDurations.slice(k * chunkSize, (k + 1) * chunkSize)
-      }))
-    )
-    const measured = yield* Effect.forEach(
-      jobs,
-      (job) =>
-        isolated(
-          measure(cases[job.case]!.policy, job.runDurations).pipe(
-            Effect.provide(Seed.inMemory(1)),
-            Effect.withRandom(Random.make(job.seed)),
-            Effect.provide(Seed.testContext)
-          )
-        ),
-      { concurrency: "unbounded" }
+    const measured = yield* Jobs.chunked(cases, { size: chunkSize, seed: options.seed }, (c, runDurations) =>
+      measure(c.policy, runDurations).pipe(Effect.provide(Seed.inMemory(1)))
     )
     const mean = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0) / xs.length
     return cases.map((c, i): Row => {
-      const mine = measured.filter((_, j) => jobs[j]!.case === i)
+      const mine = measured[i]!
       const gets = mine.flatMap((m) => m.gets)
       const lags = mine.flatMap((m) => m.lags)
       return {
