@@ -7,6 +7,8 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { NodeHttpClient } from "@effect/platform-node"
+import { assert } from "@effect/vitest"
+import type { FakeZapier } from "@effect-zapier/testing"
 import { type Context, Duration, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import * as PartnerApp from "../src/PartnerApp.js"
 import * as Zapier from "../src/Zapier.js"
@@ -106,6 +108,25 @@ export const client = (base: string) => {
     }
   }
 }
+
+/**
+ * Connects `app` for the client's logged-in user the way the page does: the 409's Connect link, approved in the
+ * fake's Connect UI (popup), its payload posted back. Answers the connection id.
+ */
+export const connectApp = (
+  c: ReturnType<typeof client>,
+  control: Context.Tag.Service<FakeZapier.FakeZapier>,
+  app: string
+) =>
+  Effect.gen(function* () {
+    const needed = yield* c.call("GET", `/api/apps/${app}/connection`)
+    assert.strictEqual(needed.status, 409)
+    const link = String((needed.body as { readonly connectUrl?: unknown }).connectUrl)
+    const payload = yield* control.approveConnect(link, { mode: "popup" })
+    const connected = yield* c.call("POST", `/api/apps/${app}/connection`, payload)
+    assert.strictEqual(connected.status, 200)
+    return String((connected.body as { readonly id?: unknown }).id)
+  })
 
 /**
  * Polls `GET /api/runs/:id` until the run is no longer pending (real time; the fake's runs take ≤ 2 s). The guard

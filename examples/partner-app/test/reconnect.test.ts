@@ -10,7 +10,7 @@ import { FakeZapier } from "@effect-zapier/testing"
 import { Context, DateTime, Duration, Effect, Option, TestClock } from "effect"
 import { margin } from "../src/ReconnectLinks.js"
 import { webhookPath } from "../src/Webhooks.js"
-import { client, dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
+import { client, connectApp, dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
 
 type Body = Readonly<Record<string, unknown>>
 const body = (answer: { readonly body: unknown }) => answer.body as Body
@@ -35,12 +35,7 @@ describe("reconnect links of expiring connections", () => {
 
         const c = client(app.url)
         yield* c.login("u-42", "acme")
-        const needed = yield* c.call("GET", "/api/apps/slack/connection")
-        assert.strictEqual(needed.status, 409)
-        const payload = yield* control.approveConnect(String(body(needed).connectUrl), { mode: "popup" })
-        const connected = yield* c.call("POST", "/api/apps/slack/connection", payload)
-        assert.strictEqual(connected.status, 200)
-        const connectionId = String(body(connected).id)
+        const connectionId = yield* connectApp(c, control, "slack")
 
         const mints = Effect.map(control.ledger, (l) => l.exchanges.filter((e) => e.kind === "connect").length)
         const reconnectUrlOf = (query: string) =>

@@ -13,7 +13,7 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Context, DateTime, Effect, Logger, Option, Redacted } from "effect"
 import * as Telemetry from "../src/Telemetry.js"
 import { webhookPath } from "../src/Webhooks.js"
-import { client, dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
+import { client, connectApp, dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
 
 type Body = Readonly<Record<string, unknown>>
 const body = (answer: { readonly body: unknown }) => answer.body as Body
@@ -47,12 +47,7 @@ describe("connection-expiry webhooks", () => {
         // The user connects Slack.
         const c = client(app.url)
         yield* c.login("u-42", "acme")
-        const needed = yield* c.call("GET", "/api/apps/slack/connection")
-        assert.strictEqual(needed.status, 409)
-        const payload = yield* control.approveConnect(String(body(needed).connectUrl), { mode: "popup" })
-        const connected = yield* c.call("POST", "/api/apps/slack/connection", payload)
-        assert.strictEqual(connected.status, 200)
-        const connectionId = String(body(connected).id)
+        const connectionId = yield* connectApp(c, control, "slack")
         const plain = yield* c.call("GET", "/api/apps/slack/connection")
         assert.strictEqual(plain.status, 200)
         assert.isUndefined(body(plain).expiring)
