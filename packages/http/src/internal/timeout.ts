@@ -1,8 +1,14 @@
 /**
  * A timeout for one attempt that costs one fiber instead of `Effect.timeout`'s race of two (which forks the
- * effect and a sleep, and merges the winner's fiber refs back): the attempt runs in one forked fiber and the caller
- * waits on either its exit or a timer. Every attempt of every request passes here, so its cost shows in
+ * effect and a sleep, and merges the winner's fiber refs back): the attempt runs in one fiber of its own and the
+ * caller waits on either its exit or a timer. Every attempt of every request passes here, so its cost shows in
  * `pnpm bench`'s overhead scenario (library CPU per `ActionRuns.get`, beside the bare Effect HttpClient).
+ *
+ * The attempt's fiber is started from inside the caller's wait (`Effect.async`), with the caller's fiber refs,
+ * runtime flags and context (plus what `withContext` adds), and runs at once until its first asynchronous step:
+ * the interruption handler is in place before the fiber exists, so no `uninterruptibleMask`/`onInterrupt` is
+ * needed around a fork, the context is given to the fiber when it is made (no fiber-ref update in it), and it is
+ * not first queued on the scheduler.
  *
  * The timer is a plain `setTimeout` only when the fiber's clock is Effect's live clock; under any other clock (a
  * `TestClock`, an app's own) this is `Effect.timeoutFail`, so time still moves only when that clock says so.
@@ -13,7 +19,7 @@ import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
+import * as Runtime from "effect/Runtime"
 
 /** The class of Effect's live clock, to tell it from a `TestClock` or any other. */
 const liveClock = Object.getPrototypeOf(Clock.make()) as unknown
@@ -26,9 +32,9 @@ const maxTimerMillis = 2_147_483_647
  * caller interrupts `self` and waits for it to end, as `Effect.timeout` does; fiber refs `self` changes stay in
  * its own fiber (an attempt changes none the caller reads).
  *
- * `withContext`, when given, is the context `self` runs with, made from the caller's: on the live clock it is set
- * once in the attempt's own fiber (which ends with the attempt, so nothing needs restoring), otherwise `self` is
- * provided it. Either way the caller's context is unchanged.
+ * `withContext`, when given, is the context `self` runs with, made from the caller's: on the live clock it is the
+ * context the attempt's own fiber is made with (it ends with the attempt, so nothing needs restoring), otherwise
+ * `self` is provided it. Either way the caller's context is unchanged.
  * @internal
  */
 export const timeoutFail = <A, E, E2>(
@@ -47,22 +53,23 @@ export const timeoutFail = <A, E, E2>(
         { duration, onTimeout }
       )
     }
-    const run =
-      withContext === undefined ? self : Effect.zipRight(FiberRef.update(FiberRef.currentContext, withContext), self)
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.fork(restore(run)), (fiber) =>
-        restore(
-          Effect.async<A, E | E2>((resume) => {
-            const timer = setTimeout(() => {
-              resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
-            }, millis)
-            fiber.addObserver((exit) => {
-              clearTimeout(timer)
-              resume(exit)
-            })
-            return Effect.sync(() => clearTimeout(timer))
-          })
-        ).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
-      )
-    )
+    return Effect.withFiberRuntime<A, E | E2>((caller, status) => {
+      const context = withContext === undefined ? caller.currentContext : withContext(caller.currentContext)
+      return Effect.async<A, E | E2>((resume) => {
+        const runtime = Runtime.make({ context, runtimeFlags: status.runtimeFlags, fiberRefs: caller.getFiberRefs() })
+        const fiber = Runtime.runFork(runtime)(self)
+        const timer = setTimeout(() => {
+          resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
+        }, millis)
+        fiber.addObserver((exit) => {
+          clearTimeout(timer)
+          resume(exit)
+        })
+        // The caller interrupted: interrupt the attempt and wait for it to end.
+        return Effect.zipRight(
+          Effect.sync(() => clearTimeout(timer)),
+          Fiber.interrupt(fiber)
+        )
+      })
+    })
   })
