@@ -135,7 +135,7 @@ export const RunRequest = Schema.Struct({
 export type RunRequest = typeof RunRequest.Type
 
 /**
- * Options of `ensureConnection`, used when a Connect link has to be minted.
+ * Options of `ensureConnection`: whether and how a Connect link is minted.
  * @since 0.1.0
  */
 export interface EnsureOptions {
@@ -147,6 +147,31 @@ export interface EnsureOptions {
    * @since 0.2.0
    */
   readonly reconnectIfExpiring?: boolean | undefined
+  /**
+   * When no valid connection is found, mint the Connect link (a reconnect link when it expired) that the
+   * `ConnectionRequired` carries: one connect token. `false` fails with `ConnectionRequired` without a `link`
+   * (no Zapier request beyond the listing, no Connect attempt opened), for a caller that only shows whether the
+   * user is connected and asks for a link when the user chooses to connect. The listing, the stored connection and
+   * `reconnectIfExpiring` work as without it. Default true.
+   *
+   * @example
+   * ```ts
+   * import { Domain, EmbeddedActions } from "@effect-zapier/core"
+   * import { Effect } from "effect"
+   *
+   * const connected = Effect.gen(function* () {
+   *   const actions = yield* EmbeddedActions.EmbeddedActions
+   *   const user = Domain.EndUser.make({ userId: "u-42", tenantId: "acme" })
+   *   return yield* actions.ensureConnection(user, Domain.AppId.make("slack"), { mintLink: false }).pipe(
+   *     Effect.as({ connected: true as const }),
+   *     // `e.link` is undefined here: nothing was minted.
+   *     Effect.catchTag("ConnectionRequired", (e) => Effect.succeed({ connected: false as const, reason: e.reason }))
+   *   )
+   * })
+   * ```
+   * @since 0.3.0
+   */
+  readonly mintLink?: boolean | undefined
 }
 
 /**
@@ -241,7 +266,7 @@ export interface Service {
   /**
    * A valid connection of the user to the app: the stored one if it is still listed and valid, else the newest
    * valid one listed (then stored), else `ConnectionRequired` with a fresh Connect link (a reconnect link when
-   * the stored connection expired). With `redirectUri`, the link's `redirect_uri` gets a `connect_attempt`
+   * the stored connection expired; none with `mintLink: false`). With `redirectUri`, the link's `redirect_uri` gets a `connect_attempt`
    * parameter (`Domain.attemptParameter`) that ties the callback to this link; its other parameters are kept.
    * It always lists; the connection it returns counts as verified for `Caching.Policy`'s `connectionTtl`, during
    * which `start` uses it without listing.
@@ -400,13 +425,15 @@ export const make = Effect.gen(function* () {
       return newestValid.value
     }
     const expired = Option.isSome(storedListed) ? storedListed : Array.findLast(listed, (c) => c.isExpired)
+    const reason = Option.isSome(expired) ? "expired" : "missing"
+    if (options?.mintLink === false) return yield* new ConnectionRequired({ app, reason })
     const link = yield* openLink(
       user,
       app,
       Option.map(expired, (c) => c.id),
       options
     )
-    return yield* new ConnectionRequired({ app, reason: Option.isSome(expired) ? "expired" : "missing", link })
+    return yield* new ConnectionRequired({ app, reason, link })
   })
 
   /** Mints a Connect link (a reconnect link for `reconnect`) and opens the attempt its callback will answer. */

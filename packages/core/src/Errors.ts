@@ -183,9 +183,10 @@ export class NotFound extends Schema.TaggedError<NotFound>("@effect-zapier/core/
 
 /**
  * The user has no valid connection to the app. `link` is the Connect UI link to send them to (a reconnect link
- * when `reason` is `expired`). `EmbeddedActions.ensureConnection` (and so `start` and `run`) always sets it: minting
- * the link is part of that failure. It is optional only so the error can be built or decoded without one (your own
- * code, a test, an error stored before the link was minted); treat a missing link as "call `ensureConnection`".
+ * when `reason` is `expired`). `EmbeddedActions.ensureConnection` (and so `start` and `run`) sets it, minting the
+ * link as part of that failure, unless it was called with `mintLink: false` (then it is undefined: no connect token
+ * was spent). It is also optional so the error can be built or decoded without one (your own code, a test, an error
+ * stored before the link was minted); treat a missing link as "call `ensureConnection` when the user connects".
  * @since 0.1.0
  */
 export class ConnectionRequired extends Schema.TaggedError<ConnectionRequired>(
