@@ -1,10 +1,21 @@
+import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import { ActionRuns, Domain } from "@effect-zapier/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ZapierHttp } from "../src/index.js"
-import { bearerOf, captureLogs, fakeZapier, generateKeys, json, options, type Recorded, user } from "./kit.js"
+import {
+  bearerOf,
+  captureLogs,
+  captureSpans,
+  fakeZapier,
+  generateKeys,
+  json,
+  options,
+  type Recorded,
+  user
+} from "./kit.js"
 
 const keys = await generateKeys("ES256")
 
@@ -259,6 +270,37 @@ describe("HttpActionRuns.get", () => {
         assert.strictEqual(error.resource, "action run arun_abc123")
         assert.strictEqual(error.endpoint, "GET /v2/action-runs/{id}/")
       }
+    })
+  )
+})
+
+describe("HttpActionRuns.get spans", () => {
+  // README, Spans: the platform's http.client span of each attempt is dropped by setting
+  // HttpClient.currentTracerDisabledWhen once around the program (the attempt's fiber inherits the caller's fiber
+  // refs); the library's own spans stay. On the live clock, so the attempt runs in its own fiber.
+  const read = (disabled: boolean) =>
+    Effect.gen(function* () {
+      const spans = captureSpans()
+      const zapier = fakeZapier(() => json({ data: { status: "success", results: [] } }))
+      const get = Effect.flatMap(ActionRuns.ActionRuns, (r) => r.get(user, runId)).pipe(
+        Effect.provide(runs(zapier)),
+        Effect.provide(spans.layer)
+      )
+      yield* disabled ? Effect.locally(get, HttpClient.currentTracerDisabledWhen, () => true) : get
+      return spans.spans.map((s) => s.name)
+    })
+
+  it.live("each attempt has the platform's http.client span, unless the program turns it off once", () =>
+    Effect.gen(function* () {
+      const traced = yield* read(false)
+      assert.include(traced, "ActionRuns.get")
+      assert.include(traced, "http.client GET")
+      const quiet = yield* read(true)
+      assert.include(quiet, "ActionRuns.get")
+      assert.isFalse(
+        quiet.some((name) => name.startsWith("http.client")),
+        quiet.join(", ")
+      )
     })
   )
 })
