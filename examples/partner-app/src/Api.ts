@@ -59,14 +59,14 @@ export const SessionUser = Schema.Struct({ userId: Schema.String, tenantId: Sche
 /**
  * 409: the user has no valid connection to the app. `connectUrl` is the Connect UI link (it holds a single-use
  * connect token, the only Zapier token a browser may see); `connectOrigin` is the origin whose popup messages the
- * page must trust.
+ * page must trust. `connectUrl` is left out only by `GET /api/apps/:app/connection?link=false` (no token minted).
  */
 export class ConnectionNeeded extends Schema.TaggedError<ConnectionNeeded>()(
   "ConnectionNeeded",
   {
     app: Schema.String,
     reason: Schema.Literal("missing", "expired"),
-    connectUrl: Schema.String,
+    connectUrl: Schema.optional(Schema.String),
     connectOrigin: Schema.String,
     message: Schema.String
   },
@@ -131,8 +131,13 @@ export const ConnectionExpiringInfo = Schema.Struct({
 /**
  * `?fresh=true`: the reconnect link last answered was spent without completing (a Connect popup closed or
  * denied), so mint a new one rather than hand out the kept one (see `ReconnectLinks`).
+ * `?link=false`: without a valid connection, answer the 409 without `connectUrl` (no connect token is minted), for
+ * the page's load and app switch, which only show whether the app is connected; its Connect button asks without it.
  */
-export const ConnectionQuery = Schema.Struct({ fresh: Schema.optional(Schema.BooleanFromString) })
+export const ConnectionQuery = Schema.Struct({
+  fresh: Schema.optional(Schema.BooleanFromString),
+  link: Schema.optional(Schema.BooleanFromString)
+})
 
 /** The user's connection to an app (the title is shown to its owner only); `expiring` when Zapier announced its end. */
 export const ConnectionInfo = Schema.Struct({

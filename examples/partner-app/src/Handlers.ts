@@ -32,18 +32,21 @@ export class SecureCookies extends Context.Tag("partner-app/SecureCookies")<Secu
 const backend = (e: { readonly _tag: string; readonly message: string }) =>
   new BackendFailed({ tag: e._tag, message: e.message })
 
-const connectionNeeded = (origin: string) => (e: Errors.ConnectionRequired) =>
-  e.link === undefined
-    ? Effect.fail(backend(e))
-    : Effect.fail(
-        new ConnectionNeeded({
-          app: e.app,
-          reason: e.reason,
-          connectUrl: e.link.url,
-          connectOrigin: origin,
-          message: e.message
-        })
-      )
+/** `linkless`: the request asked for no link (`?link=false`), so a 409 without `connectUrl` is the answer. */
+const connectionNeeded =
+  (origin: string, linkless = false) =>
+  (e: Errors.ConnectionRequired) =>
+    e.link === undefined && !linkless
+      ? Effect.fail(backend(e))
+      : Effect.fail(
+          new ConnectionNeeded({
+            app: e.app,
+            reason: e.reason,
+            ...(e.link !== undefined ? { connectUrl: e.link.url } : {}),
+            connectOrigin: origin,
+            message: e.message
+          })
+        )
 
 /** An action (or trigger) of the catalog as the page lists it. */
 const toActionView = (a: Domain.Action) => ({
@@ -125,12 +128,21 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
 
     /**
      * The user's connection and, when it is expiring (a connection webhook marked it), its reconnect link: one
-     * connect token, minted only when no link of this user and app is kept (a reload or a poll reuses it).
+     * connect token, minted only when no link of this user and app is kept (a reload or a poll reuses it). Without
+     * a valid connection, `ConnectionRequired` with a Connect link (one connect token) unless `mintLink` is false.
      */
-    const connectionOf = Effect.fnUntraced(function* (user: Domain.EndUser, app: Domain.AppId, fresh: boolean) {
+    const connectionOf = Effect.fnUntraced(function* (
+      user: Domain.EndUser,
+      app: Domain.AppId,
+      fresh: boolean,
+      mintLink: boolean
+    ) {
       if (fresh) yield* links.drop(user, app)
       const kept = yield* links.get(user, app)
-      const connection = yield* actions.ensureConnection(user, app, { reconnectIfExpiring: Option.isNone(kept) })
+      const connection = yield* actions.ensureConnection(user, app, {
+        reconnectIfExpiring: Option.isNone(kept),
+        mintLink
+      })
       if (connection.expiring === undefined) {
         // Not expiring, or renewed since: no link to keep.
         yield* links.drop(user, app)
@@ -143,7 +155,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
       const minted =
         connection.expiring.reconnect !== undefined
           ? connection
-          : yield* actions.ensureConnection(user, app, { reconnectIfExpiring: true })
+          : yield* actions.ensureConnection(user, app, { reconnectIfExpiring: true, mintLink })
       const reconnect = minted.expiring?.reconnect
       yield* reconnect !== undefined ? links.set(user, app, minted.id, reconnect) : links.drop(user, app)
       return { connection: minted, reconnect }
@@ -165,7 +177,12 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           yield* isOffered(path.app)
-          const { connection, reconnect } = yield* connectionOf(user, path.app, urlParams.fresh === true)
+          const { connection, reconnect } = yield* connectionOf(
+            user,
+            path.app,
+            urlParams.fresh === true,
+            urlParams.link !== false
+          )
           return {
             id: connection.id,
             app: connection.app,
@@ -180,7 +197,10 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
                 }
               : {})
           }
-        }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin) }), Effect.mapError(mapOther))
+        }).pipe(
+          Effect.catchTags({ ConnectionRequired: connectionNeeded(origin, urlParams.link === false) }),
+          Effect.mapError(mapOther)
+        )
       )
       .handle("completeConnection", ({ path, payload }) =>
         Effect.gen(function* () {

@@ -176,14 +176,18 @@ const setConnection = (state: string, text: string, button?: string) => {
 const escape = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!)
 
-/** `fresh`: the reconnect link shown was spent (its popup closed or failed), so ask for a new one. */
+/**
+ * `fresh`: the reconnect link shown was spent (its popup closed or failed), so ask for a new one. Asks with
+ * `link=false`: without a connection the page shows only the Connect button, whose click asks for the link, so
+ * loading the page or switching apps mints no connect token.
+ */
 const refreshConnection = async (fresh = false) => {
   const app = currentApp()
   if (!app) return
   if (!app.requiresAuth) return setConnection("none", `${escape(app.title)} needs no connection.`)
-  const answer = await api<ConnectionInfo | ConnectionNeeded>(
+  const answer = await api<ConnectionInfo | Omit<ConnectionNeeded, "connectUrl">>(
     "GET",
-    `/api/apps/${encodeURIComponent(app.id)}/connection${fresh ? "?fresh=true" : ""}`
+    `/api/apps/${encodeURIComponent(app.id)}/connection?link=false${fresh ? "&fresh=true" : ""}`
   )
   reconnect = undefined
   if (answer.status === 200 && !("_tag" in answer.body)) {
