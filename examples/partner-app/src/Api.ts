@@ -59,7 +59,8 @@ export const SessionUser = Schema.Struct({ userId: Schema.String, tenantId: Sche
 /**
  * 409: the user has no valid connection to the app. `connectUrl` is the Connect UI link (it holds a single-use
  * connect token, the only Zapier token a browser may see); `connectOrigin` is the origin whose popup messages the
- * page must trust. `connectUrl` is left out only by `GET /api/apps/:app/connection?link=false` (no token minted).
+ * page must trust. `connectUrl` is left out (no token minted) by `GET /api/apps/:app/connection?link=false` and by
+ * the fields endpoint, whose 409 only means "connect first".
  */
 export class ConnectionNeeded extends Schema.TaggedError<ConnectionNeeded>()(
   "ConnectionNeeded",

@@ -230,7 +230,8 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
         Effect.gen(function* () {
           const user = yield* CurrentUser
           yield* isOffered(path.app)
-          const connection = yield* runs.connectionFor(user, path.app)
+          // The page only says "connect first" on this 409 (it connects from Run or Connect): no link minted.
+          const connection = yield* runs.connectionFor(user, path.app, { mintLink: false })
           const action = yield* catalog.resolve(user, path.app, path.action, payload.actionType)
           const request = { connection, inputs: payload.inputs }
           const fields = yield* catalog.inputFields(user, action.id, request)
@@ -240,7 +241,7 @@ export const AppsLive = HttpApiBuilder.group(PartnerApi, "apps", (handlers) =>
             { maxPages: 5 }
           )
           return loaded.flatMap((f) => (f._tag === "Fieldset" ? f.fields : [f])).map(toFieldInfo)
-        }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin) }), Effect.mapError(mapOther))
+        }).pipe(Effect.catchTags({ ConnectionRequired: connectionNeeded(origin, true) }), Effect.mapError(mapOther))
       )
   })
 )

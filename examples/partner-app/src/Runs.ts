@@ -46,10 +46,14 @@ export interface Service {
     user: Domain.EndUser,
     runId: Domain.ActionRunId
   ) => Effect.Effect<Option.Option<RunRecord>, Errors.StoreUnavailable>
-  /** The connection `start` and the fields use: `null` for an app without auth. */
+  /**
+   * The connection `start` and the fields use: `null` for an app without auth. Without a valid connection,
+   * `ConnectionRequired` with a Connect link (one connect token), or without one for `mintLink: false`.
+   */
   readonly connectionFor: (
     user: Domain.EndUser,
-    app: Domain.AppId
+    app: Domain.AppId,
+    options?: { readonly mintLink?: boolean | undefined }
   ) => Effect.Effect<
     Domain.ConnectionId | null,
     Errors.RequestError | Errors.ConnectionRequired | Errors.StoreUnavailable
@@ -77,8 +81,12 @@ export const make = Effect.gen(function* () {
 
   const requiresAuth = (app: Domain.AppId) => offered.find((a) => a.id === app)?.requiresAuth ?? true
 
-  const connectionFor = (user: Domain.EndUser, app: Domain.AppId) =>
-    requiresAuth(app) ? Effect.map(actions.ensureConnection(user, app), (c) => c.id) : Effect.succeed(null)
+  const connectionFor = (
+    user: Domain.EndUser,
+    app: Domain.AppId,
+    options?: { readonly mintLink?: boolean | undefined }
+  ) =>
+    requiresAuth(app) ? Effect.map(actions.ensureConnection(user, app, options), (c) => c.id) : Effect.succeed(null)
 
   /** The durable run's state as the record has it: still pending, or its end. */
   const ending = (status: DurableRuns.Status): Option.Option<Outcome> => {

@@ -199,18 +199,24 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
     async () => {
       const [connection] = await Effect.runPromise(zapier.connections(FakeZapier.sample.user, "slack"))
       await Effect.runPromise(zapier.expireConnection(connection!.id))
+      const mints = async () =>
+        (await Effect.runPromise(zapier.ledger)).exchanges.filter((e) => e.kind === "connect").length
+      const before = await mints()
       // Re-select the app: the page checks the connection again and offers to reconnect.
       await page.selectOption("#app", "formatter")
       await page.locator("#connection[data-state='none']").waitFor()
       await page.selectOption("#app", "slack")
       await page.locator("#connection[data-state='expired']").waitFor()
       assert.strictEqual(await text("#connect"), "Reconnect")
+      await page.locator("#json-note", { hasText: /^Connect the app/ }).waitFor()
+      assert.strictEqual(await mints(), before, "switching apps mints no connect token")
       // As a browser that refuses every popup does.
       await page.evaluate(() => {
         window.open = () => null
       })
       await Promise.all([page.waitForURL(/\/to\/slack\?/), page.click("#connect")])
       assert.strictEqual(new URL(page.url()).searchParams.get("reconnect_id"), connection!.id)
+      assert.strictEqual(await mints(), before + 1, "the Reconnect click mints one")
       await Promise.all([page.waitForURL(`${url}/`), page.click("#approve")])
       await page.locator("#app-ui").waitFor({ state: "visible" })
       await page.locator("#connection[data-state='connected']").waitFor()

@@ -1,6 +1,7 @@
 /**
- * The page's connection GETs (load, app switch: `?link=false`) spend no connect token when the user has no valid
- * connection, over real loopback HTTP on a fake Zapier; the Connect button's GET mints exactly one link.
+ * What the page asks on load and app switch (the connection with `?link=false`, the action's and the trigger's
+ * fields) spends no connect token when the user has no valid connection, over real loopback HTTP on a fake Zapier;
+ * the Connect button's GET mints exactly one link.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { FakeZapier } from "@effect-zapier/testing"
@@ -20,7 +21,7 @@ describe("connect links", () => {
       yield* c.login("u-42", "acme")
       const mints = Effect.map(control.ledger, (l) => l.exchanges.filter((e) => e.kind === "connect").length)
 
-      /** `n` GETs as the page's load does; each a 409 of `reason` without a link, none minting. */
+      /** `n` page loads; each answer a 409 of `reason` without a link, none minting. */
       const pageLoads = (n: number, reason: string) =>
         Effect.gen(function* () {
           const before = yield* mints
@@ -31,6 +32,16 @@ describe("connect links", () => {
             assert.strictEqual(body(status)._tag, "ConnectionNeeded")
             assert.strictEqual(body(status).reason, reason)
             assert.notProperty(body(status), "connectUrl")
+            // The page loads the action's (and the trigger's) fields with it: "connect first", no link either.
+            for (const [key, actionType] of [
+              ["send_channel_message", "WRITE"],
+              ["new_channel_message", "READ"]
+            ]) {
+              const fields = yield* c.call("POST", `/api/apps/slack/actions/${key}/fields`, { actionType, inputs: {} })
+              assert.strictEqual(fields.status, 409)
+              assert.strictEqual(body(fields).reason, reason)
+              assert.notProperty(body(fields), "connectUrl")
+            }
           }
           assert.strictEqual((yield* mints) - before, 0, "no connect token for a page load")
         })
