@@ -269,9 +269,7 @@ export const make = (api: Api): ActionRuns.Service => {
       .execute(user, {
         endpoint: v2Endpoint,
         resource: `action run ${runId}`,
-        request: Effect.succeed(
-          HttpClientRequest.get(`${settings.apiUrl}/v2/action-runs/${encodeURIComponent(runId)}/`)
-        ),
+        request: HttpClientRequest.get(`${settings.apiUrl}/v2/action-runs/${encodeURIComponent(runId)}/`),
         decode: decodeV2
       })
       .pipe(

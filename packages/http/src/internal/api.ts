@@ -17,6 +17,7 @@ import type { Env, SendOptions } from "./env.js"
 import { send } from "./env.js"
 import type { AttemptError, BadBody, Context } from "./errors.js"
 import { forCreate, forLease, forSafe, isUnauthenticated400 } from "./errors.js"
+import type { Exhausted } from "./retry.js"
 import type { Tokens } from "./tokenExchange.js"
 import type { Raw } from "./transport.js"
 
@@ -28,8 +29,13 @@ export interface ApiRequest<A> {
   readonly resource?: string | undefined
   /** For RunOutcomeUnknown. */
   readonly run?: Context["run"]
-  /** The request without its Authorization header (built once per attempt). */
-  readonly request: Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>
+  /**
+   * The request without its Authorization header: ready, or how to build it (once per attempt) when building can
+   * fail (a body to encode).
+   */
+  readonly request:
+    | HttpClientRequest.HttpClientRequest
+    | Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>
   readonly decode: (raw: Raw) => Either.Either<A, BadBody>
   /**
    * Also treat a 400 whose error code is `unauthenticated` as a refused token (the Trigger Inbox routes answer an
@@ -67,35 +73,32 @@ export const make = (env: Env, tokens: Tokens): Api => {
     user: EndUser,
     spec: ApiRequest<A>
   ): Effect.Effect<A, E | TokenExchange.ExchangeError> => {
-    const once = (token: AccessToken) =>
+    // Accept and Authorization in one copy of the request (acceptJson then bearerToken would make two).
+    const authorized = (token: AccessToken) => (request: HttpClientRequest.HttpClientRequest) =>
+      HttpClientRequest.setHeaders(request, {
+        accept: "application/json",
+        authorization: `Bearer ${Redacted.value(token.value)}`
+      })
+    const once = (token: AccessToken): Effect.Effect<A, Exhausted> =>
       send(
         env,
         kind,
         spec.endpoint,
-        // Accept and Authorization in one copy of the request (acceptJson then bearerToken would make two).
-        Effect.map(spec.request, (request) =>
-          HttpClientRequest.setHeaders(request, {
-            accept: "application/json",
-            authorization: `Bearer ${Redacted.value(token.value)}`
-          })
-        ),
+        Effect.isEffect(spec.request) ? Effect.map(spec.request, authorized(token)) : authorized(token)(spec.request),
         spec.decode,
         spec.send
-      ).pipe(
-        Effect.mapError((e) => ({
-          exhausted: e,
-          mapped: () =>
-            map(e.error, {
-              endpoint: spec.endpoint,
-              kind,
-              resource: spec.resource,
-              run: spec.run,
-              retryAfter: e.retryAfter,
-              rateLimitCooldown: env.settings.rateLimitCooldown,
-              secrets: [Redacted.value(token.value)]
-            })
-        }))
       )
+    /** The retries' last failure as the request's error (made only when it fails). */
+    const mapped = (e: Exhausted, token: AccessToken): E =>
+      map(e.error, {
+        endpoint: spec.endpoint,
+        kind,
+        resource: spec.resource,
+        run: spec.run,
+        retryAfter: e.retryAfter,
+        rateLimitCooldown: env.settings.rateLimitCooldown,
+        secrets: [Redacted.value(token.value)]
+      })
     const answers = spec.answers
     /** A non-2xx status the request treats as an answer, decoded (only for a request that has such statuses). */
     const orAnswer =
@@ -103,7 +106,7 @@ export const make = (env: Env, tokens: Tokens): Api => {
         ? (effect: ReturnType<typeof once>) => effect
         : (effect: ReturnType<typeof once>) =>
             Effect.catchAll(effect, (e) => {
-              const failure = e.exhausted.error
+              const failure = e.error
               const answer =
                 failure._tag === "Status" && answers.includes(failure.status)
                   ? spec.decode({ status: failure.status, headers: failure.headers, body: failure.body })
@@ -112,16 +115,16 @@ export const make = (env: Env, tokens: Tokens): Api => {
             })
     return Effect.flatMap(tokens.current(user), (token) =>
       Effect.catchAll(orAnswer(once(token)), (first) => {
-        const failure = first.exhausted.error
+        const failure = first.error
         const refused =
           (failure._tag === "Status" && failure.status === 401) ||
           (spec.unauthenticated400 === true && isUnauthenticated400(failure))
-        if (!refused) return Effect.fail(first.mapped())
+        if (!refused) return Effect.fail(mapped(first, token))
         // 401: the token was refused before anything was processed. Replace that token (only if it is still the
         // cached one, so a burst of 401s costs one exchange) and try once more; a second 401 is Unauthorized.
         return tokens.invalidate(user, token).pipe(
           Effect.zipRight(tokens.accessToken(user)),
-          Effect.flatMap((fresh) => orAnswer(once(fresh)).pipe(Effect.mapError((e) => e.mapped())))
+          Effect.flatMap((fresh) => orAnswer(once(fresh)).pipe(Effect.mapError((e) => mapped(e, fresh))))
         )
       })
     )

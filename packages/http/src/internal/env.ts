@@ -77,22 +77,26 @@ export const send = <A>(
   env: Env,
   kind: Kind,
   endpoint: string,
-  build: Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>,
+  /** The request, or how to build it (per attempt) when building can fail. */
+  build: HttpClientRequest.HttpClientRequest | Effect.Effect<HttpClientRequest.HttpClientRequest, AttemptError>,
   decode: (raw: Raw) => Either.Either<A, BadBody>,
   options?: SendOptions
-): Effect.Effect<A, Exhausted> =>
-  withRetries(
+): Effect.Effect<A, Exhausted> => {
+  const sendOnce = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<A, AttemptError> => {
+    // The attempt's own fiber runs with fetch's redirects off (see noRedirects), set once there.
+    const once = attempt(env.client, env.settings, request, decode, options?.timeout)
+    if (kind === "token") return once
+    return env.limiter === undefined ? once : metered(env.limiter, env.settings, once, options?.bucket)
+  }
+  // A ready request is sent as it is by every attempt (no flatMap per attempt to build it).
+  return withRetries(
     kind,
     endpoint,
     env.settings,
     env.budget,
-    Effect.flatMap(build, (request) => {
-      // The attempt's own fiber runs with fetch's redirects off (see noRedirects), set once there.
-      const once = attempt(env.client, env.settings, request, decode, options?.timeout)
-      if (kind === "token") return once
-      return env.limiter === undefined ? once : metered(env.limiter, env.settings, once, options?.bucket)
-    })
+    Effect.isEffect(build) ? Effect.flatMap(build, sendOnce) : sendOnce(build)
   )
+}
 
 /** What one kind of request changes about sending. @internal */
 export interface SendOptions {

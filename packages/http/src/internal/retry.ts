@@ -163,9 +163,10 @@ export const withRetries = <A>(
   attempt: Effect.Effect<A, AttemptError>
 ): Effect.Effect<A, Exhausted> => {
   const loop = (attempts: number, decodeRetries: number, lastCost: number): Effect.Effect<A, Exhausted> =>
-    attempt.pipe(
-      Effect.tap(() => budget.deposit(lastCost > 0 ? lastCost : 1)),
-      Effect.catchAll((error) =>
+    // One frame for both outcomes (a tap then a catchAll would push two on every success).
+    Effect.matchEffect(attempt, {
+      onSuccess: (a) => Effect.as(budget.deposit(lastCost > 0 ? lastCost : 1), a),
+      onFailure: (error) =>
         Effect.gen(function* () {
           if (error._tag === "Status" && error.status === 429) yield* Metric.increment(Metrics.rateLimitedFor(kind))
           const now = yield* Clock.currentTimeMillis
@@ -196,7 +197,7 @@ export const withRetries = <A>(
           yield* Effect.sleep(decision.delay)
           return yield* loop(attempts + 1, decodeRetries + (error._tag === "BadBody" ? 1 : 0), cost)
         })
-      )
-    )
-  return Effect.suspend(() => loop(1, 0, 0))
+    })
+  // Building the first attempt's effect is pure (nothing runs until it is run), so no `suspend` is needed.
+  return loop(1, 0, 0)
 }
