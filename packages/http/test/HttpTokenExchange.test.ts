@@ -223,6 +223,50 @@ describe("HttpTokenExchange", () => {
     }).pipe(Effect.provide(live(slow.layer)))
   })
 
+  it.effect(
+    "interrupting the first caller and a waiter leaves one exchange for the rest, and every caller gone still caches",
+    () => {
+      let exchanges = 0
+      const slow = scriptedClient(() => {
+        exchanges++
+        return Effect.as(
+          Effect.sleep(Duration.seconds(2)),
+          json({ access_token: `access-token-canary-${exchanges}`, expires_in: 3600 })
+        )
+      })
+      return Effect.gen(function* () {
+        const tokens = yield* TokenExchange.TokenExchange
+        const first = yield* Effect.fork(tokens.accessToken(user))
+        const waiter = yield* Effect.fork(tokens.accessToken(user))
+        const rest = yield* Effect.fork(
+          Effect.all([tokens.accessToken(user), tokens.accessToken(user)], { concurrency: 2 })
+        )
+        assert.isTrue(yield* eventually(() => exchanges === 1))
+        yield* Fiber.interrupt(first)
+        yield* Fiber.interrupt(waiter)
+        yield* TestClock.adjust(Duration.seconds(2))
+        const [c, d] = yield* Fiber.join(rest)
+        assert.deepStrictEqual(
+          [Redacted.value(c.value), Redacted.value(d.value)],
+          ["access-token-canary-1", "access-token-canary-1"]
+        )
+        assert.strictEqual(exchanges, 1)
+        // Another user's only caller interrupted mid-exchange: the exchange still completes and its token is cached.
+        const other = Domain.EndUser.make({ userId: "u-other", tenantId: user.tenantId })
+        const lone = yield* Effect.fork(tokens.accessToken(other))
+        assert.isTrue(yield* eventually(() => exchanges === 2))
+        yield* Fiber.interrupt(lone)
+        yield* TestClock.adjust(Duration.seconds(2))
+        // Were it cancelled, this caller would start a third exchange (canary-3).
+        const later = yield* Effect.fork(tokens.accessToken(other))
+        yield* TestClock.adjust(Duration.seconds(2))
+        const cached = yield* Fiber.join(later)
+        assert.strictEqual(Redacted.value(cached.value), "access-token-canary-2")
+        assert.strictEqual(exchanges, 2)
+      }).pipe(Effect.provide(live(slow.layer)))
+    }
+  )
+
   it.effect("closing the layer mid-exchange interrupts the waiters instead of leaving them hanging", () => {
     const slow = scriptedClient(() => Effect.as(Effect.sleep(Duration.seconds(10)), json({ access_token: "t" })))
     return Effect.gen(function* () {

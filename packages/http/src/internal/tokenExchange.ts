@@ -34,11 +34,10 @@ import type { TokenExchangeFailed } from "@effect-zapier/core/Errors"
 import * as Metrics from "@effect-zapier/core/Metrics"
 import * as TokenExchange from "@effect-zapier/core/TokenExchange"
 import * as DateTime from "effect/DateTime"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Wire from "../Wire.js"
@@ -56,9 +55,35 @@ interface Cached {
   readonly staleAt: number
 }
 
+/**
+ * One exchange in flight, run by a fiber of its own (so no caller's interruption cancels it). Its callers wait on a
+ * plain list of callbacks rather than a `Deferred` (which costs ~1 KB per exchange); a caller interrupted while it
+ * waits takes its callback off the list.
+ */
+interface Flight {
+  waiters: Array<(exit: Exit.Exit<AccessTokenType, TokenExchange.ExchangeError>) => void>
+  exit: Exit.Exit<AccessTokenType, TokenExchange.ExchangeError> | undefined
+  fiber: Fiber.RuntimeFiber<void> | undefined
+}
+
+const newFlight = (): Flight => ({ waiters: [], exit: undefined, fiber: undefined })
+
+/** Waits for the flight's outcome; an interrupted waiter leaves the others and the exchange alone. */
+const awaitFlight = (flight: Flight): Effect.Effect<AccessTokenType, TokenExchange.ExchangeError> =>
+  flight.exit ??
+  Effect.async<AccessTokenType, TokenExchange.ExchangeError>((resume) => {
+    if (flight.exit !== undefined) return resume(flight.exit)
+    const waiter = (exit: Exit.Exit<AccessTokenType, TokenExchange.ExchangeError>) => resume(exit)
+    flight.waiters.push(waiter)
+    return Effect.sync(() => {
+      const i = flight.waiters.indexOf(waiter)
+      if (i >= 0) flight.waiters.splice(i, 1)
+    })
+  })
+
 interface Slot {
   readonly cached: Cached | undefined
-  readonly inflight: Deferred.Deferred<AccessTokenType, TokenExchange.ExchangeError> | undefined
+  readonly inflight: Flight | undefined
   /** After a failed background refresh, the next one waits until then (callers still get the valid token). */
   readonly holdUntil: number
 }
@@ -128,7 +153,6 @@ export interface Tokens extends TokenExchange.Service {
 export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { settings } = env
-    const scope = yield* Effect.scope
     const slots = new Map<string, Slot>()
     let pruneAbove = 1024
     const sign = signer(settings)
@@ -223,19 +247,27 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
       pruneAbove = Math.max(1024, slots.size * 2)
     }
 
-    /** Runs one exchange for `key` in the layer's scope, so no caller's interruption cancels it. */
-    const start = (
-      user: EndUser,
-      key: string,
-      deferred: Deferred.Deferred<AccessTokenType, TokenExchange.ExchangeError>,
-      background: boolean
-    ) =>
+    // Closing the layer interrupts the exchanges in flight; their onExit then hands the interruption to every
+    // waiter, so none is left hanging.
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        const fibers: Array<Fiber.RuntimeFiber<void>> = []
+        for (const slot of slots.values()) if (slot.inflight?.fiber) fibers.push(slot.inflight.fiber)
+        return Fiber.interruptAll(fibers)
+      })
+    )
+
+    /**
+     * Runs one exchange for `key` in a fiber of its own (a daemon the layer's finalizer interrupts), so no
+     * caller's interruption cancels it.
+     */
+    const start = (user: EndUser, key: string, flight: Flight, background: boolean) =>
       exchangeAccess(user).pipe(
-        // onExit also runs when the layer's scope closes mid-exchange, so no waiter is left hanging.
+        // onExit also runs when the layer's finalizer interrupts the exchange, so no waiter is left hanging.
         Effect.onExit((exit) =>
           Effect.clockWith((clock) => {
             const slot = slots.get(key)
-            if (slot?.inflight === deferred) {
+            if (slot?.inflight === flight) {
               const now = clock.unsafeCurrentTimeMillis()
               slots.set(
                 key,
@@ -245,15 +277,22 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
               )
               prune(now)
             }
-            return Deferred.done(
-              deferred,
-              Exit.map(exit, (cached) => cached.token)
-            )
+            const outcome = Exit.map(exit, (cached) => cached.token)
+            const waiters = flight.waiters
+            flight.exit = outcome
+            flight.waiters = []
+            flight.fiber = undefined
+            for (const waiter of waiters) waiter(outcome)
+            return Effect.void
           })
         ),
-        // The outcome is delivered through the deferred; the fiber itself never fails.
+        // The outcome is delivered to the waiters; the fiber itself never fails.
         Effect.ignore,
-        Effect.forkIn(scope)
+        Effect.forkDaemon,
+        Effect.map((fiber) => {
+          if (flight.exit === undefined) flight.fiber = fiber
+          return fiber
+        })
       )
 
     // The plan is made in one synchronous step when the effect runs: no other fiber can interleave between
@@ -268,14 +307,17 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
           if (now < cached.refreshAt || slot.inflight !== undefined || now < slot.holdUntil) {
             return Effect.succeed(cached.token)
           }
-          const refresh = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
+          const refresh = newFlight()
           slots.set(key, { ...slot, inflight: refresh })
           return Effect.as(start(user, key, refresh, true), cached.token)
         }
-        if (slot?.inflight !== undefined) return Deferred.await(slot.inflight)
-        const deferred = Deferred.unsafeMake<AccessTokenType, TokenExchange.ExchangeError>(FiberId.none)
-        slots.set(key, { cached: undefined, inflight: deferred, holdUntil: 0 })
-        return Effect.zipRight(start(user, key, deferred, false), Deferred.await(deferred))
+        if (slot?.inflight !== undefined) return awaitFlight(slot.inflight)
+        const flight = newFlight()
+        slots.set(key, { cached: undefined, inflight: flight, holdUntil: 0 })
+        return Effect.zipRight(
+          start(user, key, flight, false),
+          Effect.suspend(() => awaitFlight(flight))
+        )
       })
     )
 
