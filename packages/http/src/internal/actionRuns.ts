@@ -47,6 +47,7 @@ import type { Api } from "./api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
 import type { RunBodyShape } from "./options.js"
 import { defaults } from "./settings.js"
+import { annotateThen } from "./span.js"
 import type { Raw } from "./transport.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
@@ -220,8 +221,9 @@ export const make = (api: Api): ActionRuns.Service => {
   })
 
   const get = Effect.fn("ActionRuns.get")((user: EndUser, runId: ActionRunIdType) =>
-    Effect.zipRight(
-      Effect.annotateCurrentSpan("zapier.run_id", runId),
+    annotateThen(
+      "zapier.run_id",
+      runId,
       settings.runReads === "long-poll" && !longPollUnavailable ? longPollOrV2(user, runId) : pollV2(user, runId)
     )
   )
@@ -277,14 +279,9 @@ export const make = (api: Api): ActionRuns.Service => {
           Effect.clockWith((clock): Effect.Effect<RunState> => {
             const hint = retryAfterHint(state.raw.headers, clock.unsafeCurrentTimeMillis())
             const result = toRunState(runId, state.raw.status, state.run, hint)
-            const annotated = Effect.annotateCurrentSpan(
-              "zapier.run_status",
-              result._tag === "RunPending" ? result.status : result._tag
-            )
-            return Effect.as(
-              result._tag === "RunPending" ? Effect.zipRight(annotated, warnUnknown(result.status)) : annotated,
-              result
-            )
+            return result._tag === "RunPending"
+              ? annotateThen("zapier.run_status", result.status, Effect.as(warnUnknown(result.status), result))
+              : annotateThen("zapier.run_status", result._tag, Effect.succeed(result))
           })
         )
       )
