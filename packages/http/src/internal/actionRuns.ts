@@ -39,6 +39,8 @@ import type { ActionRunId as ActionRunIdType, EndUser, RunState } from "@effect-
 import { ActionRunId, RunError, RunFailed, RunPending, RunSucceeded } from "@effect-zapier/core/Domain"
 import type * as Errors from "@effect-zapier/core/Errors"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -47,7 +49,7 @@ import type { Api } from "./api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
 import type { RunBodyShape } from "./options.js"
 import { defaults } from "./settings.js"
-import { annotateThen } from "./span.js"
+import { annotateThen, unsafeAnnotate } from "./span.js"
 import type { Raw } from "./transport.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
@@ -276,12 +278,17 @@ export const make = (api: Api): ActionRuns.Service => {
       })
       .pipe(
         Effect.flatMap((state) =>
-          Effect.clockWith((clock): Effect.Effect<RunState> => {
+          // The fiber's clock and span in one step (Effect.clockWith, then annotateCurrentSpan, take several).
+          Effect.withFiberRuntime((fiber): Effect.Effect<RunState> => {
+            const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
             const hint = retryAfterHint(state.raw.headers, clock.unsafeCurrentTimeMillis())
             const result = toRunState(runId, state.raw.status, state.run, hint)
-            return result._tag === "RunPending"
-              ? annotateThen("zapier.run_status", result.status, Effect.as(warnUnknown(result.status), result))
-              : annotateThen("zapier.run_status", result._tag, Effect.succeed(result))
+            if (result._tag !== "RunPending") {
+              unsafeAnnotate(fiber, "zapier.run_status", result._tag)
+              return Effect.succeed(result)
+            }
+            unsafeAnnotate(fiber, "zapier.run_status", result.status)
+            return Effect.as(warnUnknown(result.status), result)
           })
         )
       )

@@ -41,6 +41,8 @@ export class Exhausted extends Data.TaggedError("Exhausted")<{
 export interface Budget {
   readonly withdraw: (cost: number) => Effect.Effect<boolean>
   readonly deposit: (amount: number) => Effect.Effect<void>
+  /** `deposit`, done now (for code already in a step of its own). */
+  readonly unsafeDeposit: (amount: number) => void
   readonly available: Effect.Effect<number>
 }
 
@@ -52,6 +54,9 @@ export const timeoutCost = 10
 /** @internal */
 export const makeBudget = (capacity: number): Budget => {
   let tokens = capacity
+  const unsafeDeposit = (amount: number): void => {
+    tokens = Math.min(capacity, tokens + amount)
+  }
   return {
     withdraw: (cost) =>
       Effect.sync(() => {
@@ -59,10 +64,8 @@ export const makeBudget = (capacity: number): Budget => {
         tokens -= cost
         return true
       }),
-    deposit: (amount) =>
-      Effect.sync(() => {
-        tokens = Math.min(capacity, tokens + amount)
-      }),
+    deposit: (amount) => Effect.sync(() => unsafeDeposit(amount)),
+    unsafeDeposit,
     available: Effect.sync(() => tokens)
   }
 }
@@ -165,7 +168,11 @@ export const withRetries = <A>(
   const loop = (attempts: number, decodeRetries: number, lastCost: number): Effect.Effect<A, Exhausted> =>
     // One frame for both outcomes (a tap then a catchAll would push two on every success).
     Effect.matchEffect(attempt, {
-      onSuccess: (a) => Effect.as(budget.deposit(lastCost > 0 ? lastCost : 1), a),
+      onSuccess: (a) =>
+        Effect.sync(() => {
+          budget.unsafeDeposit(lastCost > 0 ? lastCost : 1)
+          return a
+        }),
       onFailure: (error) =>
         Effect.gen(function* () {
           if (error._tag === "Status" && error.status === 429) yield* Metric.increment(Metrics.rateLimitedFor(kind))

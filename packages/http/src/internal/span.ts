@@ -5,6 +5,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 
@@ -20,6 +21,15 @@ const propagated = (span: Tracer.AnySpan | undefined): Tracer.Span | undefined =
 }
 
 /**
+ * Sets `key` to `value` on the current span of `fiber`, as `Effect.annotateCurrentSpan` does (nothing without a
+ * span), for code already running with its fiber (`Effect.withFiberRuntime`).
+ * @internal
+ */
+export const unsafeAnnotate = (fiber: Fiber.RuntimeFiber<unknown, unknown>, key: string, value: unknown): void => {
+  propagated(Option.getOrUndefined(Context.getOption(fiber.currentContext, Tracer.ParentSpan)))?.attribute(key, value)
+}
+
+/**
  * Sets `key` to `value` on the current span, as `Effect.annotateCurrentSpan` does (nothing without a span), then
  * goes on with `next`.
  * @internal
@@ -30,6 +40,6 @@ export const annotateThen = <A, E, R>(
   next: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E, R> =>
   Effect.withFiberRuntime<A, E, R>((fiber) => {
-    propagated(Option.getOrUndefined(Context.getOption(fiber.currentContext, Tracer.ParentSpan)))?.attribute(key, value)
+    unsafeAnnotate(fiber, key, value)
     return next
   })
