@@ -3,7 +3,7 @@
  * loopback: the live client → an undici Agent (whose connector can refuse, time out or fail DNS) → a FaultProxy
  * (latency, hang, resets, truncation, slow bodies, refusal) → FakeZapierServer (application faults). Counts come
  * from the fake's ledger. TCP rows run on the real clock with a 300 ms attempt timeout where the fault needs one to
- * end it (hangs, truncated and slow bodies) and 10 s elsewhere; application rows run the
+ * end it (hangs and slow bodies) and 10 s elsewhere; application rows run the
  * same sockets under the TestClock (`virtual`), so a 60 s cooldown costs nothing. Every row also checks that no
  * secret the client sent shows in the error, its JSON, `Cause.pretty`, a log line or a span attribute (G14).
  */
@@ -178,9 +178,10 @@ const sameKind = (kind: Kind, l: FakeZapier.Ledger, user: Domain.EndUser, expect
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * The attempt timeout of rows whose fault ends on its own (refused, DNS, resets, the server down): the good attempt
- * that follows the fault must not time out, and at 300 ms a busy machine's event loop, stalled that long during a
- * good attempt, would add a second fault (one more attempt than the row counts).
+ * The attempt timeout of rows whose fault ends on its own (refused, DNS, resets, the server down, a truncated body,
+ * which the proxy ends by closing the socket): the good attempt that follows the fault must not time out, and at
+ * 300 ms a busy machine's event loop, stalled that long during a good attempt, would add a second fault (one more
+ * attempt than the row counts).
  */
 const notTimedOut = { requestTimeout: "10 seconds" } as const
 
@@ -350,8 +351,12 @@ describe.each(clients)("fault matrix, TCP faults (real loopback, 300 ms attempt 
         ["reset after the server commits", () => Effect.succeed(FaultProxy.resetAfterRequest)],
         [
           "truncated body (Content-Length above the bytes sent)",
-          // The size of the same answer, less 5 bytes: the headers arrive, the body does not end.
-          (size: number) => Effect.succeed(FaultProxy.truncate(size - 5))
+          // The size of the same answer, less 5 bytes: the headers arrive, the body does not (the socket closes).
+          (size: number, probeAttempts: number) => {
+            // Retried, the probe counts more than one answer: truncated to that, the whole answer would pass.
+            assert.strictEqual(probeAttempts, 1, "the probe's attempts (its size is one answer's)")
+            return Effect.succeed(FaultProxy.truncate(size - 5))
+          }
         ],
         [
           // 1 KB/s against a 30 s timeout, scaled to the 300 ms one.
@@ -360,20 +365,22 @@ describe.each(clients)("fault matrix, TCP faults (real loopback, 300 ms attempt 
         ]
       ] as const) {
         it.live(kind === "create" ? `${name}: RunOutcomeUnknown, no retry, exactly 1 run` : `${name}: retried`, () =>
-          // A reset ends on its own; a truncated or slow body only through the attempt timeout (300 ms).
-          row(client, rowStack(kind, name.startsWith("reset") ? { extra: notTimedOut } : {}), () =>
+          // A reset or a truncated body ends on its own; a slow body only through the attempt timeout (300 ms).
+          row(client, rowStack(kind, name.startsWith("slow") ? {} : { extra: notTimedOut }), () =>
             Effect.gen(function* () {
               const st = yield* Stack
               // The same request once, untouched, for the size of its answer.
               const probe = userOf(`${kind}-probe`)
               const probeAct = yield* prepare(kind, probe)
               const sizeBefore = (yield* st.proxy.stats).bytesToClient
+              const probeBefore = yield* attemptsOf(kind)
               yield* probeAct
               const size = (yield* st.proxy.stats).bytesToClient - sizeBefore
+              const probeAttempts = (yield* attemptsOf(kind)) - probeBefore
               const user = userOf(`${kind}-${name.split(" ")[0]}`)
               const act = yield* prepare(kind, user)
               const target = yield* nextConnection
-              yield* st.proxy.setFault(yield* fault(size), { connection: target })
+              yield* st.proxy.setFault(yield* fault(size, probeAttempts), { connection: target })
               const { exit, attempts } = yield* attempt(kind, act)
               const l = yield* ledger
               if (kind === "create") {
