@@ -100,15 +100,24 @@ const warm = (users: number) =>
 
 export interface FlowOptions extends Workload {}
 
-export interface FlowResult {
-  readonly concurrency: number
+/** One measurement of the flow. */
+export interface FlowRow {
   readonly runsPerSec: number
   readonly requestsPerRun: number
   readonly runs: number
   readonly failures: Readonly<Record<string, number>>
   /** Requests per completed run, per endpoint. */
   readonly perRun: Readonly<Record<string, number>>
+}
+
+export interface FlowResult extends FlowRow {
+  readonly concurrency: number
   readonly runScript: string
+  /**
+   * The same workload read with `runReads: "long-poll"` (a client of its own, warmed the same way, measured after
+   * the polled one): its first read goes out at once and is held until the run ends, so nothing is learned.
+   */
+  readonly longPoll?: FlowRow | undefined
 }
 
 export const flow = (options: FlowOptions, keys: Clients.Keys) =>
@@ -120,7 +129,7 @@ export const flow = (options: FlowOptions, keys: Clients.Keys) =>
       clockOrigin: 0,
       accessTokenTtlSeconds: 3600
     })
-    return yield* Effect.gen(function* () {
+    const measure = Effect.gen(function* () {
       yield* warm(options.users)
       yield* server.reset
       const measured = yield* workers(options, true)
@@ -129,15 +138,18 @@ export const flow = (options: FlowOptions, keys: Clients.Keys) =>
         Object.entries(summary.byEndpoint).map(([endpoint, n]) => [endpoint, n / measured.completed])
       )
       return {
-        concurrency: options.concurrency,
         runsPerSec: measured.completed / measured.seconds,
         requestsPerRun: summary.requests / measured.completed,
         runs: measured.completed,
         failures: measured.failures,
-        perRun,
-        runScript
-      } satisfies FlowResult
-    }).pipe(Effect.provide(Clients.embedded(server, keys.es256)))
+        perRun
+      } satisfies FlowRow
+    })
+    const polled = yield* measure.pipe(Effect.provide(Clients.embedded(server, keys.es256)))
+    const longPoll = yield* measure.pipe(
+      Effect.provide(Clients.embedded(server, keys.es256, { runReads: "long-poll" }))
+    )
+    return { concurrency: options.concurrency, runScript, ...polled, longPoll } satisfies FlowResult
   }).pipe(Effect.scoped)
 
 /**

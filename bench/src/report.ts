@@ -241,15 +241,16 @@ const renderFlow = (f: Flow.FlowResult): ReadonlyArray<string> => {
     table(
       ["concurrency", "runs/s", "Zapier requests per run", "per endpoint"],
       [
-        [
-          String(f.concurrency),
-          fmt(f.runsPerSec, 1),
-          fmt(f.requestsPerRun, 2),
-          Object.entries(f.perRun)
-            .map(([k, v]) => `${k} ×${fmt(v, 2)}`)
-            .join(", ")
-        ]
-      ]
+        { label: String(f.concurrency), row: f },
+        ...(f.longPoll !== undefined ? [{ label: `${f.concurrency}, long-poll reads`, row: f.longPoll }] : [])
+      ].map(({ label, row }) => [
+        label,
+        fmt(row.runsPerSec, 1),
+        fmt(row.requestsPerRun, 2),
+        Object.entries(row.perRun)
+          .map(([k, v]) => `${k} ×${fmt(v, 2)}`)
+          .join(", ")
+      ])
     )
   )
 
@@ -503,6 +504,14 @@ export const assertions = (r: Measured, budgetLimited: boolean): ReadonlyArray<C
       Object.values(r.flow.perRun).every((v) => Number.isInteger(v)),
       JSON.stringify(r.flow.perRun)
     )
+    const lp = r.flow.longPoll
+    if (lp !== undefined) {
+      check(
+        "flow, long-poll reads: every run succeeded, with the same requests",
+        lp.runs > 0 && Object.keys(lp.failures).length === 0 && Object.values(lp.perRun).every(Number.isInteger),
+        `${lp.runs} runs, failures ${JSON.stringify(lp.failures)}, ${JSON.stringify(lp.perRun)}`
+      )
+    }
   }
   if (r.budget !== undefined) {
     if (budgetLimited)
