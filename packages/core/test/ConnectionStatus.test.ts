@@ -4,22 +4,13 @@
  * without it, one connect token and a link each, as before.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
+import type { EmbeddedActions } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
-import { DateTime, Duration, Effect, Layer, TestClock } from "effect"
+import { DateTime, Duration, Effect, TestClock } from "effect"
+import { services, TestLayer } from "./connectionFixtures.js"
 
 const { sample } = FakeZapier
 const user = sample.user
-
-const TestLayer = EmbeddedActions.layer.pipe(
-  Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
-)
-
-const services = Effect.all({
-  actions: EmbeddedActions.EmbeddedActions,
-  zapier: FakeZapier.FakeZapier,
-  store: ConnectionStore.ConnectionStore
-})
 
 const connectTokens = Effect.map(FakeZapier.FakeZapier, (z) => z.ledger).pipe(
   Effect.flatten,

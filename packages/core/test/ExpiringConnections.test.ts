@@ -4,22 +4,12 @@
  * then on (the reconnect path), and cleared by a reconnect. Marking costs no Zapier request.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConnectionStore, EmbeddedActions } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
-import { DateTime, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { DateTime, Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { services, TestLayer } from "./connectionFixtures.js"
 
 const { sample } = FakeZapier
 const user = sample.user
-
-const TestLayer = EmbeddedActions.layer.pipe(
-  Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
-)
-
-const services = Effect.all({
-  actions: EmbeddedActions.EmbeddedActions,
-  zapier: FakeZapier.FakeZapier,
-  store: ConnectionStore.ConnectionStore
-})
 
 const counts = Effect.map(FakeZapier.FakeZapier, (z) => z.ledger).pipe(
   Effect.flatten,

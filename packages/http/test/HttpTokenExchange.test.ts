@@ -198,42 +198,43 @@ describe("HttpTokenExchange", () => {
     }).pipe(Effect.provide(live(zapier.layer)))
   })
 
-  it.effect("a slow exchange is shared, and one caller's interruption does not cancel it for the others", () => {
-    let exchanges = 0
-    const slow = scriptedClient(() => {
-      exchanges++
+  /** A token endpoint that answers each exchange after 2 s (on the test's clock), counting them. */
+  const slowTokenEndpoint = () => {
+    const counter = { exchanges: 0 }
+    const client = scriptedClient(() => {
+      counter.exchanges++
       return Effect.as(
         Effect.sleep(Duration.seconds(2)),
-        json({ access_token: `access-token-canary-${exchanges}`, expires_in: 3600 })
+        json({ access_token: `access-token-canary-${counter.exchanges}`, expires_in: 3600 })
       )
     })
+    return { counter, layer: client.layer }
+  }
+
+  it.effect("a slow exchange is shared, and one caller's interruption does not cancel it for the others", () => {
+    const slow = slowTokenEndpoint()
+    const exchanges = () => slow.counter.exchanges
     return Effect.gen(function* () {
       const tokens = yield* TokenExchange.TokenExchange
       const a = yield* Effect.fork(tokens.accessToken(user))
       const b = yield* Effect.fork(tokens.accessToken(user))
       // Wait until the exchange request is in flight (signing awaits real WebCrypto).
-      assert.isTrue(yield* eventually(() => exchanges === 1))
+      assert.isTrue(yield* eventually(() => exchanges() === 1))
       yield* Fiber.interrupt(a)
       yield* TestClock.adjust(Duration.seconds(2))
       const token = yield* Fiber.join(b)
       assert.strictEqual(Redacted.value(token.value), "access-token-canary-1")
       // A later caller gets the cached token: the exchange completed despite the interruption.
       yield* tokens.accessToken(user)
-      assert.strictEqual(exchanges, 1)
+      assert.strictEqual(exchanges(), 1)
     }).pipe(Effect.provide(live(slow.layer)))
   })
 
   it.effect(
     "interrupting the first caller and a waiter leaves one exchange for the rest, and every caller gone still caches",
     () => {
-      let exchanges = 0
-      const slow = scriptedClient(() => {
-        exchanges++
-        return Effect.as(
-          Effect.sleep(Duration.seconds(2)),
-          json({ access_token: `access-token-canary-${exchanges}`, expires_in: 3600 })
-        )
-      })
+      const slow = slowTokenEndpoint()
+      const exchanges = () => slow.counter.exchanges
       return Effect.gen(function* () {
         const tokens = yield* TokenExchange.TokenExchange
         const first = yield* Effect.fork(tokens.accessToken(user))
@@ -241,7 +242,7 @@ describe("HttpTokenExchange", () => {
         const rest = yield* Effect.fork(
           Effect.all([tokens.accessToken(user), tokens.accessToken(user)], { concurrency: 2 })
         )
-        assert.isTrue(yield* eventually(() => exchanges === 1))
+        assert.isTrue(yield* eventually(() => exchanges() === 1))
         yield* Fiber.interrupt(first)
         yield* Fiber.interrupt(waiter)
         yield* TestClock.adjust(Duration.seconds(2))
@@ -250,11 +251,11 @@ describe("HttpTokenExchange", () => {
           [Redacted.value(c.value), Redacted.value(d.value)],
           ["access-token-canary-1", "access-token-canary-1"]
         )
-        assert.strictEqual(exchanges, 1)
+        assert.strictEqual(exchanges(), 1)
         // Another user's only caller interrupted mid-exchange: the exchange still completes and its token is cached.
         const other = Domain.EndUser.make({ userId: "u-other", tenantId: user.tenantId })
         const lone = yield* Effect.fork(tokens.accessToken(other))
-        assert.isTrue(yield* eventually(() => exchanges === 2))
+        assert.isTrue(yield* eventually(() => exchanges() === 2))
         yield* Fiber.interrupt(lone)
         yield* TestClock.adjust(Duration.seconds(2))
         // Were it cancelled, this caller would start a third exchange (canary-3).
@@ -262,7 +263,7 @@ describe("HttpTokenExchange", () => {
         yield* TestClock.adjust(Duration.seconds(2))
         const cached = yield* Fiber.join(later)
         assert.strictEqual(Redacted.value(cached.value), "access-token-canary-2")
-        assert.strictEqual(exchanges, 2)
+        assert.strictEqual(exchanges(), 2)
       }).pipe(Effect.provide(live(slow.layer)))
     }
   )
