@@ -8,7 +8,8 @@
  * for these comes down, window of runs after window, to a few times what a read adds to its planned time before
  * its answer (the timer's lateness, the round trip); the figure includes that learning, from the warm-up on.
  * `concurrency` workers each loop over runs for `millis`; the runs in flight then finish (flow) or are cut off
- * (budget). The fake's ledger counts the requests.
+ * (budget). The fake's ledger counts the requests; `process.cpuUsage()` on each side gives the CPU per run of the
+ * client (this process) and of the fake (its child process), which tells which of the two bounds the flow.
  *
  * Flow: token and connection warmed (one run per user first), the fake's rate limit off, the client's rate
  * limiting off. Budget: the fake enforces `limitPerMinute` on `/v2` requests with a 60 s cooldown after a 429, and
@@ -16,6 +17,7 @@
  * budget, the `Retry-After`, the polling schedule and the token lifetimes keep their shape while a minute passes
  * in 60 / timeScale seconds.
  */
+import { PerformanceObserver } from "node:perf_hooks"
 import { EmbeddedActions, TokenExchange } from "@effect-zapier/core"
 import { RateLimiter, ZapierHttp } from "@effect-zapier/http"
 import * as Duration from "effect/Duration"
@@ -52,12 +54,13 @@ const workers = (workload: Workload, drain: boolean) =>
     const failures: Record<string, number> = {}
     const start = performance.now()
     const deadline = start + workload.millis
+    // The end users are made once, as a partner's server has its user at hand: not counted in the client's CPU.
+    const users = Array.from({ length: workload.users }, (_, i) => Seed.user(i))
     const worker = (w: number) =>
       Effect.gen(function* () {
+        const user = users[w % workload.users]!
         while (performance.now() < deadline) {
-          const outcome = yield* Effect.either(
-            actions.run({ user: Seed.user(w % workload.users), app: Seed.app, action: Seed.action, inputs: { w } })
-          )
+          const outcome = yield* Effect.either(actions.run({ user, app: Seed.app, action: Seed.action, inputs: { w } }))
           if (performance.now() > deadline && !drain) return
           if (outcome._tag === "Right") {
             completed++
@@ -98,6 +101,23 @@ const warm = (users: number) =>
     )
   })
 
+/** This process's CPU and garbage-collection time from now until `stop`. */
+const clientUsage = Effect.sync(() => {
+  let gcMillis = 0
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMillis += entry.duration
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  const start = process.cpuUsage()
+  return {
+    stop: Effect.sync(() => {
+      const cpu = process.cpuUsage(start)
+      observer.disconnect()
+      return { cpuMicros: cpu.user + cpu.system, gcMillis }
+    })
+  }
+})
+
 export interface FlowOptions extends Workload {}
 
 /** One measurement of the flow. */
@@ -108,6 +128,16 @@ export interface FlowRow {
   readonly failures: Readonly<Record<string, number>>
   /** Requests per completed run, per endpoint. */
   readonly perRun: Readonly<Record<string, number>>
+  /**
+   * CPU (user + system) per completed run, in µs, of the benchmark process (the client) and of the fake's child
+   * process, over the measured runs: with two cores, the flow cannot go faster than 1 s ÷ the larger of the two.
+   */
+  readonly cpuPerRunMicros: { readonly client: number; readonly fake: number }
+  /**
+   * Each process's garbage-collection pauses (the `gc` performance entries' durations) ÷ its CPU over the measured
+   * runs: roughly the share of its CPU that went to collecting.
+   */
+  readonly gcShare: { readonly client: number; readonly fake: number }
 }
 
 export interface FlowResult extends FlowRow {
@@ -132,8 +162,12 @@ export const flow = (options: FlowOptions, keys: Clients.Keys) =>
     const measure = Effect.gen(function* () {
       yield* warm(options.users)
       yield* server.reset
+      const before = yield* server.summary
+      const client = yield* clientUsage
       const measured = yield* workers(options, true)
+      const used = yield* client.stop
       const summary = yield* server.summary
+      const fakeCpu = summary.cpuMicros - before.cpuMicros
       const perRun = Object.fromEntries(
         Object.entries(summary.byEndpoint).map(([endpoint, n]) => [endpoint, n / measured.completed])
       )
@@ -142,7 +176,12 @@ export const flow = (options: FlowOptions, keys: Clients.Keys) =>
         requestsPerRun: summary.requests / measured.completed,
         runs: measured.completed,
         failures: measured.failures,
-        perRun
+        perRun,
+        cpuPerRunMicros: { client: used.cpuMicros / measured.completed, fake: fakeCpu / measured.completed },
+        gcShare: {
+          client: (used.gcMillis * 1000) / used.cpuMicros,
+          fake: ((summary.gcMillis - before.gcMillis) * 1000) / fakeCpu
+        }
       } satisfies FlowRow
     })
     const polled = yield* measure.pipe(Effect.provide(Clients.embedded(server, keys.es256)))

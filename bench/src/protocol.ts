@@ -56,7 +56,11 @@ export const Summary = Schema.Struct({
   accessExchanges: Schema.Number,
   exchangeUsers: Schema.Number,
   runs: Schema.Number,
-  polls: Schema.Number
+  polls: Schema.Number,
+  /** The fake's process CPU (user + system) since it started, in µs (`process.cpuUsage()`). */
+  cpuMicros: Schema.Number,
+  /** The fake's time in garbage collection since it started, in ms (the `gc` performance entries). */
+  gcMillis: Schema.Number
 })
 export type Summary = typeof Summary.Type
 

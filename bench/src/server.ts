@@ -8,6 +8,7 @@
  * With `timeScale` > 1 the fake's clock runs that many times faster than real time from `clockOrigin` on (its
  * rate-limit window, its cooldown and its token lifetimes shrink alike), so a per-minute budget plays out in seconds.
  */
+import { PerformanceObserver } from "node:perf_hooks"
 import { FakeZapier, FakeZapierServer } from "@effect-zapier/testing"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -19,7 +20,14 @@ import * as ScaledClock from "./clock.js"
 import * as Protocol from "./protocol.js"
 import * as Seed from "./seed.js"
 
+/** Milliseconds this process has spent in garbage collection since it started. */
+let gcMillis = 0
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) gcMillis += entry.duration
+}).observe({ entryTypes: ["gc"] })
+
 const summarize = (ledger: FakeZapier.Ledger): Protocol.Summary => {
+  const cpu = process.cpuUsage()
   const statuses: Record<string, number> = {}
   for (const r of ledger.requests) statuses[r.status] = (statuses[r.status] ?? 0) + 1
   return {
@@ -29,7 +37,9 @@ const summarize = (ledger: FakeZapier.Ledger): Protocol.Summary => {
     accessExchanges: ledger.exchanges.filter((e) => e.kind === "access").length,
     exchangeUsers: new Set(ledger.exchanges.map((e) => `${e.user.tenantId}/${e.user.userId}`)).size,
     runs: ledger.runs.length,
-    polls: ledger.polls.length
+    polls: ledger.polls.length,
+    cpuMicros: cpu.user + cpu.system,
+    gcMillis
   }
 }
 
