@@ -39,8 +39,6 @@ import type { ActionRunId as ActionRunIdType, EndUser, RunState } from "@effect-
 import { ActionRunId, RunError, RunFailed, RunPending, RunSucceeded } from "@effect-zapier/core/Domain"
 import type * as Errors from "@effect-zapier/core/Errors"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -49,7 +47,6 @@ import type { Api } from "./api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
 import type { RunBodyShape } from "./options.js"
 import { defaults } from "./settings.js"
-import { annotateThen, unsafeAnnotate } from "./span.js"
 import type { Raw } from "./transport.js"
 
 const decodeCreated = decodeBody(Wire.CreateRunResponse)
@@ -223,9 +220,8 @@ export const make = (api: Api): ActionRuns.Service => {
   })
 
   const get = Effect.fn("ActionRuns.get")((user: EndUser, runId: ActionRunIdType) =>
-    annotateThen(
-      "zapier.run_id",
-      runId,
+    Effect.zipRight(
+      Effect.annotateCurrentSpan("zapier.run_id", runId),
       settings.runReads === "long-poll" && !longPollUnavailable ? longPollOrV2(user, runId) : pollV2(user, runId)
     )
   )
@@ -278,17 +274,17 @@ export const make = (api: Api): ActionRuns.Service => {
       })
       .pipe(
         Effect.flatMap((state) =>
-          // The fiber's clock and span in one step (Effect.clockWith, then annotateCurrentSpan, take several).
-          Effect.withFiberRuntime((fiber): Effect.Effect<RunState> => {
-            const clock = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+          Effect.clockWith((clock): Effect.Effect<RunState> => {
             const hint = retryAfterHint(state.raw.headers, clock.unsafeCurrentTimeMillis())
             const result = toRunState(runId, state.raw.status, state.run, hint)
-            if (result._tag !== "RunPending") {
-              unsafeAnnotate(fiber, "zapier.run_status", result._tag)
-              return Effect.succeed(result)
-            }
-            unsafeAnnotate(fiber, "zapier.run_status", result.status)
-            return Effect.as(warnUnknown(result.status), result)
+            const annotated = Effect.annotateCurrentSpan(
+              "zapier.run_status",
+              result._tag === "RunPending" ? result.status : result._tag
+            )
+            return Effect.as(
+              result._tag === "RunPending" ? Effect.zipRight(annotated, warnUnknown(result.status)) : annotated,
+              result
+            )
           })
         )
       )

@@ -15,8 +15,7 @@
  * @internal
  */
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -44,9 +43,7 @@ export const timeoutFail = <A, E, E2>(
   onTimeout: () => E2,
   withContext?: (context: Context.Context<never>) => Context.Context<never>
 ): Effect.Effect<A, E | E2> =>
-  // The fiber's clock and the fiber in one step (Effect.clockWith, then withFiberRuntime, would take two).
-  Effect.withFiberRuntime<A, E | E2>((caller, status) => {
-    const clock = Context.get(caller.getFiberRef(DefaultServices.currentServices), Clock.Clock)
+  Effect.clockWith((clock) => {
     const millis = Duration.toMillis(duration)
     if (Object.getPrototypeOf(clock) !== liveClock || !(millis <= maxTimerMillis)) {
       return Effect.timeoutFail(
@@ -56,21 +53,23 @@ export const timeoutFail = <A, E, E2>(
         { duration, onTimeout }
       )
     }
-    const context = withContext === undefined ? caller.currentContext : withContext(caller.currentContext)
-    return Effect.async<A, E | E2>((resume) => {
-      const runtime = Runtime.make({ context, runtimeFlags: status.runtimeFlags, fiberRefs: caller.getFiberRefs() })
-      const fiber = Runtime.runFork(runtime)(self)
-      const timer = setTimeout(() => {
-        resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
-      }, millis)
-      fiber.addObserver((exit) => {
-        clearTimeout(timer)
-        resume(exit)
+    return Effect.withFiberRuntime<A, E | E2>((caller, status) => {
+      const context = withContext === undefined ? caller.currentContext : withContext(caller.currentContext)
+      return Effect.async<A, E | E2>((resume) => {
+        const runtime = Runtime.make({ context, runtimeFlags: status.runtimeFlags, fiberRefs: caller.getFiberRefs() })
+        const fiber = Runtime.runFork(runtime)(self)
+        const timer = setTimeout(() => {
+          resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
+        }, millis)
+        fiber.addObserver((exit) => {
+          clearTimeout(timer)
+          resume(exit)
+        })
+        // The caller interrupted: interrupt the attempt and wait for it to end.
+        return Effect.zipRight(
+          Effect.sync(() => clearTimeout(timer)),
+          Fiber.interrupt(fiber)
+        )
       })
-      // The caller interrupted: interrupt the attempt and wait for it to end.
-      return Effect.zipRight(
-        Effect.sync(() => clearTimeout(timer)),
-        Fiber.interrupt(fiber)
-      )
     })
   })
