@@ -7,7 +7,8 @@
  * not hours; the same Schedule code runs). 64 at a time, in batches of 1,000, the fake's ledger emptied after each
  * batch (it records every request by design).
  *
- * The fake itself keeps every run and every issued action id for good, which is not the library's memory. So the
+ * The fake itself keeps runs and issued action ids (its newest 10,000 of each, `Seed.retention`), which is not the
+ * library's memory. So the
  * same calls are also made straight on the fake's services (list, resolve, create, get) as a control (in a child
  * process, at the same time: the machine has two cores), and the
  * library's growth is the difference: `heapGrowthMB = (library run) − (control run)`. After the library's layers

@@ -443,6 +443,14 @@ export type {
    */
   ResultsSeed,
   /**
+   * What the model keeps of the runs and action ids that pile up: finished runs `runTtl` after they ended (default
+   * 7 days, Zapier's retention), at most `maxRuns` finished runs (default 10,000) and `maxActionIds` issued action
+   * ids (default 10,000), the oldest dropped first; pending runs always. The ledger is not bounded.
+   * @since 0.1.0
+   * @category seed
+   */
+  RetentionSeed,
+  /**
    * One error of a scripted failing run, as Zapier reports it in `errors[]` (`delay` is sent in whole seconds).
    * @since 0.1.0
    * @category scripts

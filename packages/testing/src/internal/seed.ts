@@ -284,6 +284,25 @@ export interface Seed {
   readonly faults?: ReadonlyArray<FaultRule> | undefined
   /** Run callbacks (see {@link CallbackSeed}). */
   readonly callbacks?: CallbackSeed | undefined
+  /** How long the model keeps finished runs and issued action ids (see {@link RetentionSeed}). */
+  readonly retention?: RetentionSeed | undefined
+}
+
+/**
+ * What the model keeps of the runs and action ids that pile up, so a fake that runs long (a soak, a benchmark, a
+ * partner's test server) stays bounded. A finished run is kept `runTtl` after it ended (default 7 days, Zapier's
+ * documented retention of run data), and of the finished runs at most `maxRuns` (default 10,000; the oldest
+ * created go first): a dropped run reads as unknown (404, as Zapier answers for a run past its retention) and is
+ * gone from `FakeZapier.runs`. A pending run is always kept. Of the action ids the lookups issue, the newest
+ * `maxActionIds` (default 10,000) are kept: an older one is unknown to a create or a fields request, as an id that
+ * was never issued. The ledger is not bounded (it is what tests count): `resetLedger` empties it.
+ * @since 0.1.0
+ * @category seed
+ */
+export interface RetentionSeed {
+  readonly runTtl?: Duration.DurationInput | undefined
+  readonly maxRuns?: number | undefined
+  readonly maxActionIds?: number | undefined
 }
 
 /**

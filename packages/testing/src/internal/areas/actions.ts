@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import type { ClientKit } from "../client.js"
 import { ApiFailure } from "../model/failures.js"
 import type { ActionRecord, IssuedAction, Kit } from "../model/state.js"
-import { appendLedger, misuse, randomUuid, toActionRecord, userKey } from "../model/state.js"
+import { appendLedger, misuse, pruneActionIds, randomUuid, toActionRecord, userKey } from "../model/state.js"
 import type { Routes, ServerKit } from "../server/kit.js"
 import { Authentication, decodeQuery, describeIssue, Inputs, json, OptionalString } from "../server/kit.js"
 import type * as FZ from "../types.js"
@@ -191,13 +191,17 @@ export const model = (kit: Kit) => {
       const key = userKey(user)
       yield* Ref.update(state, (s) =>
         appendLedger(
-          {
-            ...s,
-            actionIds: issued.reduce(
-              (ids, action) => HashMap.set(ids, action.id, { userKey: key, action }),
-              s.actionIds
-            )
-          },
+          pruneActionIds(
+            {
+              ...s,
+              issued: s.issued + issued.length,
+              actionIds: issued.reduce(
+                (ids, action, i) => HashMap.set(ids, action.id, { userKey: key, action, seq: s.issued + i }),
+                s.actionIds
+              )
+            },
+            settings
+          ),
           "lookups",
           { at: t, user, app: record.id, actionType, ids: issued.map((a) => a.id) }
         )

@@ -18,7 +18,17 @@ import * as Schema from "effect/Schema"
 import type { ClientKit } from "../client.js"
 import { ApiFailure } from "../model/failures.js"
 import type { ConnectionRecord, Kit, Outcome, RunErrorView, RunRecord, RunView } from "../model/state.js"
-import { appendLedger, misuse, randomUuid, sameUser, scriptKey, seconds, userKey } from "../model/state.js"
+import {
+  appendLedger,
+  misuse,
+  pruneRuns,
+  randomUuid,
+  retained,
+  sameUser,
+  scriptKey,
+  seconds,
+  userKey
+} from "../model/state.js"
 import type { Routes, ServerKit } from "../server/kit.js"
 import { Authentication, describeIssue, Inputs, isObject, json, OptionalString } from "../server/kit.js"
 import type * as FZ from "../types.js"
@@ -58,9 +68,9 @@ export interface RunsControl {
     action: string,
     ...scripts: ReadonlyArray<FZ.RunScript>
   ) => Effect.Effect<void, Errors.NotFound>
-  /** A run as the model holds it (any user's). */
+  /** A run as the model holds it (any user's); a run past the retention (`Seed.retention`) is not found. */
   readonly run: (runId: string) => Effect.Effect<RunInfo, Errors.NotFound>
-  /** Every run, in creation order. */
+  /** Every run the model keeps (`Seed.retention`: pending ones, finished ones within bounds), in creation order. */
   readonly runs: Effect.Effect<ReadonlyArray<RunInfo>>
 }
 
@@ -127,7 +137,7 @@ export interface Ended {
 
 /** The model side: creating and reading runs, and the run controls; `onCallback` posts a run's callback. */
 export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> = () => Effect.void) => {
-  const { now, state } = kit
+  const { now, state, settings } = kit
   const findApp = (method: string, app: string) =>
     Effect.flatMap(Ref.get(state), (s) => {
       const found = s.apps.find((a) => a.id === app)
@@ -229,12 +239,17 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
       }
       yield* Ref.update(state, (s) =>
         appendLedger(
-          {
-            ...s,
-            seq: s.seq + 1,
-            runs: HashMap.set(s.runs, runId, run),
-            scripts: queued !== undefined && queued.length > 1 ? HashMap.set(s.scripts, sk, queued.slice(1)) : s.scripts
-          },
+          pruneRuns(
+            {
+              ...s,
+              seq: s.seq + 1,
+              runs: HashMap.set(s.runs, runId, run),
+              scripts:
+                queued !== undefined && queued.length > 1 ? HashMap.set(s.scripts, sk, queued.slice(1)) : s.scripts
+            },
+            t,
+            settings
+          ),
           "runs",
           {
             at: t,
@@ -266,7 +281,7 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
       const t = yield* now
       const s = yield* Ref.get(state)
       const run = HashMap.get(s.runs, runId)
-      if (Option.isNone(run) || !sameUser(run.value.user, user)) {
+      if (Option.isNone(run) || !sameUser(run.value.user, user) || !retained(run.value, t, settings)) {
         return yield* Effect.fail(ApiFailure.notFound(`run ${runId}`))
       }
       const outcome = run.value.outcome
@@ -301,13 +316,14 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
     run: Effect.fn("FakeZapier.run")(function* (runId: string) {
       const t = yield* now
       const run = HashMap.get((yield* Ref.get(state)).runs, runId)
-      if (Option.isNone(run)) return yield* misuse("run", `run ${runId}`)
+      if (Option.isNone(run) || !retained(run.value, t, settings)) return yield* misuse("run", `run ${runId}`)
       return toRunInfo(run.value, t)
     }),
     runs: Effect.gen(function* () {
       const t = yield* now
       const s = yield* Ref.get(state)
       return Array.from(HashMap.values(s.runs))
+        .filter((r) => retained(r, t, settings))
         .sort((a, b) => a.seq - b.seq)
         .map((r) => toRunInfo(r, t))
     }).pipe(Effect.withSpan("FakeZapier.runs"))

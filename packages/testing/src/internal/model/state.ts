@@ -80,6 +80,8 @@ export interface IssuedAction {
 export interface IssuedActionRecord {
   readonly userKey: string
   readonly action: IssuedAction
+  /** The order it was issued in (for the retention: the oldest go first). */
+  readonly seq: number
 }
 
 export interface RunErrorView {
@@ -183,6 +185,10 @@ export interface State {
   /** The long-poll reads' own limit (Zapier's `actions_api_results` bucket). */
   readonly resultsRateLimit: Bucket
   readonly seq: number
+  /** Action ids issued so far (their order, apart from `seq` so ids and numbering elsewhere stay as they were). */
+  readonly issued: number
+  /** How many runs may be held before the next prune (the retention's bound, or more when most runs have not ended). */
+  readonly runsPruneAt: number
   readonly ledger: LedgerState
 }
 
@@ -280,6 +286,12 @@ export interface Settings {
     readonly retryDelay: Duration.Duration
     readonly timeout: Duration.Duration
   }
+  /** What is kept of the finished runs and the issued action ids (see `Seed.retention`). */
+  readonly retention: {
+    readonly runTtlMillis: number
+    readonly maxRuns: number
+    readonly maxActionIds: number
+  }
 }
 
 export const connectionsOf = (s: State, key: string, app?: string): ReadonlyArray<ConnectionRecord> =>
@@ -321,6 +333,47 @@ export function addConnectionTo(
   return [{ ...s, seq, connections: HashMap.set(s.connections, connection.id, connection) }, connection] as const
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Retention
+// ---------------------------------------------------------------------------------------------------------------
+
+/** True while the model keeps `run` at `now`: pending, or ended less than the retention's `runTtl` ago. */
+export const retained = (run: RunRecord, now: number, settings: Settings): boolean =>
+  run.outcome._tag === "Pending" || now < run.outcome.at + settings.retention.runTtlMillis
+
+/**
+ * How far past its bound a collection grows before it is pruned back to the bound: pruning sorts what is kept, so it
+ * runs once per this many additions, not on every one.
+ */
+const slack = (bound: number) => Math.max(1, Math.ceil(bound / 10))
+
+/** True once `run` has ended (its status is no longer `waiting`). */
+const ended = (run: RunRecord, now: number): boolean => run.outcome._tag !== "Pending" && now >= run.outcome.at
+
+/**
+ * The runs the retention keeps, once more than `maxRuns` (+ a tenth) are held: every run not ended yet, and of the
+ * ended ones still within `runTtl` the `maxRuns` created last. When runs not ended yet keep the count above the
+ * bound, the next prune waits for another tenth more.
+ */
+export const pruneRuns = (s: State, now: number, settings: Settings): State => {
+  const { maxRuns } = settings.retention
+  if (HashMap.size(s.runs) <= s.runsPruneAt) return s
+  const finished = Array.from(HashMap.values(s.runs))
+    .filter((r) => ended(r, now) && retained(r, now, settings))
+    .sort((a, b) => b.seq - a.seq)
+  const keep = new Set(finished.slice(0, maxRuns).map((r) => r.id))
+  const runs = HashMap.filter(s.runs, (r) => !ended(r, now) || keep.has(r.id))
+  return { ...s, runs, runsPruneAt: Math.max(maxRuns, HashMap.size(runs)) + slack(maxRuns) }
+}
+
+/** The issued action ids the retention keeps, once more than `maxActionIds` (+ a tenth) are held: the newest. */
+export const pruneActionIds = (s: State, settings: Settings): State => {
+  const { maxActionIds } = settings.retention
+  if (HashMap.size(s.actionIds) <= maxActionIds + slack(maxActionIds)) return s
+  const oldestKept = s.issued - maxActionIds
+  return { ...s, actionIds: HashMap.filter(s.actionIds, (r) => r.seq >= oldestKept) }
+}
+
 /** DateTime of epoch millis. */
 export const dateTime = (millis: number): DateTime.Utc => DateTime.unsafeMake(millis)
 
@@ -353,6 +406,11 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
         attempts: Math.max(1, seed.callbacks?.attempts ?? 3),
         retryDelay: Duration.decode(seed.callbacks?.retryDelay ?? Duration.millis(200)),
         timeout: Duration.decode(seed.callbacks?.timeout ?? Duration.seconds(5))
+      },
+      retention: {
+        runTtlMillis: Duration.toMillis(Duration.decode(seed.retention?.runTtl ?? Duration.days(7))),
+        maxRuns: Math.max(1, seed.retention?.maxRuns ?? 10_000),
+        maxActionIds: Math.max(1, seed.retention?.maxActionIds ?? 10_000)
       }
     }
     const partner: Partner = {
@@ -386,6 +444,8 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
         cooldownUntil: 0
       },
       seq: 10000,
+      issued: 0,
+      runsPruneAt: settings.retention.maxRuns + slack(settings.retention.maxRuns),
       ledger: emptyLedger
     }
     for (const u of seed.users ?? []) {
