@@ -129,3 +129,23 @@ describe("Metrics recorded by EmbeddedActions", () => {
     }).pipe(Effect.provide(TestLayer))
   )
 })
+
+describe("trackExchange", () => {
+  const count = (metric: Metric.Metric.Counter<number>) => Effect.map(Metric.value(metric), (s) => s.count)
+
+  it.effect("counts into tokenExchangesFor's series, with the fiber's metric labels after its own", () =>
+    Effect.gen(function* () {
+      const ok = Metrics.tokenExchangesFor("connect", "success")
+      const failed = Metrics.tokenExchangesFor("connect", "failure")
+      const labelled = ok.pipe(Metric.tagged("tenant", "t-track"))
+      const before = { ok: yield* count(ok), failed: yield* count(failed), labelled: yield* count(labelled) }
+      const track = Metrics.trackExchange("connect")
+      yield* track(Effect.succeed(1))
+      yield* Effect.flip(track(Effect.fail("refused")))
+      yield* track(Effect.succeed(2)).pipe(Effect.tagMetrics("tenant", "t-track"))
+      assert.strictEqual((yield* count(ok)) - before.ok, 1)
+      assert.strictEqual((yield* count(failed)) - before.failed, 1)
+      assert.strictEqual((yield* count(labelled)) - before.labelled, 1)
+    })
+  )
+})
