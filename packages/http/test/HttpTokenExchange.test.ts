@@ -282,6 +282,30 @@ describe("HttpTokenExchange", () => {
     })
   })
 
+  it.effect("after the layer closed, a call that needs an exchange is interrupted at once and starts none", () => {
+    // A 900 s token: a refresh is due after 600 s.
+    const answering = scriptedClient(() => json({ access_token: "access-token-canary", expires_in: 900 }))
+    return Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(live(answering.layer), scope)
+      const tokens = Context.get(context, TokenExchange.TokenExchange)
+      const cached = yield* tokens.accessToken(user)
+      assert.strictEqual(answering.requests.length, 1)
+      yield* Scope.close(scope, Exit.void)
+      // A new user's first call would need an exchange: interrupted, nothing sent.
+      const exit = yield* Effect.exit(tokens.accessToken(otherUser))
+      assert.isTrue(Exit.isInterrupted(exit))
+      // The cached token still needs nothing; once a refresh is due, none is started.
+      yield* TestClock.adjust(Duration.seconds(700))
+      const still = yield* tokens.accessToken(user)
+      assert.strictEqual(Redacted.value(still.value), Redacted.value(cached.value))
+      // Past its stale point it would need an exchange: interrupted too.
+      yield* TestClock.adjust(Duration.seconds(190))
+      assert.isTrue(Exit.isInterrupted(yield* Effect.exit(tokens.accessToken(user))))
+      assert.strictEqual(answering.requests.length, 1)
+    })
+  })
+
   it.effect("refreshes ahead of expiry in the background without blocking holders of a valid token", () => {
     const zapier = fakeZapier(() => json({}, 404), { expiresIn: 900 })
     return Effect.gen(function* () {

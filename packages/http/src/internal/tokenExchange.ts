@@ -9,6 +9,9 @@
  *   answer whose `expires_in` is zero or negative is refused as `InvalidResponse` and nothing is cached.
  * - Connect tokens: the access token is exchanged for a single-use connect token whose `resource` is the Connect
  *   UI URL of the app; never cached.
+ * - Closing the layer interrupts the exchanges in flight and hands the interruption to their callers. After that
+ *   no exchange is started: a call that needs one is interrupted at once (a still-valid cached token is still
+ *   handed out, but no refresh is started).
  *
  * Build it with `ZapierHttp.layer` (which shares one HttpClient, settings and retry budget among the services).
  *
@@ -247,10 +250,15 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
       pruneAbove = Math.max(1024, slots.size * 2)
     }
 
+    /** Set when the layer closes: from then on no exchange is started (a caller that needs one is interrupted). */
+    let closed = false
+
     // Closing the layer interrupts the exchanges in flight; their onExit then hands the interruption to every
-    // waiter, so none is left hanging.
+    // waiter, so none is left hanging. A call made after that starts none: it would run in a daemon fiber that no
+    // finalizer interrupts any more, over the closed layer's client.
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
+        closed = true
         const fibers: Array<Fiber.RuntimeFiber<void>> = []
         for (const slot of slots.values()) if (slot.inflight?.fiber) fibers.push(slot.inflight.fiber)
         return Fiber.interruptAll(fibers)
@@ -304,7 +312,7 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
         const slot = slots.get(key)
         const cached = slot?.cached
         if (slot && cached && now < cached.staleAt) {
-          if (now < cached.refreshAt || slot.inflight !== undefined || now < slot.holdUntil) {
+          if (now < cached.refreshAt || slot.inflight !== undefined || now < slot.holdUntil || closed) {
             return Effect.succeed(cached.token)
           }
           const refresh = newFlight()
@@ -312,6 +320,7 @@ export const make = (env: Env): Effect.Effect<Tokens, never, Scope.Scope> =>
           return Effect.as(start(user, key, refresh, true), cached.token)
         }
         if (slot?.inflight !== undefined) return awaitFlight(slot.inflight)
+        if (closed) return Effect.interrupt
         const flight = newFlight()
         slots.set(key, { cached: undefined, inflight: flight, holdUntil: 0 })
         return Effect.zipRight(
