@@ -128,6 +128,8 @@ export interface FlowRow {
   readonly failures: Readonly<Record<string, number>>
   /** Requests per completed run, per endpoint. */
   readonly perRun: Readonly<Record<string, number>>
+  /** Mean ms from a run's create to its first read answered, on the fake's clock: the polling plan's first delay. */
+  readonly firstReadMs: number
   /**
    * CPU (user + system) per completed run, in µs, of the benchmark process (the client) and of the fake's child
    * process, over the measured runs: with two cores, the flow cannot go faster than 1 s ÷ the larger of the two.
@@ -177,6 +179,7 @@ export const flow = (options: FlowOptions, keys: Clients.Keys) =>
         runs: measured.completed,
         failures: measured.failures,
         perRun,
+        firstReadMs: summary.firstReadMillis,
         cpuPerRunMicros: { client: used.cpuMicros / measured.completed, fake: fakeCpu / measured.completed },
         gcShare: {
           client: (used.gcMillis * 1000) / used.cpuMicros,

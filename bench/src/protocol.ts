@@ -57,6 +57,11 @@ export const Summary = Schema.Struct({
   exchangeUsers: Schema.Number,
   runs: Schema.Number,
   polls: Schema.Number,
+  /**
+   * Mean ms from a run's create to its first read answered (on the fake's clock), over the runs read so far: the
+   * polling plan's first delay plus the read's way there.
+   */
+  firstReadMillis: Schema.Number,
   /** The fake's process CPU (user + system) since it started, in µs (`process.cpuUsage()`). */
   cpuMicros: Schema.Number,
   /** The fake's time in garbage collection since it started, in ms (the `gc` performance entries). */

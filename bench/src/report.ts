@@ -239,7 +239,14 @@ const renderFlow = (f: Flow.FlowResult): ReadonlyArray<string> => {
   )
   out.push(
     table(
-      ["concurrency", "runs/s", "Zapier requests per run", "CPU per run, client / fake (GC share)", "per endpoint"],
+      [
+        "concurrency",
+        "runs/s",
+        "Zapier requests per run",
+        "create → first read",
+        "CPU per run, client / fake (GC share)",
+        "per endpoint"
+      ],
       [
         { label: String(f.concurrency), row: f },
         ...(f.longPoll !== undefined ? [{ label: `${f.concurrency}, long-poll reads`, row: f.longPoll }] : [])
@@ -247,6 +254,7 @@ const renderFlow = (f: Flow.FlowResult): ReadonlyArray<string> => {
         label,
         fmt(row.runsPerSec, 1),
         fmt(row.requestsPerRun, 2),
+        row.firstReadMs === undefined ? "–" : `${fmt(row.firstReadMs, 0)} ms`,
         row.cpuPerRunMicros === undefined
           ? "–"
           : `${fmt(row.cpuPerRunMicros.client, 0)} µs (${fmt(row.gcShare.client * 100, 0)} %) / ` +

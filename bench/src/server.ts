@@ -26,6 +26,22 @@ new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) gcMillis += entry.duration
 }).observe({ entryTypes: ["gc"] })
 
+/** Mean ms from each run's create to its first read answered. */
+const firstReadMillis = (ledger: FakeZapier.Ledger): number => {
+  const created = new Map<string, number>()
+  for (const r of ledger.runs) created.set(r.runId, r.at)
+  let total = 0
+  let n = 0
+  for (const p of ledger.polls) {
+    const at = created.get(p.runId)
+    if (at === undefined) continue
+    created.delete(p.runId)
+    total += p.at - at
+    n++
+  }
+  return n === 0 ? 0 : total / n
+}
+
 const summarize = (ledger: FakeZapier.Ledger): Protocol.Summary => {
   const cpu = process.cpuUsage()
   const statuses: Record<string, number> = {}
@@ -38,6 +54,7 @@ const summarize = (ledger: FakeZapier.Ledger): Protocol.Summary => {
     exchangeUsers: new Set(ledger.exchanges.map((e) => `${e.user.tenantId}/${e.user.userId}`)).size,
     runs: ledger.runs.length,
     polls: ledger.polls.length,
+    firstReadMillis: firstReadMillis(ledger),
     cpuMicros: cpu.user + cpu.system,
     gcMillis
   }
