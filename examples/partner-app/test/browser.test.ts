@@ -38,6 +38,43 @@ if (!hasChromium) {
   }
 }
 
+interface ApiCalls {
+  __apiInFlight: number
+}
+
+/**
+ * Runs in the page before its own scripts: counts the page's fetches in flight (`__apiInFlight`), but for the
+ * watches poll (every 700 ms). A call counts until its body has been read; the page's `api` reads it and draws the
+ * answer in the same microtask run, so when `quiet` sees 0 in a later task the answer is on the page.
+ */
+const countApiCalls = () => {
+  const calls = window as unknown as ApiCalls
+  calls.__apiInFlight = 0
+  const original = window.fetch.bind(window)
+  window.fetch = (input: RequestInfo | URL, init?: RequestInit) => {
+    const url = input instanceof Request ? input.url : String(input)
+    const method = init?.method ?? (input instanceof Request ? input.method : "GET")
+    if (method === "GET" && new URL(url, location.href).pathname === "/api/watches") return original(input, init)
+    calls.__apiInFlight++
+    let counted = true
+    const done = () => {
+      if (counted) calls.__apiInFlight--
+      counted = false
+    }
+    return original(input, init).then(
+      (response) => {
+        const text = response.text.bind(response)
+        response.text = () => text().finally(done)
+        return response
+      },
+      (error: unknown) => {
+        done()
+        throw error
+      }
+    )
+  }
+}
+
 describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
   const scope = Effect.runSync(Scope.make())
   let browser: Browser
@@ -82,6 +119,7 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       ignoreDefaultArgs: ["--disable-popup-blocking"]
     })
     context = await browser.newContext({ viewport: { width: 1000, height: 1100 } })
+    await context.addInitScript(countApiCalls)
     page = await context.newPage()
     page.on("pageerror", (error) => console.error(`[partner-app page] ${error.message}`))
   }, TIMEOUT)
@@ -92,6 +130,13 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
   }, TIMEOUT)
 
   const text = async (selector: string) => (await page.locator(selector).textContent()) ?? ""
+  /**
+   * Waits until the page has no API call in flight (the watches poll aside): every load a select started (actions,
+   * fields, connection, triggers) has answered and been drawn. The page draws what answers last, so a step taken
+   * while an earlier load is still out can be undone by it (a stale fields load resets the JSON inputs just typed).
+   */
+  const quiet = () =>
+    page.waitForFunction(() => (window as unknown as ApiCalls).__apiInFlight === 0, undefined, { timeout: 20_000 })
   const timeline = async () => (await page.locator("#timeline li").allInnerTexts()).map((s) => s.trim())
 
   /** Clicks Run, expects Connect in a popup (with `heading`), approves there, and waits for the popup to close. */
@@ -117,8 +162,13 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       await page.locator("#app option", { hasText: "Formatter" }).waitFor({ state: "attached" })
       assert.deepStrictEqual(await page.locator("#app option").allInnerTexts(), ["Slack", "Google Sheets", "Formatter"])
 
+      // One select at a time, each once the page has drawn what it loaded: the first app's loads (actions, fields,
+      // triggers) answering after a later select would reset the action, or the JSON inputs typed below.
+      await quiet()
       await page.selectOption("#app", "slack")
+      await quiet()
       await page.selectOption("#action", "send_channel_message")
+      await quiet()
       await page.locator("#connection[data-state='missing']").waitFor()
       assert.match(await text("#connection-text"), /Not connected to Slack/)
       // Without a connection the fields are unknown: the inputs are typed as JSON.
@@ -278,9 +328,13 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
         "List Channels",
         "New Message in Channel"
       ])
+      // The first trigger's fields are still loading: answering after the select below, they would replace its form.
+      await quiet()
       await page.selectOption("#trigger", "new_channel_message")
       await page.locator("#trigger-field-channel").waitFor({ state: "visible" })
+      await quiet()
       await page.selectOption("#trigger-field-channel", "#general")
+      await quiet()
       await page.click("#watch")
       await page.locator(".watch[data-state='consuming']").waitFor({ timeout: 20_000 })
       assert.isTrue(await page.locator("#watch-error").isHidden())
@@ -301,6 +355,9 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       const shown = await items.evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.messageId ?? ""))
       assert.deepStrictEqual(new Set(shown), new Set(ids))
       assert.include((await items.allInnerTexts()).join("\n"), "message 6")
+      // The count and the list come from two reads of the store (no transaction): an event recorded between them
+      // shows a short count until the next poll (700 ms). Wait for the count instead of reading it once.
+      await page.locator(".watch .watch-state", { hasText: `${N} events` }).waitFor({ timeout: 20_000 })
       assert.include(await text(".watch .watch-state"), `${N} events`)
       assert.strictEqual(await page.locator(".watch .trigger-events img").count(), 0, "payloads are shown as text")
       assert.notStrictEqual(await page.title(), "owned")
