@@ -196,7 +196,6 @@ describe.skipIf(!hasChromium)("openConnect / redirectToConnect in headless Chrom
     })
   }
 
-  /** Waits until the page has seen a message carrying `authId` from `origin`, and checks the helper ignored it. */
   /** Waits until the page has received the message from `origin` that carries `authId`. */
   const messageSeen = (page: Page, origin: string, authId: number | string) =>
     page.waitForFunction(
@@ -206,6 +205,10 @@ describe.skipIf(!hasChromium)("openConnect / redirectToConnect in headless Chrom
       { timeout: 20_000 }
     )
 
+  /**
+   * Waits until the page has seen a message carrying `authId` from `origin`, and checks the helper ignored it. Only
+   * for a popup that stays open: nothing else (a close, the timeout) may settle the helper meanwhile.
+   */
   const assertIgnored = async (page: Page, origin: string, authId: number | string) => {
     await messageSeen(page, origin, authId)
     // Message listeners run in one dispatch: the helper has seen it too, and must not have settled.
