@@ -391,4 +391,56 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
     },
     TIMEOUT
   )
+
+  it(
+    "a fields answer that arrives after a newer one (the action changed meanwhile) is dropped: typed JSON stays",
+    async () => {
+      const other = await browser.newContext({ viewport: { width: 1000, height: 1100 } })
+      try {
+        await other.addInitScript(countApiCalls)
+        const tab = await other.newPage()
+        // Hold the first action-fields request (the first action's, asked for when the app loads) until released.
+        let release = () => {}
+        const released = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        let held: ((held: string) => void) | undefined
+        const holding = new Promise<string>((resolve) => {
+          held = resolve
+        })
+        await tab.route("**/api/apps/*/actions/*/fields", async (route) => {
+          const body = route.request().postDataJSON() as { readonly actionType?: string }
+          if (held !== undefined && body.actionType === "WRITE") {
+            held(route.request().url())
+            held = undefined
+            await released
+          }
+          await route.continue()
+        })
+        await tab.goto(url)
+        await tab.locator("#login").waitFor({ state: "visible" })
+        await tab.fill("#login-user", "u-77")
+        await tab.fill("#login-tenant", "acme")
+        await tab.click("#login-submit")
+        assert.match(await holding, /\/actions\/send_channel_message\/fields$/)
+
+        // Another action while the first one's fields are out: its answer (no connection: JSON inputs) draws first.
+        await tab.selectOption("#action", "send_direct_message")
+        await tab.locator("#json-inputs").waitFor({ state: "visible" })
+        const typed = JSON.stringify({ user: "U123", text: "typed while the first load was out" })
+        await tab.fill("#inputs-json", typed)
+
+        // The first answer now arrives, and is dropped: it would reset the JSON to {} (and the fields it names).
+        release()
+        await tab.waitForFunction(() => (window as unknown as ApiCalls).__apiInFlight === 0, undefined, {
+          timeout: 20_000
+        })
+        assert.strictEqual(await tab.locator("#inputs-json").inputValue(), typed)
+        assert.strictEqual(await tab.locator("#action").inputValue(), "send_direct_message")
+      } finally {
+        await other.close()
+      }
+    },
+    TIMEOUT
+  )
 })

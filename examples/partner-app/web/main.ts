@@ -311,17 +311,22 @@ const renderField = (
   return wrapper
 }
 
+/** Numbers the fields loads: only the latest one draws (an older answer would undo a newer choice, or typed JSON). */
+let fieldsLoad = 0
+
 /** Asks the backend for the action's fields for these inputs; without a connection, falls back to JSON. */
 const loadFields = async (inputs: Record<string, unknown>) => {
   const app = currentApp()
   const action = currentAction()
   const form = $("fields")
   if (!app || !action) return
+  const load = ++fieldsLoad
   const answer = await api<ReadonlyArray<FieldInfo> | ConnectionNeeded>(
     "POST",
     `/api/apps/${encodeURIComponent(app.id)}/actions/${encodeURIComponent(action.key)}/fields`,
     { actionType: action.actionType, inputs }
   )
+  if (load !== fieldsLoad) return
   if (answer.status === 200 && Array.isArray(answer.body)) {
     fields = answer.body
     form.replaceChildren(...fields.map((f) => renderField(f, inputs[f.id])))
@@ -528,12 +533,16 @@ const loadTriggers = async () => {
   await loadTriggerFields({})
 }
 
+/** Numbers the trigger fields loads, as {@link fieldsLoad} does the action's. */
+let triggerFieldsLoad = 0
+
 /** The trigger's input fields (through the same endpoint as an action's). */
 const loadTriggerFields = async (inputs: Record<string, unknown>) => {
   const app = currentApp()
   const trigger = currentTrigger()
   const form = $("trigger-fields")
   const note = $("trigger-note")
+  const load = ++triggerFieldsLoad
   form.replaceChildren()
   note.hidden = true
   triggerFields = undefined
@@ -544,6 +553,7 @@ const loadTriggerFields = async (inputs: Record<string, unknown>) => {
     `/api/apps/${encodeURIComponent(app.id)}/actions/${encodeURIComponent(trigger.key)}/fields`,
     { actionType: "READ", inputs }
   )
+  if (load !== triggerFieldsLoad) return
   if (answer.status === 200 && Array.isArray(answer.body)) {
     const list: ReadonlyArray<FieldInfo> = answer.body
     triggerFields = list
