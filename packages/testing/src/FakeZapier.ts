@@ -446,7 +446,7 @@ export type {
    * What the model keeps of the runs and action ids that pile up: finished runs `runTtl` after they ended (default
    * 7 days, Zapier's retention), at most `maxRuns` finished runs (default 10,000) and `maxActionIds` issued action
    * ids (default 10,000), the oldest dropped first; pending runs always. The ledger is not bounded.
-   * @since 0.1.0
+   * @since 0.3.0
    * @category seed
    */
   RetentionSeed,

@@ -296,7 +296,7 @@ export interface Seed {
  * gone from `FakeZapier.runs`. A pending run is always kept. Of the action ids the lookups issue, the newest
  * `maxActionIds` (default 10,000) are kept: an older one is unknown to a create or a fields request, as an id that
  * was never issued. The ledger is not bounded (it is what tests count): `resetLedger` empties it.
- * @since 0.1.0
+ * @since 0.3.0
  * @category seed
  */
 export interface RetentionSeed {
