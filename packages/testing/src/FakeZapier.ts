@@ -110,6 +110,29 @@ export type {
 } from "./internal/areas/connectionWebhooks.js"
 export type {
   /**
+   * A gate of `holdRuns`: the runs of its action created while it is closed read as pending (`waiting`) until it is
+   * released, whatever their script says, so a test can see a run waiting on any machine speed. `awaitRead` waits for
+   * a read of a held run (the client has seen it pending); `release` lets the held runs end as scripted.
+   *
+   * @example
+   * ```ts
+   * import { FakeZapier } from "@effect-zapier/testing"
+   * import { Effect } from "effect"
+   *
+   * const holdUntilSeenWaiting = Effect.gen(function* () {
+   *   const zapier = yield* FakeZapier.FakeZapier
+   *   const gate = yield* zapier.holdRuns(FakeZapier.sample.slack, FakeZapier.sample.sendChannelMessage)
+   *   // ... start the run under test here (a forked fiber, a request to the app under test) ...
+   *   const runId = yield* gate.awaitRead // a read of the held run answered `waiting`
+   *   yield* gate.release // it now ends as scripted: at once, or at its scripted end if that is later
+   *   return runId
+   * })
+   * ```
+   * @since 0.3.0
+   * @category control
+   */
+  RunGate,
+  /**
    * A run as the model holds it.
    * @since 0.1.0
    * @category control

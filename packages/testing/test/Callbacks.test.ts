@@ -131,6 +131,25 @@ describe("FakeZapier run callbacks", () => {
     }).pipe(Effect.provide(Seed({ allowLoopback: true })))
   )
 
+  it.scoped("a run held by holdRuns posts its callback when released, not at its scripted end", () =>
+    Effect.gen(function* () {
+      yield* TestClock.setTime(NOW)
+      const zapier = yield* FakeZapier.FakeZapier
+      const target = yield* listener([])
+      const gate = yield* zapier.holdRuns(sample.slack, sample.sendChannelMessage) // scripted: 2 s
+      const runId = yield* createRun(target.url)
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual((yield* zapier.ledger).callbacks.length, 0, "nothing posted while held")
+      yield* gate.release
+      yield* until(zapier, 1)
+      assert.strictEqual(JSON.parse(target.received[0]!.body).data.status, "success")
+      assert.deepStrictEqual(
+        FakeZapier.callbacksOf(yield* zapier.ledger, runId).map((c) => [c.at - NOW, c.status]),
+        [[10_000, 200]]
+      )
+    }).pipe(Effect.provide(Seed({ allowLoopback: true })))
+  )
+
   it.scoped("bound claims: run_id and the body's SHA-256", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(NOW)

@@ -570,6 +570,24 @@ describe("FakeZapierServer", () => {
       }).pipe(Effect.provide(Server))
     )
 
+    it.effect("holdRuns over HTTP: a held run reads waiting past its scripted end until released", () =>
+      Effect.gen(function* () {
+        const zapier = yield* FakeZapier.FakeZapier
+        const gate = yield* zapier.holdRuns(sample.slack, sample.sendChannelMessage)
+        const { connection, token, action } = yield* ready
+        const created = yield* createdOf(
+          yield* postJson("/v2/action-runs/", token, { data: { action, authentication: connection.id, inputs: {} } })
+        )
+        yield* TestClock.adjust("10 seconds") // 8 s past its scripted 2 s
+        const held = yield* runOf(yield* get(`/v2/action-runs/${created.data.id}/`, token))
+        assert.strictEqual(held.data.status, "waiting")
+        assert.strictEqual(yield* gate.awaitRead, created.data.id)
+        yield* gate.release
+        const done = yield* runOf(yield* get(`/v2/action-runs/${created.data.id}/`, token))
+        assert.strictEqual(done.data.status, "success")
+      }).pipe(Effect.provide(Server))
+    )
+
     it.effect("failed runs carry errors[] with code, title, detail and delay", () =>
       Effect.gen(function* () {
         const zapier = yield* FakeZapier.FakeZapier

@@ -37,7 +37,8 @@ export const notFinishedRetryAfterSeconds = 1
 
 /**
  * Holds a read of a pending run until it ends or `waitSeconds` pass (a run scripted to stay pending: the whole
- * wait), on the given clock; a run that has ended, another user's run or an unknown id is answered at once.
+ * wait), on the given clock; a run that has ended, another user's run or an unknown id is answered at once. A run
+ * held by a gate (`holdRuns`) is waited for until its release, then until its end, within the same wait.
  */
 const hold = (
   runs: Runs.Model,
@@ -48,14 +49,22 @@ const hold = (
 ) =>
   Effect.gen(function* () {
     const wait = Math.min(maxWaitSeconds, Math.max(0, Math.floor(waitSeconds)))
-    const info = yield* Effect.either(runs.control.run(id))
-    if (info._tag === "Left" || !sameUser(info.right.user, user) || info.right.status !== "waiting" || wait === 0) {
-      return
+    const deadline = (yield* clock.now) + wait * 1000
+    for (;;) {
+      const info = yield* Effect.either(runs.control.run(id))
+      if (info._tag === "Left" || !sameUser(info.right.user, user) || info.right.status !== "waiting") return
+      const now = yield* clock.now
+      const finishesAt = info.right.finishesAt
+      const until = finishesAt === undefined ? deadline : Math.min(finishesAt, deadline)
+      if (until <= now) return
+      if (finishesAt !== undefined) return yield* clock.sleep(until - now)
+      // Pending for now (scripted so, or held by a gate): the wait, or the gate's release, whichever comes first.
+      const released = yield* Effect.raceFirst(
+        Effect.as(clock.sleep(until - now), false),
+        Effect.as(runs.awaitRelease(id), true)
+      )
+      if (!released) return
     }
-    const now = yield* clock.now
-    const finishesAt = info.right.finishesAt
-    const until = finishesAt === undefined ? now + wait * 1000 : Math.min(finishesAt, now + wait * 1000)
-    if (until > now) yield* clock.sleep(until - now)
   })
 
 /** The long-poll route, over the runs area's model. */

@@ -8,6 +8,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { ActionRuns, Domain, type Errors } from "@effect-zapier/core"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,7 +18,17 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ClientKit } from "../client.js"
 import { ApiFailure } from "../model/failures.js"
-import type { ConnectionRecord, Kit, Outcome, RunErrorView, RunRecord, RunView } from "../model/state.js"
+import type {
+  ConnectionRecord,
+  GateRecord,
+  HeldRun,
+  Kit,
+  Outcome,
+  RunErrorView,
+  RunRecord,
+  RunView,
+  State
+} from "../model/state.js"
 import {
   appendLedger,
   misuse,
@@ -57,6 +68,28 @@ export interface RunInfo {
   readonly status: FZ.RunStatus
 }
 
+/**
+ * A gate of {@link RunsControl.holdRuns}: the runs of its action created while it is closed read as pending
+ * (`waiting`) until it is released, whatever their script says, so a test sees a run waiting on any machine speed.
+ * @since 0.3.0
+ * @category control
+ */
+export interface RunGate {
+  /**
+   * Opens the gate: each run it held follows its script from now on, ending at its scripted end or now, whichever is
+   * later (and its run callback, if any, is posted then); runs created from now on are not held. A run held by two
+   * gates waits for both. Releasing twice does nothing more.
+   */
+  readonly release: Effect.Effect<void>
+  /**
+   * Waits for the first read (`GET /v2/action-runs/{id}/`, a long-poll read, or `ActionRuns.get` in memory) of a run
+   * this gate holds, answered while the gate was closed, hence pending: the client has seen the run waiting. Returns
+   * that run's id. Only the owner's reads count (another user's read is a 404). Wait on it with a generous timeout
+   * that only catches a hang.
+   */
+  readonly awaitRead: Effect.Effect<Domain.ActionRunId>
+}
+
 /** The control methods of this area. */
 export interface RunsControl {
   /**
@@ -68,6 +101,12 @@ export interface RunsControl {
     action: string,
     ...scripts: ReadonlyArray<FZ.RunScript>
   ) => Effect.Effect<void, Errors.NotFound>
+  /**
+   * Holds the runs of an action created from now until the returned gate is released: they read as pending
+   * (`waiting` over HTTP, `RunPending` in memory), then end as their script says (see {@link RunGate}). Works the
+   * same in `FakeZapier.layer` and over `FakeZapierServer`. An unknown app or action is `NotFound`.
+   */
+  readonly holdRuns: (app: string, action: string) => Effect.Effect<RunGate, Errors.NotFound>
   /** A run as the model holds it (any user's); a run past the retention (`Seed.retention`) is not found. */
   readonly run: (runId: string) => Effect.Effect<RunInfo, Errors.NotFound>
   /** Every run the model keeps (`Seed.retention`: pending ones, finished ones within bounds), in creation order. */
@@ -134,6 +173,19 @@ export interface Ended {
   readonly results: ReadonlyArray<unknown>
   readonly errors: ReadonlyArray<RunErrorView>
 }
+
+/** What is handed to the callbacks area for a run with a callback URL that ends. */
+const endedOf = (runId: Domain.ActionRunId, url: string, outcome: Outcome): Ended | undefined =>
+  outcome._tag === "Pending"
+    ? undefined
+    : {
+        runId,
+        url,
+        at: outcome.at,
+        status: outcome._tag === "Succeed" ? "success" : "error",
+        results: outcome._tag === "Succeed" ? outcome.results : [],
+        errors: outcome._tag === "Fail" ? outcome.errors : []
+      }
 
 /** The model side: creating and reading runs, and the run controls; `onCallback` posts a run's callback. */
 export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> = () => Effect.void) => {
@@ -237,13 +289,18 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
         outcome,
         seq: s.seq + 1
       }
-      yield* Ref.update(state, (s) =>
-        appendLedger(
+      // In the same update as the insert, so a release cannot slip between deciding to hold the run and holding it.
+      const held = yield* Ref.modify(state, (s) => {
+        const gates = s.runGates.filter((g) => g.app === app.id && g.action === action.key)
+        const hold: HeldRun | undefined =
+          gates.length === 0 ? undefined : { gates, outcome, callbackUrl: input.callbackUrl }
+        const next = appendLedger(
           pruneRuns(
             {
               ...s,
               seq: s.seq + 1,
-              runs: HashMap.set(s.runs, runId, run),
+              runs: HashMap.set(s.runs, runId, hold === undefined ? run : { ...run, outcome: { _tag: "Pending" } }),
+              heldRuns: hold === undefined ? s.heldRuns : HashMap.set(s.heldRuns, runId, hold),
               scripts:
                 queued !== undefined && queued.length > 1 ? HashMap.set(s.scripts, sk, queued.slice(1)) : s.scripts
             },
@@ -262,17 +319,10 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
             inputs: input.inputs
           }
         )
-      )
-      if (input.callbackUrl !== undefined && outcome._tag !== "Pending") {
-        yield* onCallback({
-          runId,
-          url: input.callbackUrl,
-          at: outcome.at,
-          status: outcome._tag === "Succeed" ? "success" : "error",
-          results: outcome._tag === "Succeed" ? outcome.results : [],
-          errors: outcome._tag === "Fail" ? outcome.errors : []
-        })
-      }
+        return [hold !== undefined, next] as const
+      })
+      const ended = input.callbackUrl === undefined || held ? undefined : endedOf(runId, input.callbackUrl, outcome)
+      if (ended !== undefined) yield* onCallback(ended)
       return runId
     })
 
@@ -287,6 +337,10 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
       const outcome = run.value.outcome
       const status = runStatus(outcome, t)
       yield* Ref.update(state, (s) => appendLedger(s, "polls", { at: t, user, runId: run.value.id, status }))
+      const held = HashMap.get(s.heldRuns, runId)
+      if (Option.isSome(held)) {
+        for (const gate of held.value.gates) yield* Deferred.succeed(gate.read, run.value.id)
+      }
       return {
         id: run.value.id,
         status,
@@ -295,7 +349,63 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
       } satisfies RunView
     })
 
+  /** Opens a gate: its runs held by no other gate get their scripted outcome, no earlier than now. */
+  const release = (gate: GateRecord) =>
+    Effect.gen(function* () {
+      const t = yield* now
+      const ended = yield* Ref.modify(state, (s): readonly [ReadonlyArray<Ended>, State] => {
+        if (!s.runGates.includes(gate)) return [[], s]
+        let runs = s.runs
+        let heldRuns = s.heldRuns
+        const ended: Array<Ended> = []
+        for (const [runId, held] of s.heldRuns) {
+          if (!held.gates.includes(gate)) continue
+          const gates = held.gates.filter((g) => g !== gate)
+          if (gates.length > 0) {
+            heldRuns = HashMap.set(heldRuns, runId, { ...held, gates })
+            continue
+          }
+          heldRuns = HashMap.remove(heldRuns, runId)
+          const outcome: Outcome =
+            held.outcome._tag === "Pending" ? held.outcome : { ...held.outcome, at: Math.max(held.outcome.at, t) }
+          const run = HashMap.get(runs, runId)
+          if (Option.isNone(run)) continue
+          runs = HashMap.set(runs, runId, { ...run.value, outcome })
+          const callback = held.callbackUrl === undefined ? undefined : endedOf(run.value.id, held.callbackUrl, outcome)
+          if (callback !== undefined) ended.push(callback)
+        }
+        return [ended, { ...s, runs, heldRuns, runGates: s.runGates.filter((g) => g !== gate) }]
+      })
+      yield* Deferred.succeed(gate.released, undefined)
+      yield* Effect.forEach(ended, onCallback, { discard: true })
+    })
+
+  /** Completes when every gate holding `runId` has opened; never, for a run no gate holds. */
+  const awaitRelease = (runId: string): Effect.Effect<void> =>
+    Effect.flatMap(Ref.get(state), (s) => {
+      const held = HashMap.get(s.heldRuns, runId)
+      return Option.isNone(held)
+        ? Effect.never
+        : Effect.forEach(held.value.gates, (g) => Deferred.await(g.released), { discard: true })
+    })
+
   const control: RunsControl = {
+    holdRuns: Effect.fn("FakeZapier.holdRuns")(function* (app: string, action: string) {
+      const record = yield* findApp("holdRuns", app)
+      const definition = record.actions.find((a) => a.key === action)
+      if (definition === undefined) return yield* misuse("holdRuns", `action ${action} of app ${app}`)
+      const gate: GateRecord = {
+        app: record.id,
+        action: definition.key,
+        read: yield* Deferred.make<Domain.ActionRunId>(),
+        released: yield* Deferred.make<void>()
+      }
+      yield* Ref.update(state, (s) => ({ ...s, runGates: [...s.runGates, gate] }))
+      return {
+        release: release(gate).pipe(Effect.withSpan("FakeZapier.RunGate.release")),
+        awaitRead: Deferred.await(gate.read)
+      } satisfies RunGate
+    }),
     scriptRuns: Effect.fn("FakeZapier.scriptRuns")(function* (
       app: string,
       action: string,
@@ -328,7 +438,7 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
         .map((r) => toRunInfo(r, t))
     }).pipe(Effect.withSpan("FakeZapier.runs"))
   }
-  return { createRun, getRun, control }
+  return { createRun, getRun, awaitRelease, control }
 }
 
 /** The model side of this area. */

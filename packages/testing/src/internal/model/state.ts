@@ -9,6 +9,7 @@ import { Domain, Errors } from "@effect-zapier/core"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as DateTime from "effect/DateTime"
+import type * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
@@ -109,6 +110,27 @@ export interface RunRecord {
   readonly seq: number
 }
 
+/**
+ * A gate of `holdRuns`, while it is closed: the runs of `app`'s `action` created meanwhile are held. `read` is
+ * completed by the first read of a run it holds, `released` when it opens. Gates are told apart by identity.
+ */
+export interface GateRecord {
+  readonly app: Domain.AppId
+  readonly action: Domain.ActionKey
+  readonly read: Deferred.Deferred<Domain.ActionRunId>
+  readonly released: Deferred.Deferred<void>
+}
+
+/**
+ * A run held by gates (its record reads `Pending` meanwhile): the gates still closed, the outcome its script gave it
+ * (applied when the last gate opens, no earlier than its own end), and its callback URL (posted then).
+ */
+export interface HeldRun {
+  readonly gates: ReadonlyArray<GateRecord>
+  readonly outcome: Outcome
+  readonly callbackUrl: string | undefined
+}
+
 export interface RunView {
   readonly id: Domain.ActionRunId
   readonly status: FZ.RunStatus
@@ -179,6 +201,9 @@ export interface State {
   readonly sessions: HashMap.HashMap<string, SessionRecord>
   readonly jtis: HashMap.HashMap<string, number>
   readonly scripts: HashMap.HashMap<string, ReadonlyArray<FZ.RunScript>>
+  /** The closed gates of `holdRuns`, and the runs they hold (by run id). */
+  readonly runGates: ReadonlyArray<GateRecord>
+  readonly heldRuns: HashMap.HashMap<string, HeldRun>
   readonly faults: ReadonlyArray<RuleState>
   /** The `/v2` per-minute limit (with the Trigger Inbox and connection webhooks). */
   readonly rateLimit: Bucket
@@ -436,6 +461,8 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
       sessions: HashMap.empty(),
       jtis: HashMap.empty(),
       scripts: HashMap.empty(),
+      runGates: [],
+      heldRuns: HashMap.empty(),
       faults: (seed.faults ?? []).map((rule) => ({ rule, seen: 0, fired: 0 })),
       rateLimit: { perMinute: seed.rateLimitPerMinute, window: Chunk.empty(), cooldownUntil: 0 },
       resultsRateLimit: {
