@@ -52,7 +52,7 @@ export const layerFake = (
   | ConnectOrigin
   | FakeZapierServer.FakeZapierServer
   | FakeZapier.FakeZapier,
-  ServeError,
+  ServeError | FakeZapier.InvalidSeed,
   HttpClient.HttpClient
 > =>
   Layer.unwrapEffect(

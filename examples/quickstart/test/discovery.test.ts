@@ -21,7 +21,7 @@ type Zapier = ActionCatalog.ActionCatalog | Apps.Apps | EmbeddedActions.Embedded
 const withProgram = <E>(services: Layer.Layer<ZapierHttp.Services | FakeZapier.FakeZapier, E>) =>
   EmbeddedActions.layer.pipe(Layer.provideMerge(Layer.merge(services, ConnectionStore.layerMemory)))
 
-const inMemory: Layer.Layer<Zapier, never> = withProgram(FakeZapier.layer(FakeZapier.sampleSeed))
+const inMemory: Layer.Layer<Zapier, FakeZapier.InvalidSeed> = withProgram(FakeZapier.layer(FakeZapier.sampleSeed))
 
 const overHttp: Layer.Layer<Zapier, unknown> = withProgram(
   Layer.unwrapEffect(

@@ -46,6 +46,7 @@ import * as Layer from "effect/Layer"
 import type { Control } from "./internal/areas.js"
 import * as Areas from "./internal/areas.js"
 import type { Seed } from "./internal/seed.js"
+import type { InvalidSeed } from "./internal/seedSchema.js"
 
 // The public types live in the modules of their area (seed, faults, ledger, runs, Connect UI); this module
 // re-exports them, so `FakeZapier.Seed`, `FakeZapier.Fault`, … are what users see.
@@ -501,6 +502,29 @@ export {
    */
   RunScript
 } from "./internal/seed.js"
+export {
+  /**
+   * The seed given to {@link layer} (or `FakeZapierServer.layer`) has a field the model cannot use, found when the
+   * layer is built: `field` is its path in the seed (`retention.maxRuns`, `callbacks.retryDelay`, …), `value` what
+   * was given, `allowed` what the field takes. Counts are whole numbers (a NaN, a fraction, an `Infinity` or a
+   * number below the least allowed is refused); durations are finite and not negative.
+   *
+   * @example
+   * ```ts
+   * import { FakeZapier } from "@effect-zapier/testing"
+   * import { Effect, Layer } from "effect"
+   *
+   * const refused = Layer.build(FakeZapier.layer({ retention: { maxRuns: Number.NaN } })).pipe(
+   *   Effect.scoped,
+   *   Effect.catchTag("InvalidSeed", (e) => Effect.succeed(e.message))
+   * )
+   * // "FakeZapier seed: retention.maxRuns is NaN; it takes a whole number of at least 1. …"
+   * ```
+   * @since 0.3.0
+   * @category errors
+   */
+  InvalidSeed
+} from "./internal/seedSchema.js"
 
 /**
  * The control tag of the model.
@@ -583,7 +607,8 @@ export const layer = (
   | Apps.Apps
   | TriggerInboxes.TriggerInboxes
   | Triggers.Triggers
-  | FakeZapier
+  | FakeZapier,
+  InvalidSeed
 > =>
   Layer.unwrapScoped(
     Effect.map(Areas.makeModel(seed ?? {}), (model) =>

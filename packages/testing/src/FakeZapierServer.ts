@@ -140,7 +140,8 @@ const make = (options: Server.Options) =>
 
 /**
  * Starts the server (scoped: it stops when the scope closes) with a fresh model, and provides its address and the
- * model's control tag.
+ * model's control tag. A seed (with the options' rate limits) the model cannot use fails with
+ * `FakeZapier.InvalidSeed`.
  *
  * @example
  * ```ts
@@ -154,7 +155,8 @@ const make = (options: Server.Options) =>
  */
 export const layer = (
   options: Server.Options = {}
-): Layer.Layer<FakeZapierServer | FakeZapier.FakeZapier, ServeError> => Layer.scopedContext(make(options))
+): Layer.Layer<FakeZapierServer | FakeZapier.FakeZapier, ServeError | FakeZapier.InvalidSeed> =>
+  Layer.scopedContext(make(options))
 
 /**
  * What a live client needs to reach this server as the sample partner ({@link FakeZapier.sample}) signing with

@@ -14,6 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Ref from "effect/Ref"
+import { decodeSeed, InvalidSeed } from "../seedSchema.js"
 import type * as FZ from "../types.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -410,32 +411,36 @@ export interface Kit {
   readonly state: Ref.Ref<State>
 }
 
-/** The state a seed describes, on the `Clock` in scope. */
-export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: string | undefined }): Effect.Effect<Kit> =>
+/**
+ * The state a seed describes, on the `Clock` in scope. The seed's settings are decoded first: a count or a duration
+ * the model cannot use fails with `InvalidSeed`, naming the field.
+ */
+export const makeKit = (
+  seed: FZ.Seed,
+  overrides?: { readonly connectUrl?: string | undefined }
+): Effect.Effect<Kit, InvalidSeed> =>
   Effect.gen(function* () {
+    const decoded = yield* decodeSeed(seed)
     const clock = yield* Effect.clock
     const now = clock.currentTimeMillis
     const settings: Settings = {
-      connectUrl: (overrides?.connectUrl ?? seed.connectUrl ?? "https://connect.zapier.com").replace(/\/+$/, ""),
-      choicesPageSize: Math.max(1, seed.choicesPageSize ?? 10),
-      accessTokenTtlSeconds: seconds(seed.accessTokenTtl ?? Duration.hours(1)),
-      connectTokenTtlMillis: Duration.toMillis(Duration.decode(seed.connectTokenTtl ?? Duration.minutes(6))),
-      scope: seed.scope ?? "external action:run connection:read authentication zap zap:write",
-      rateLimitWindowMillis: Math.max(
-        1,
-        Duration.toMillis(Duration.decode(seed.rateLimitWindow ?? Duration.minutes(1)))
-      ),
+      connectUrl: (overrides?.connectUrl ?? decoded.connectUrl ?? "https://connect.zapier.com").replace(/\/+$/, ""),
+      choicesPageSize: decoded.choicesPageSize ?? 10,
+      accessTokenTtlSeconds: seconds(decoded.accessTokenTtl ?? Duration.hours(1)),
+      connectTokenTtlMillis: Duration.toMillis(decoded.connectTokenTtl ?? Duration.minutes(6)),
+      scope: decoded.scope ?? "external action:run connection:read authentication zap zap:write",
+      rateLimitWindowMillis: Duration.toMillis(decoded.rateLimitWindow ?? Duration.minutes(1)),
       callbacks: {
         allowLoopback: seed.callbacks?.allowLoopback ?? false,
         claims: seed.callbacks?.claims ?? "minimal",
-        attempts: Math.max(1, seed.callbacks?.attempts ?? 3),
-        retryDelay: Duration.decode(seed.callbacks?.retryDelay ?? Duration.millis(200)),
-        timeout: Duration.decode(seed.callbacks?.timeout ?? Duration.seconds(5))
+        attempts: decoded.callbacks?.attempts ?? 3,
+        retryDelay: decoded.callbacks?.retryDelay ?? Duration.millis(200),
+        timeout: decoded.callbacks?.timeout ?? Duration.seconds(5)
       },
       retention: {
-        runTtlMillis: Duration.toMillis(Duration.decode(seed.retention?.runTtl ?? Duration.days(7))),
-        maxRuns: Math.max(1, seed.retention?.maxRuns ?? 10_000),
-        maxActionIds: Math.max(1, seed.retention?.maxActionIds ?? 10_000)
+        runTtlMillis: Duration.toMillis(decoded.retention?.runTtl ?? Duration.days(7)),
+        maxRuns: decoded.retention?.maxRuns ?? 10_000,
+        maxActionIds: decoded.retention?.maxActionIds ?? 10_000
       }
     }
     const partner: Partner = {
@@ -464,9 +469,9 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
       runGates: [],
       heldRuns: HashMap.empty(),
       faults: (seed.faults ?? []).map((rule) => ({ rule, seen: 0, fired: 0 })),
-      rateLimit: { perMinute: seed.rateLimitPerMinute, window: Chunk.empty(), cooldownUntil: 0 },
+      rateLimit: { perMinute: decoded.rateLimitPerMinute, window: Chunk.empty(), cooldownUntil: 0 },
       resultsRateLimit: {
-        perMinute: seed.resultsRateLimitPerMinute ?? seed.rateLimitPerMinute,
+        perMinute: decoded.resultsRateLimitPerMinute ?? decoded.rateLimitPerMinute,
         window: Chunk.empty(),
         cooldownUntil: 0
       },
@@ -475,12 +480,18 @@ export const makeKit = (seed: FZ.Seed, overrides?: { readonly connectUrl?: strin
       runsPruneAt: settings.retention.maxRuns + slack(settings.retention.maxRuns),
       ledger: emptyLedger
     }
-    for (const u of seed.users ?? []) {
+    for (const [i, u] of (seed.users ?? []).entries()) {
       const user = Domain.EndUser.make(u.user)
       initial = provision(initial, user, start)
-      for (const c of u.connections ?? []) {
+      for (const [j, c] of (u.connections ?? []).entries()) {
         const added = addConnectionTo(initial, user, c.app, c)
-        if (added === undefined) return yield* Effect.dieMessage(`FakeZapier seed: unknown app "${c.app}"`)
+        if (added === undefined) {
+          return yield* new InvalidSeed({
+            field: `users.${i}.connections.${j}.app`,
+            value: JSON.stringify(c.app),
+            allowed: "the id of an app in seed.apps"
+          })
+        }
         initial = added[0]
       }
     }
