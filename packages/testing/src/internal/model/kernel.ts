@@ -14,6 +14,7 @@ import * as Ref from "effect/Ref"
 import type * as FZ from "../types.js"
 import type { AfterFault, Gate, RawAnswer, RequestInfo } from "./failures.js"
 import { ApiFailure, oauth } from "./failures.js"
+import { JtiRegistry } from "./jtis.js"
 import type { AccessTokenRecord, Kit, State } from "./state.js"
 import { appendLedger, emptyLedger, provision, randomToken, sameUser } from "./state.js"
 
@@ -73,14 +74,9 @@ export interface KernelControl {
 export const make = (kit: Kit) => {
   const { settings, clock, now, state } = kit
 
-  const useJti = (jti: string, exp: number) =>
-    Effect.flatMap(now, (t) =>
-      Ref.modify(state, (s) => {
-        const jtis = HashMap.filter(s.jtis, (e) => e * 1000 > t)
-        if (HashMap.has(jtis, jti)) return [false, { ...s, jtis }] as const
-        return [true, { ...s, jtis: HashMap.set(jtis, jti, exp) }] as const
-      })
-    )
+  const jtis = new JtiRegistry()
+  /** True (and `jti` remembered until `exp`, epoch seconds) unless it was used by a JWT that has not expired. */
+  const useJti = (jti: string, exp: number) => Effect.flatMap(now, (t) => Effect.sync(() => jtis.use(jti, exp, t)))
 
   const exchangeAccess = (user: Domain.EndUser, scope: string | undefined) =>
     Effect.gen(function* () {

@@ -200,7 +200,6 @@ export interface State {
   readonly accessTokens: HashMap.HashMap<string, AccessTokenRecord>
   readonly connectTokens: HashMap.HashMap<string, ConnectTokenRecord>
   readonly sessions: HashMap.HashMap<string, SessionRecord>
-  readonly jtis: HashMap.HashMap<string, number>
   readonly scripts: HashMap.HashMap<string, ReadonlyArray<FZ.RunScript>>
   /** The closed gates of `holdRuns`, and the runs they hold (by run id). */
   readonly runGates: ReadonlyArray<GateRecord>
@@ -464,7 +463,6 @@ export const makeKit = (
       accessTokens: HashMap.empty(),
       connectTokens: HashMap.empty(),
       sessions: HashMap.empty(),
-      jtis: HashMap.empty(),
       scripts: HashMap.empty(),
       runGates: [],
       heldRuns: HashMap.empty(),
