@@ -193,18 +193,18 @@ export const make: Effect.Effect<Service, Errors.StoreUnavailable, SqlClient.Sql
       Effect.mapError(unavailable("record event"))
     )
 
+  // One statement, so the count and the rows are read from one snapshot: with a COUNT and a SELECT apart, an event
+  // recorded in between (the consumer runs beside the page) made `total` disagree with the rows. The window count is
+  // taken before the LIMIT, over every event of the watch; with no row (no event) the total is 0.
   const events = (key: Domain.InboxKey, limit: number) =>
-    Effect.gen(function* () {
-      const counted = yield* sql<{
-        readonly n: number
-      }>`SELECT COUNT(*) AS n FROM partner_trigger_events WHERE inbox_key = ${key}`
-      const rows = yield* sql`SELECT message_id, received_at, payload, problem FROM partner_trigger_events
-        WHERE inbox_key = ${key} ORDER BY received_at DESC, rowid DESC LIMIT ${limit}`
-      return { total: Number(counted[0]?.n ?? 0), rows }
-    }).pipe(
+    sql`SELECT message_id, received_at, payload, problem, COUNT(*) OVER () AS total FROM partner_trigger_events
+      WHERE inbox_key = ${key} ORDER BY received_at DESC, rowid DESC LIMIT ${Math.max(1, limit)}`.pipe(
       Effect.mapError(unavailable("list events")),
-      Effect.flatMap(({ rows, total }) =>
-        Effect.map(Effect.forEach(rows, decodeEvent), (latest) => ({ total, latest }))
+      Effect.flatMap((rows) =>
+        Effect.map(Effect.forEach(rows.slice(0, Math.max(0, limit)), decodeEvent), (latest) => ({
+          total: Number(rows[0]?.total ?? 0),
+          latest
+        }))
       )
     )
 
