@@ -443,4 +443,58 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
     },
     TIMEOUT
   )
+
+  it(
+    "an app's actions answered after a newer app was chosen are dropped: the chosen app's actions stay",
+    async () => {
+      const other = await browser.newContext({ viewport: { width: 1000, height: 1100 } })
+      try {
+        await other.addInitScript(countApiCalls)
+        const tab = await other.newPage()
+        // Hold the first actions request (the first app's, asked for at login) until released.
+        let release = () => {}
+        const released = new Promise<void>((resolve) => {
+          release = resolve
+        })
+        let held: ((held: string) => void) | undefined
+        const holding = new Promise<string>((resolve) => {
+          held = resolve
+        })
+        await tab.route("**/api/apps/*/actions", async (route) => {
+          if (held !== undefined) {
+            held(route.request().url())
+            held = undefined
+            await released
+          }
+          await route.continue()
+        })
+        await tab.goto(url)
+        await tab.locator("#login").waitFor({ state: "visible" })
+        await tab.fill("#login-user", "u-78")
+        await tab.fill("#login-tenant", "acme")
+        await tab.click("#login-submit")
+        assert.match(await holding, /\/api\/apps\/slack\/actions$/)
+
+        // Another app while the first one's actions are out: its actions draw first.
+        await tab.selectOption("#app", "formatter")
+        await tab.locator("#action option[value=uppercase]").waitFor({ state: "attached" })
+
+        // The first answer now arrives, and is dropped: it would list Slack's actions under the Formatter.
+        release()
+        await tab.waitForFunction(() => (window as unknown as ApiCalls).__apiInFlight === 0, undefined, {
+          timeout: 20_000
+        })
+        assert.strictEqual(await tab.locator("#app").inputValue(), "formatter")
+        assert.deepStrictEqual(
+          await tab
+            .locator("#action option")
+            .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value)),
+          ["uppercase"]
+        )
+      } finally {
+        await other.close()
+      }
+    },
+    TIMEOUT
+  )
 })

@@ -145,10 +145,15 @@ $("logout").addEventListener("click", async () => {
 // App, action, connection, fields
 // ---------------------------------------------------------------------------------------------------------------
 
+/** Numbers the app loads: only the latest one draws (an older app's actions would replace the chosen app's). */
+let appLoad = 0
+
 const loadApp = async () => {
   const app = currentApp()
   if (!app) return
+  const load = ++appLoad
   const answer = await api<ReadonlyArray<ActionInfo>>("GET", `/api/apps/${encodeURIComponent(app.id)}/actions`)
+  if (load !== appLoad) return
   if (answer.status !== 200) return showError(messageOf(answer))
   actions = answer.body
   $<HTMLSelectElement>("action").replaceChildren(
@@ -522,10 +527,15 @@ const currentTrigger = (): ActionInfo | undefined =>
   triggers.find((t) => t.key === $<HTMLSelectElement>("trigger").value)
 
 /** The app's triggers (its READ actions). */
+/** Numbers the trigger list loads, as {@link appLoad} does the actions. */
+let triggersLoad = 0
+
 const loadTriggers = async () => {
   const app = currentApp()
   if (!app) return
+  const load = ++triggersLoad
   const answer = await api<ReadonlyArray<ActionInfo>>("GET", `/api/apps/${encodeURIComponent(app.id)}/triggers`)
+  if (load !== triggersLoad) return
   triggers = answer.status === 200 ? answer.body : []
   $<HTMLSelectElement>("trigger").replaceChildren(...triggers.map((t) => new Option(t.title, t.key)))
   $<HTMLButtonElement>("watch").disabled = triggers.length === 0
