@@ -175,7 +175,17 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       await page.locator("#json-inputs").waitFor({ state: "visible" })
       await page.fill("#inputs-json", JSON.stringify({ channel: "#general", text: "Hello from the partner app" }))
 
+      // The run is held pending until the page has shown it waiting: its 2 s script alone could end before the
+      // first read on a busy machine, and the page would never see "waiting".
+      const gate = await Effect.runPromise(
+        zapier.holdRuns(FakeZapier.sample.slack, FakeZapier.sample.sendChannelMessage)
+      )
       await runThroughConnect(/^Connect Slack$/)
+      await page
+        .locator("#timeline li")
+        .filter({ hasText: /^waiting$/ })
+        .waitFor({ state: "attached", timeout: 20_000 })
+      await Effect.runPromise(gate.release)
 
       await page.locator("#result").waitFor({ state: "visible", timeout: 20_000 })
       const result = JSON.parse(await text("#result")) as ReadonlyArray<Record<string, unknown>>
@@ -185,7 +195,7 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
       const steps = await timeline()
       assert.deepStrictEqual(steps.slice(0, 3), ["starting", "connecting", "connected"])
       assert.include(steps, "created")
-      assert.include(steps, "waiting") // Zapier's status while the 2 s run was pending
+      assert.include(steps, "waiting") // Zapier's status while the run was pending
       assert.strictEqual(steps.at(-1), "success")
       assert.isTrue(await page.locator("#error").isHidden())
 

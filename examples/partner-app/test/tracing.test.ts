@@ -12,7 +12,7 @@ import { EmbeddedActions, TokenExchange } from "@effect-zapier/core"
 import * as SqliteStore from "@effect-zapier/sql/SqliteStore"
 import { FakeZapier, FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted } from "effect"
 import * as Telemetry from "../src/Telemetry.js"
 import * as Zapier from "../src/Zapier.js"
 import { client, dataDir, options, partnerApp, SESSION_SECRET, settled } from "./fixtures.js"
@@ -90,12 +90,20 @@ describe("the span tree of one run", () => {
         const connectSpans = [...exporter.getFinishedSpans()]
         exporter.reset()
 
-        const result = yield* actions.run({
-          user: sample.user,
-          app: sample.slack,
-          action: sample.sendChannelMessage,
-          inputs: { channel: "#general", text: INPUT_CANARY }
-        })
+        // The run is held pending until the client has read it so (its 2 s script alone could end before the first
+        // read on a busy machine, and no poll would be "waiting"), then released.
+        const gate = yield* control.holdRuns(sample.slack, sample.sendChannelMessage)
+        const running = yield* Effect.fork(
+          actions.run({
+            user: sample.user,
+            app: sample.slack,
+            action: sample.sendChannelMessage,
+            inputs: { channel: "#general", text: INPUT_CANARY }
+          })
+        )
+        yield* gate.awaitRead
+        yield* gate.release
+        const result = yield* Fiber.join(running)
         const spans = [...exporter.getFinishedSpans()]
         const accessToken = Redacted.value(
           (yield* Context.get(fake, TokenExchange.TokenExchange).accessToken(sample.user)).value

@@ -201,7 +201,15 @@ const main = Effect.gen(function* () {
     )
     const walk = triggerOptions((inbox, count) => zapier.emitTriggerEvents(inbox, count))
     if (walk !== undefined) yield* triggerProgram(walk)
-    else yield* program(options)
+    else {
+      // The fake holds the run until the demo has read it once while pending, then lets it end as scripted, so the
+      // demo shows a pending poll on any machine (a 2 s run could end before a busy machine's first read).
+      yield* zapier.holdRuns(options.app, options.action).pipe(
+        Effect.flatMap((gate) => Effect.fork(Effect.zipRight(gate.awaitRead, gate.release))),
+        Effect.catchTag("NotFound", () => Effect.void) // an unknown app or action: the program says so, with the choices
+      )
+      yield* program(options)
+    }
     const counts = FakeZapier.requestsByEndpoint(yield* zapier.ledger)
     yield* Console.log(
       `\nZapier requests per endpoint: ${Object.entries(counts)
