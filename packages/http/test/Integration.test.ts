@@ -422,21 +422,28 @@ describe("Integration: the live client against FakeZapierServer over loopback HT
             const zapier = yield* FakeZapier.FakeZapier
             const runs = yield* ActionRuns.ActionRuns
             const actions = yield* EmbeddedActions.EmbeddedActions
-            // 3 s of run: the first read must come before its end (before half of it for "queued"), and the
-            // second between half and the end, both in real time; a busy machine is slower than the 800 ms this
-            // used to be, never 1.5 s slower.
-            yield* zapier.scriptRuns(sample.formatter, sample.uppercase, RunScript.succeed("3 seconds", [{ ok: 1 }]))
+            // The run is held (holdRuns) until both reads below are done, so however busy the machine, it cannot end
+            // before them. Only "queued-then-running" reads the clock: "queued" for the first half of the run's
+            // scripted 6 s (the first read must come within 3 s of the create), "running" after it.
+            const splits = variant.server.pendingStatus === "queued-then-running"
+            const script = RunScript.succeed(splits ? "6 seconds" : "3 seconds", [{ ok: 1 }])
+            yield* zapier.scriptRuns(sample.formatter, sample.uppercase, script)
+            const gate = yield* zapier.holdRuns(sample.formatter, sample.uppercase)
             const handle = yield* startUppercase("pending")
             const state = yield* runs.get(user, handle.runId)
             assert.strictEqual(state._tag, "RunPending")
             assert.strictEqual((state as Domain.RunPending).status, variant.seen)
-            if (variant.server.pendingStatus === "queued-then-running") {
+            if (splits) {
               // Past half the run's life the word changes; still pending.
               const info = yield* zapier.run(handle.runId)
-              yield* Effect.sleep(Duration.millis(Math.max(0, info.createdAt + 1_600 - Date.now())))
-              const later = yield* runs.get(user, handle.runId)
-              assert.deepStrictEqual([later._tag, (later as Domain.RunPending).status], ["RunPending", "running"])
+              yield* Effect.sleep(Duration.millis(Math.max(0, info.createdAt + 3_100 - Date.now())))
             }
+            const later = yield* runs.get(user, handle.runId)
+            assert.deepStrictEqual(
+              [later._tag, (later as Domain.RunPending).status],
+              ["RunPending", splits ? "running" : variant.seen]
+            )
+            yield* gate.release
             const result = yield* actions.await(user, handle.runId)
             assert.deepStrictEqual(result.results, [{ ok: 1 }])
             const polls = FakeZapier.pollsOf(yield* ledger, handle.runId)

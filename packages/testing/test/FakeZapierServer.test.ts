@@ -711,6 +711,29 @@ describe("FakeZapierServer", () => {
       }).pipe(Effect.provide(serverWith({ pendingStatus: "queued-then-running", pendingHttpStatus: 202 })))
     )
 
+    it.effect("a held run is queued for half its scripted life, then running until released", () =>
+      Effect.gen(function* () {
+        const zapier = yield* FakeZapier.FakeZapier
+        yield* zapier.scriptRuns(
+          sample.slack,
+          sample.sendChannelMessage,
+          FakeZapier.RunScript.succeed("10 seconds", [])
+        )
+        const gate = yield* zapier.holdRuns(sample.slack, sample.sendChannelMessage)
+        const { connection, token, action } = yield* ready
+        const created = yield* createdOf(
+          yield* postJson("/v2/action-runs/", token, { data: { action, authentication: connection.id, inputs: {} } })
+        )
+        const path = `/v2/action-runs/${created.data.id}/`
+        yield* TestClock.adjust("4 seconds")
+        assert.strictEqual((yield* runOf(yield* get(path, token))).data.status, "queued", "before half of its 10 s")
+        yield* TestClock.adjust("16 seconds")
+        assert.strictEqual((yield* runOf(yield* get(path, token))).data.status, "running", "past its end, held")
+        yield* gate.release
+        assert.strictEqual((yield* runOf(yield* get(path, token))).data.status, "success")
+      }).pipe(Effect.provide(serverWith({ pendingStatus: "queued-then-running", pendingHttpStatus: 202 })))
+    )
+
     it.effect("POST /v2/actions/{id}/inputs: the documented RootFieldset, computed from the inputs", () =>
       Effect.gen(function* () {
         const { connection, token, action } = yield* ready

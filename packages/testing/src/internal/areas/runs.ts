@@ -380,6 +380,19 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
       yield* Effect.forEach(ended, onCallback, { discard: true })
     })
 
+  /**
+   * When `runId` ends by its script (for a held run, when it would have, had no gate held it); undefined for a run
+   * scripted to stay pending, or an unknown one.
+   */
+  const scriptedEnd = (runId: string): Effect.Effect<number | undefined> =>
+    Effect.map(Ref.get(state), (s) => {
+      const held = HashMap.get(s.heldRuns, runId)
+      const outcome = Option.isSome(held)
+        ? held.value.outcome
+        : Option.getOrUndefined(HashMap.get(s.runs, runId))?.outcome
+      return outcome === undefined || outcome._tag === "Pending" ? undefined : outcome.at
+    })
+
   /** Completes when every gate holding `runId` has opened; never, for a run no gate holds. */
   const awaitRelease = (runId: string): Effect.Effect<void> =>
     Effect.flatMap(Ref.get(state), (s) => {
@@ -438,7 +451,7 @@ export const model = (kit: Kit, onCallback: (run: Ended) => Effect.Effect<void> 
         .map((r) => toRunInfo(r, t))
     }).pipe(Effect.withSpan("FakeZapier.runs"))
   }
-  return { createRun, getRun, awaitRelease, control }
+  return { createRun, getRun, awaitRelease, scriptedEnd, control }
 }
 
 /** The model side of this area. */
@@ -514,7 +527,9 @@ export const routes = (server: ServerKit, m: Model): Routes => {
         if (pendingStatus === "queued-then-running") {
           const info = yield* Effect.orDie(m.control.run(id))
           const now = yield* server.model.now
-          const half = info.finishesAt === undefined ? 1000 : (info.finishesAt - info.createdAt) / 2
+          // Half its scripted life (a run held by holdRuns too: its script's, not its gate's).
+          const end = yield* m.scriptedEnd(id)
+          const half = end === undefined ? 1000 : (end - info.createdAt) / 2
           status = now - info.createdAt < half ? "queued" : "running"
         } else {
           status = pendingStatus
