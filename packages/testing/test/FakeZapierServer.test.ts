@@ -347,6 +347,19 @@ describe("FakeZapierServer", () => {
       }).pipe(Effect.provide(Server))
     )
 
+    it.effect("refuses a replayed jti while its JWT is still accepted past exp, within the clock tolerance", () =>
+      Effect.gen(function* () {
+        const jwt = yield* signJwt(alice)
+        assert.strictEqual((yield* jwtExchange(jwt)).status, 200)
+        // 2 s past exp: within the 5 s clock tolerance, so the JWT itself is still accepted; its jti must not be.
+        yield* TestClock.adjust("302 seconds")
+        const replay = yield* oauthOf(yield* jwtExchange(jwt))
+        assert.strictEqual(replay.error, "invalid_grant")
+        assert.match(replay.error_description ?? "", /jti/)
+        assert.strictEqual((yield* oauthOf(yield* jwtExchange(yield* signJwt(alice)))).error, undefined)
+      }).pipe(Effect.provide(Server))
+    )
+
     it.effect("refuses an HS256 JWT and a wrong alg for the key", () =>
       Effect.gen(function* () {
         const hs = yield* Effect.promise(() =>

@@ -139,7 +139,8 @@ export const routes = (server: ServerKit): Effect.Effect<Routes> =>
         )
         if (requireJti) {
           const jti = payload.jti
-          if (typeof jti !== "string" || jti.length === 0 || !(yield* model.useJti(jti, exp))) {
+          // Remembered as long as the JWT is accepted: past its exp by up to the clock tolerance.
+          if (typeof jti !== "string" || jti.length === 0 || !(yield* model.useJti(jti, exp + tolerance))) {
             return yield* Effect.fail(invalidGrant("The JWT's jti was already used."))
           }
         }

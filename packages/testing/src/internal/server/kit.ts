@@ -78,7 +78,7 @@ export interface Options {
   readonly maxJwtLifetime?: Duration.DurationInput | undefined
   /** Tolerance for `nbf`/`exp`/`iat` (default 5 s). */
   readonly clockTolerance?: Duration.DurationInput | undefined
-  /** Require a `jti` claim, unique until the JWT expires (default true). */
+  /** Require a `jti` claim, unique while the JWT is accepted: until its `exp` plus `clockTolerance` (default true). */
   readonly requireJti?: boolean | undefined
   readonly tokenTypes?: Partial<TokenTypes> | undefined
   /** Idle keep-alive sockets are closed after this (default 5 s). */
