@@ -19,6 +19,7 @@ import * as Metrics from "../Metrics.js"
 import * as Polling from "../Polling.js"
 import type { RunCallbacks } from "../RunCallbacks.js"
 import type { RunEvent } from "../RunEvents.js"
+import * as Deadline from "./deadline.js"
 import * as Economy from "./economy.js"
 
 /** The options `EmbeddedActions.await` takes (its `AwaitOptions`). @internal */
@@ -244,7 +245,7 @@ export const make =
             )
           : poll(policy, planned)
       const record = (error?: unknown) => progress.record(memory, user, runId, recent, learnedKey, error)
-      const settled = yield* Effect.timeoutOption(awaiting, deadline).pipe(Effect.tapError((error) => record(error)))
+      const settled = yield* Deadline.timeoutOption(awaiting, deadline).pipe(Effect.tapError((error) => record(error)))
       if (Option.isNone(settled)) {
         const lastStatus = progress.lastStatus
         const timeout = new PollTimeout({ runId, waited: deadline, ...(lastStatus ? { lastStatus } : {}) })
