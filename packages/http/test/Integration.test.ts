@@ -19,6 +19,7 @@ import {
 import { FakeZapier, type FakeZapierServer, PartnerKey } from "@effect-zapier/testing"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Jose from "jose"
@@ -105,12 +106,20 @@ describe("Integration: the live client against FakeZapierServer over loopback HT
         // Connected: the next ensureConnection finds it without a new link.
         assert.strictEqual((yield* actions.ensureConnection(user, sample.slack)).id, connection.id)
 
-        const result = yield* actions.run({
-          user,
-          app: sample.slack,
-          action: sample.sendChannelMessage,
-          inputs: { channel: "#general", text: "Hello over loopback" }
-        })
+        // The run is held pending until the client has read it so (its 400 ms script alone can end before the
+        // first read on a busy machine, and no poll would be "waiting"), then released.
+        const gate = yield* zapier.holdRuns(sample.slack, sample.sendChannelMessage)
+        const running = yield* Effect.fork(
+          actions.run({
+            user,
+            app: sample.slack,
+            action: sample.sendChannelMessage,
+            inputs: { channel: "#general", text: "Hello over loopback" }
+          })
+        )
+        yield* gate.awaitRead
+        yield* gate.release
+        const result = yield* Fiber.join(running)
         assert.deepStrictEqual(result.results, [{ ok: true, channel: "#general", text: "Hello over loopback" }])
 
         const l = yield* ledger
