@@ -1,8 +1,10 @@
 /**
  * Area: run callbacks. When a run created with a `callback_url` ends, the fake POSTs
  * `{"data":{"type":"run","id","status","results","errors"}}` to it over real HTTP, with the header
- * `Zapier-Callback-Signature`: an RS256 JWT signed with the fake's own RSA key, whose public half the server
- * serves at `GET /.well-known/jwks.json`. Like Zapier, it retries on a 5xx or a network error (3 attempts in
+ * `Zapier-Callback-Signature`: an RS256 JWT signed with the fake's RSA key, whose public half the server
+ * serves at `GET /.well-known/jwks.json`. The key is made once per process and shared by every fake built in it
+ * (as Zapier signs every callback with its one published key): an RSA-2048 key pair costs 0.1-0.5 s of CPU, and
+ * a test suite builds the fake per test, hundreds of times. Like Zapier, it retries on a 5xx or a network error (3 attempts in
  * all, backing off), never on a 4xx, and can be planned to drop a delivery or to deliver it twice. Every attempt
  * is in the ledger (`callbacks`); a fetch of the key set is a request in the ledger.
  *
@@ -57,20 +59,45 @@ export interface CallbacksControl {
 /** What the runs area hands over when a run with a callback URL is created (`at`: epoch millis, model clock). */
 export type Scheduled = Ended
 
+interface CallbackKey {
+  readonly privateKey: Jose.CryptoKey
+  readonly publicJwk: Jose.JWK
+}
+
+const generateCallbackKey = async (): Promise<CallbackKey> => {
+  const pair = await Jose.generateKeyPair("RS256", { extractable: true })
+  const publicJwk: Jose.JWK = {
+    ...(await Jose.exportJWK(pair.publicKey)),
+    kid: callbackKeyId,
+    alg: "RS256",
+    use: "sig"
+  }
+  return { privateKey: pair.privateKey, publicJwk }
+}
+
+/** This process's callback key, made by the first model that needs it (see the module's note). */
+let processKey: Promise<CallbackKey> | undefined
+
+const callbackKey: Effect.Effect<CallbackKey> = Effect.promise(() => {
+  if (processKey === undefined) {
+    const made = generateCallbackKey()
+    processKey = made
+    // A failed generation is not kept: the next model tries again.
+    made.catch(() => {
+      if (processKey === made) processKey = undefined
+    })
+  }
+  return processKey
+})
+
 const hex = (bytes: ArrayBuffer) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("")
 
 /** The model side: the signing key, the deliveries (forked in the model's scope), the plan and the controls. */
 export const model = (kit: Kit): Effect.Effect<ReturnType<typeof build>, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const pair = yield* Effect.promise(() => Jose.generateKeyPair("RS256", { extractable: true }))
-    const publicJwk: Jose.JWK = {
-      ...(yield* Effect.promise(() => Jose.exportJWK(pair.publicKey))),
-      kid: callbackKeyId,
-      alg: "RS256",
-      use: "sig"
-    }
+    const { privateKey, publicJwk } = yield* callbackKey
     const fibers = yield* FiberSet.make()
-    return build(kit, pair.privateKey, publicJwk, fibers)
+    return build(kit, privateKey, publicJwk, fibers)
   })
 
 const build = (kit: Kit, privateKey: Jose.CryptoKey, publicJwk: Jose.JWK, fibers: FiberSet.FiberSet) => {
