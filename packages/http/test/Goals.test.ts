@@ -465,14 +465,17 @@ describe("G16 keep-alive hygiene", () => {
   it.live("client idle timeout below the server's, traffic just under it: every create succeeds, no retry", () =>
     Effect.gen(function* () {
       const st = yield* Stack
+      const zapier = yield* FakeZapier.FakeZapier
       const user = userOf("g16")
       const action = yield* uppercaseAction(user)
       const runs = yield* ActionRuns.ActionRuns
       const attempts = yield* Attempts
       const exits: Array<Exit.Exit<unknown, unknown>> = []
       for (let i = 0; i < 15; i++) {
-        // Just under the client's 200 ms idle timeout (the server keeps sockets 1.2 s).
-        yield* Effect.sleep(Duration.millis(180 + Math.floor(Math.random() * 20)))
+        // The first create right after the action lookup; each later one just under the client's 200 ms idle
+        // timeout (the server keeps sockets 1.2 s): on the socket before, or, when a busy machine wakes the sleep
+        // after undici's idle timer, on a new one. Either way it must succeed without a retry.
+        if (i > 0) yield* Effect.sleep(Duration.millis(180 + Math.floor(Math.random() * 20)))
         exits.push(
           yield* Effect.exit(runs.create(user, { action: action.id, connection: null, inputs: { text: `${i}` } }))
         )
@@ -482,9 +485,15 @@ describe("G16 keep-alive hygiene", () => {
         []
       )
       assert.strictEqual(attempts.get("POST /v2/action-runs/"), 15)
-      // Sockets were reused (fewer connections than requests).
+      // Sockets were reused: each request the server saw within 195 ms of the one before rode that one's socket.
+      // The server records a request after it arrived and before it answers, so the socket idled at most that
+      // long, under undici's 200 ms (5 ms left for millisecond rounding; its timer can only fire late). How many
+      // gaps a loaded machine keeps that short varies; each one that is must have reused the socket.
       const stats = yield* st.proxy.stats
-      assert.isBelow(stats.connections, 15)
+      const api = (yield* zapier.ledger).requests.filter((r) => r.endpoint !== Endpoint.token)
+      assert.strictEqual(api.length, 16, "the action lookup and 15 creates through the proxy")
+      const short = api.slice(1).filter((r, i) => r.at - api[i]!.at < 195).length
+      assert.isAtMost(stats.connections, api.length - short)
     }).pipe(
       Effect.provide(
         stack({
