@@ -16,7 +16,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { ConnectionWebhooks } from "@effect-zapier/http"
 import { FakeZapier } from "@effect-zapier/testing"
 import { Context, DateTime, Effect, Exit, Option, Scope } from "effect"
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import { type Browser, type BrowserContext, chromium, type Page, type Request } from "playwright-core"
 import { webhookPath } from "../src/Webhooks.js"
 import { dataDir, fakeZapier, freePort, options, partnerApp } from "./fixtures.js"
 
@@ -40,6 +40,34 @@ if (!hasChromium) {
 
 interface ApiCalls {
   __apiInFlight: number
+}
+
+/**
+ * Holds the first request to `pattern` that `matches` accepts until `release` is called: `holding` resolves with
+ * its URL once the browser has sent it. Every other request to `pattern` goes through.
+ */
+const holdFirst = async (
+  tab: Page,
+  pattern: string,
+  matches: (request: Request) => boolean = () => true
+): Promise<{ readonly holding: Promise<string>; readonly release: () => void }> => {
+  let release = () => {}
+  const released = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  let held: ((url: string) => void) | undefined
+  const holding = new Promise<string>((resolve) => {
+    held = resolve
+  })
+  await tab.route(pattern, async (route) => {
+    if (held !== undefined && matches(route.request())) {
+      held(route.request().url())
+      held = undefined
+      await released
+    }
+    await route.continue()
+  })
+  return { holding, release }
 }
 
 /**
@@ -410,23 +438,11 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
         await other.addInitScript(countApiCalls)
         const tab = await other.newPage()
         // Hold the first action-fields request (the first action's, asked for when the app loads) until released.
-        let release = () => {}
-        const released = new Promise<void>((resolve) => {
-          release = resolve
-        })
-        let held: ((held: string) => void) | undefined
-        const holding = new Promise<string>((resolve) => {
-          held = resolve
-        })
-        await tab.route("**/api/apps/*/actions/*/fields", async (route) => {
-          const body = route.request().postDataJSON() as { readonly actionType?: string }
-          if (held !== undefined && body.actionType === "WRITE") {
-            held(route.request().url())
-            held = undefined
-            await released
-          }
-          await route.continue()
-        })
+        const { holding, release } = await holdFirst(
+          tab,
+          "**/api/apps/*/actions/*/fields",
+          (request) => (request.postDataJSON() as { readonly actionType?: string }).actionType === "WRITE"
+        )
         await tab.goto(url)
         await tab.locator("#login").waitFor({ state: "visible" })
         await tab.fill("#login-user", "u-77")
@@ -462,22 +478,7 @@ describe.skipIf(!hasChromium)("the partner page in headless Chromium", () => {
         await other.addInitScript(countApiCalls)
         const tab = await other.newPage()
         // Hold the first actions request (the first app's, asked for at login) until released.
-        let release = () => {}
-        const released = new Promise<void>((resolve) => {
-          release = resolve
-        })
-        let held: ((held: string) => void) | undefined
-        const holding = new Promise<string>((resolve) => {
-          held = resolve
-        })
-        await tab.route("**/api/apps/*/actions", async (route) => {
-          if (held !== undefined) {
-            held(route.request().url())
-            held = undefined
-            await released
-          }
-          await route.continue()
-        })
+        const { holding, release } = await holdFirst(tab, "**/api/apps/*/actions")
         await tab.goto(url)
         await tab.locator("#login").waitFor({ state: "visible" })
         await tab.fill("#login-user", "u-78")
