@@ -65,7 +65,7 @@ const serve = (config: Protocol.ServerConfig) =>
     const server = yield* FakeZapierServer.FakeZapierServer
     const zapier = yield* FakeZapier.FakeZapier
     const runtime = yield* Effect.runtime<never>()
-    const answer = (request: Protocol.Request): Effect.Effect<Protocol.Reply> => {
+    const answer = (request: Protocol.Request): Effect.Effect<Protocol.Reply, FakeZapier.InvalidControl> => {
       switch (request.op) {
         case "summary":
           return Effect.map(zapier.ledger, (ledger) => ({ id: request.id, summary: summarize(ledger) }))

@@ -504,6 +504,32 @@ export {
 } from "./internal/seed.js"
 export {
   /**
+   * A value given to a control method of {@link FakeZapier} that the model cannot use, found before anything is
+   * changed: `injectFault` with a `skip`, `times` or status that is not a whole number in its range, a duration (a
+   * `Fault.delay`, a `retryAfter`) that is negative, NaN, unreadable or infinite, or a fault the model does not know;
+   * `setRateLimit` with a limit that is NaN, negative, a fraction or `Infinity`. `method` names the control method,
+   * `field` the path in its argument (`fault.duration`, `skip`, `perMinute`), `value` what was given, `allowed` what
+   * the field takes.
+   *
+   * @example
+   * ```ts
+   * import { FakeZapier } from "@effect-zapier/testing"
+   * import { Effect } from "effect"
+   *
+   * const refused = Effect.gen(function* () {
+   *   const zapier = yield* FakeZapier.FakeZapier
+   *   return yield* zapier.injectFault({ fault: FakeZapier.Fault.delay("-1 seconds") })
+   * }).pipe(
+   *   Effect.catchTag("InvalidControl", (e) => Effect.succeed(e.message)),
+   *   Effect.provide(FakeZapier.layer(FakeZapier.sampleSeed))
+   * )
+   * // 'FakeZapier.injectFault: fault.duration is "-1 seconds"; it takes a finite duration of zero or more (…). …'
+   * ```
+   * @since 0.3.0
+   * @category errors
+   */
+  InvalidControl,
+  /**
    * The seed given to {@link layer} (or `FakeZapierServer.layer`) has a field the model cannot use, found when the
    * layer is built: `field` is its path in the seed (`retention.maxRuns`, `callbacks.retryDelay`, …), `value` what
    * was given, `allowed` what the field takes. Counts are whole numbers (a NaN, a fraction, an `Infinity` or a

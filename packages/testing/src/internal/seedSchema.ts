@@ -80,14 +80,53 @@ const duration = (positive: boolean) => {
 
 const text = Schema.declare((u): u is string => typeof u === "string", { message: () => "a string" })
 
+/** An HTTP status code: a whole number from 100 to 599. */
+const httpStatus = Schema.declare(
+  (u): u is number => typeof u === "number" && Number.isSafeInteger(u) && u >= 100 && u <= 599,
+  { message: () => "a whole number from 100 to 599 (an HTTP status)" }
+)
+
+const flag = Schema.declare((u): u is boolean => typeof u === "boolean", { message: () => "true or false" })
+
+/**
+ * A fault as the model reads it when it fires: a status the server can send, durations it can wait (a `Delay`'s
+ * `duration`, a `Status`'s `retryAfter`), and a `_tag` it knows.
+ */
+const FaultSchema = Schema.Union(
+  Schema.Struct({
+    _tag: Schema.Literal("Status"),
+    status: httpStatus,
+    code: Schema.optional(text),
+    detail: Schema.optional(text),
+    retryAfter: Schema.optional(duration(false)),
+    retryAfterFormat: Schema.optional(Schema.Literal("seconds", "http-date")),
+    afterCommit: Schema.optional(flag)
+  }),
+  Schema.Struct({ _tag: Schema.Literal("Delay"), duration: duration(false) }),
+  Schema.Struct({ _tag: Schema.Literal("Disconnect"), afterCommit: Schema.optional(flag) }),
+  Schema.Struct({ _tag: Schema.Literal("MalformedBody") }),
+  Schema.Struct({
+    _tag: Schema.Literal("Respond"),
+    status: httpStatus,
+    body: text,
+    contentType: Schema.optional(text),
+    headers: Schema.optional(Schema.Record({ key: Schema.String, value: text })),
+    afterCommit: Schema.optional(flag)
+  })
+)
+
+/** A fault rule: its counts and its fault (`endpoint` a string; `user` is matched as given). */
 const FaultRule = Schema.Struct({
+  endpoint: Schema.optional(text),
   skip: Schema.optional(count),
-  times: Schema.optional(times)
+  times: Schema.optional(times),
+  fault: FaultSchema
 })
 
 /**
  * The seed's shape as the model reads it. Only the fields it checks are listed; the rest of the seed (apps, users,
- * partner keys, faults) is kept as given (`onExcessProperty: "preserve"`).
+ * partner keys) is kept as given (`onExcessProperty: "preserve"`). The fault rules are checked as `injectFault`
+ * checks them, and the model keeps them as given.
  */
 const SeedSchema = Schema.Struct({
   accessTokenTtl: Schema.optional(duration(true)),
@@ -135,14 +174,58 @@ const at = (root: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
     root
   )
 
+/** The first issue of a decode of `root`: its path (`what` when it is the root), the value there, what it takes. */
+const firstIssue = (error: ParseResult.ParseError, root: unknown, what: string) => {
+  const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const path = issue?.path ?? []
+  return {
+    field: path.length === 0 ? what : path.map(String).join("."),
+    value: show(at(root, path)),
+    allowed: issue?.message ?? "an object"
+  }
+}
+
 /** Decodes the seed's settings, failing with {@link InvalidSeed} on the first field the model cannot use. */
 export const decodeSeed = (seed: FZ.Seed): Effect.Effect<DecodedSeed, InvalidSeed> =>
-  Effect.mapError(decode(seed), (error) => {
-    const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-    const path = issue?.path ?? []
-    return new InvalidSeed({
-      field: path.length === 0 ? "(the seed)" : path.map(String).join("."),
-      value: show(at(seed, path)),
-      allowed: issue?.message ?? "an object"
-    })
-  })
+  Effect.mapError(decode(seed), (error) => new InvalidSeed(firstIssue(error, seed, "(the seed)")))
+
+/**
+ * A value given to a control method of `FakeZapier.FakeZapier` (`injectFault`, `setRateLimit`) that the model
+ * cannot use: `method` is the control method, `field` the path in its argument (`fault.duration`, `skip`, or
+ * `perMinute`), `value` what was given, `allowed` what the field takes. Nothing was changed.
+ * @since 0.3.0
+ * @category errors
+ */
+export class InvalidControl extends Schema.TaggedError<InvalidControl>("@effect-zapier/testing/InvalidControl")(
+  "InvalidControl",
+  {
+    method: Schema.String,
+    field: Schema.String,
+    value: Schema.String,
+    allowed: Schema.String
+  }
+) {
+  override get message(): string {
+    return `FakeZapier.${this.method}: ${this.field} is ${this.value}; it takes ${this.allowed}. Nothing was changed.`
+  }
+}
+
+const decodeRule = Schema.decodeUnknown(FaultRule, { onExcessProperty: "preserve" })
+
+/** Checks a fault rule given to `injectFault`; the rule is kept as given. */
+export const checkFaultRule = (rule: FZ.FaultRule): Effect.Effect<FZ.FaultRule, InvalidControl> =>
+  decodeRule(rule).pipe(
+    Effect.as(rule),
+    Effect.mapError((error) => new InvalidControl({ method: "injectFault", ...firstIssue(error, rule, "(the rule)") }))
+  )
+
+const decodeRateLimit = Schema.decodeUnknown(Schema.Struct({ perMinute: Schema.optional(count) }))
+
+/** Checks the limit given to `setRateLimit`: a whole number of at least 0, or `undefined` (no limit). */
+export const checkRateLimit = (perMinute: number | undefined): Effect.Effect<number | undefined, InvalidControl> =>
+  decodeRateLimit({ perMinute }).pipe(
+    Effect.as(perMinute),
+    Effect.mapError(
+      (error) => new InvalidControl({ method: "setRateLimit", ...firstIssue(error, { perMinute }, "perMinute") })
+    )
+  )

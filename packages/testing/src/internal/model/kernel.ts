@@ -11,6 +11,8 @@ import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import type { InvalidControl } from "../seedSchema.js"
+import { checkFaultRule, checkRateLimit } from "../seedSchema.js"
 import type * as FZ from "../types.js"
 import type { AfterFault, Gate, RawAnswer, RequestInfo } from "./failures.js"
 import { ApiFailure, oauth } from "./failures.js"
@@ -56,14 +58,19 @@ export interface KernelControl {
   readonly revokeTokens: (user: Domain.EndUser) => Effect.Effect<void>
   /** Registers another partner public key (key rotation). */
   readonly addPartnerKey: (key: FZ.PartnerKeySeed) => Effect.Effect<void>
-  /** Adds a fault rule (see {@link FZ.FaultRule}). */
-  readonly injectFault: (rule: FZ.FaultRule) => Effect.Effect<void>
+  /**
+   * Adds a fault rule (see {@link FZ.FaultRule}). A rule the model cannot use (a count or a status that is not a
+   * whole number in its range, a duration that is negative, NaN, unreadable or infinite, an unknown fault) fails
+   * with `InvalidControl` and is not added.
+   */
+  readonly injectFault: (rule: FZ.FaultRule) => Effect.Effect<void, InvalidControl>
   readonly clearFaults: Effect.Effect<void>
   /**
    * Sets (or, with `undefined`, removes) the rate limit per minute of the `/v2` requests and, counted apart, of the
-   * long-poll reads (their own bucket).
+   * long-poll reads (their own bucket). A limit that is not a whole number of at least 0 (NaN, negative, a fraction,
+   * `Infinity`) fails with `InvalidControl` and changes nothing.
    */
-  readonly setRateLimit: (perMinute: number | undefined) => Effect.Effect<void>
+  readonly setRateLimit: (perMinute: number | undefined) => Effect.Effect<void, InvalidControl>
   /** A snapshot of the ledger. */
   readonly ledger: Effect.Effect<FZ.Ledger>
   /** Empties the ledger (state is kept). */
@@ -258,11 +265,13 @@ export const make = (kit: Kit) => {
         partner: { ...s.partner, keys: [...s.partner.keys.filter((k) => k.kid !== key.kid), key] }
       }))
     }),
-    injectFault: Effect.fn("FakeZapier.injectFault")(function* (rule: FZ.FaultRule) {
+    injectFault: Effect.fn("FakeZapier.injectFault")(function* (given: FZ.FaultRule) {
+      const rule = yield* checkFaultRule(given)
       yield* Ref.update(state, (s) => ({ ...s, faults: [...s.faults, { rule, seen: 0, fired: 0 }] }))
     }),
     clearFaults: Ref.update(state, (s) => ({ ...s, faults: [] })).pipe(Effect.withSpan("FakeZapier.clearFaults")),
-    setRateLimit: Effect.fn("FakeZapier.setRateLimit")(function* (perMinute: number | undefined) {
+    setRateLimit: Effect.fn("FakeZapier.setRateLimit")(function* (given: number | undefined) {
+      const perMinute = yield* checkRateLimit(given)
       yield* Ref.update(state, (s) => ({
         ...s,
         rateLimit: { perMinute, window: Chunk.empty(), cooldownUntil: 0 },
