@@ -18,6 +18,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as CallbackLag from "./callbackLag.js"
+import * as Checks from "./checks.js"
 import * as Clients from "./clients.js"
 import * as Durable from "./durable.js"
 import * as Economy from "./economy.js"
@@ -154,7 +155,9 @@ const main = Effect.gen(function* () {
         es256SignMicros: tokens.es256SignMicros,
         rs256SignMicros: tokens.rs256SignMicros,
         es256ExchangeCpuMicros: tokens.es256ExchangeCpuMicros,
-        rs256ExchangeCpuMicros: tokens.rs256ExchangeCpuMicros
+        rs256ExchangeCpuMicros: tokens.rs256ExchangeCpuMicros,
+        es256BareExchangeCpuMicros: tokens.es256BareExchangeCpuMicros,
+        rs256BareExchangeCpuMicros: tokens.rs256BareExchangeCpuMicros
       }
     }
     if (selected.has("overhead"))
@@ -213,12 +216,12 @@ const main = Effect.gen(function* () {
     catch: (e) => `cannot write ${file}: ${e instanceof Error ? e.message : String(e)}`
   })
   yield* Console.log(`\n${Report.render(environment, measured)}`)
-  const checks = Report.assertions(measured, Flow.clientRateLimiting(s.budget.limitPerMinute) !== undefined)
-  yield* Console.log(Report.renderChecks("Count assertions:", checks, "FAIL"))
+  const checks = Checks.assertions(measured, Flow.clientRateLimiting(s.budget.limitPerMinute) !== undefined)
+  yield* Console.log(Checks.renderChecks("Count assertions:", checks, "FAIL"))
   yield* Console.log(
-    Report.renderChecks(
+    Checks.renderChecks(
       `Targets (docs/targets.md)${which === "quick" ? " — quick samples are small, see pnpm bench for the figures" : ""}:`,
-      Report.targets(measured, environment, only === undefined),
+      Checks.targets(measured, environment, only === undefined),
       "MISS"
     )
   )
