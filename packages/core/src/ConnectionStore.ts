@@ -17,7 +17,6 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import type { AppId, ConnectionId, EndUser } from "./Domain.js"
 import { ConnectAttempt, StoredConnection } from "./Domain.js"
 import type { StoreUnavailable } from "./Errors.js"
@@ -82,9 +81,10 @@ const attemptRetention = 24 * 60 * 60 * 1000
 
 const connectionKey = (user: EndUser, app: AppId) => JSON.stringify([user.tenantId, user.userId, app])
 
-interface MemoryState {
-  readonly connections: ReadonlyMap<string, StoredConnection>
-  readonly attempts: ReadonlyMap<string, AttemptRecord>
+/** An attempt and when it may be pruned: `expiresAt` plus the retention, in epoch millis. */
+interface Due {
+  readonly at: number
+  readonly attempt: ConnectAttempt
 }
 
 /**
@@ -92,19 +92,41 @@ interface MemoryState {
  * @since 0.1.0
  * @category layers
  */
-export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
-  const state = yield* Ref.make<MemoryState>({ connections: new Map(), attempts: new Map() })
-  const prune = (attempts: ReadonlyMap<string, AttemptRecord>, now: number) =>
-    new Map([...attempts].filter(([, r]) => DateTime.toEpochMillis(r.attempt.expiresAt) + attemptRetention > now))
+export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
+  // Every method reads and writes these maps within one synchronous step, which no other fiber can interleave, so
+  // each write is atomic without a copy of the map: O(1) amortised.
+  const connections = new Map<string, StoredConnection>()
+  const attempts = new Map<string, AttemptRecord>()
+  // The attempts in the order they are due (`at`), with `head` the first still kept: opening an attempt drops the
+  // due ones from the front. An attempt is placed by a walk from the back, one step when attempts are opened in
+  // the order they expire (one TTL, one clock). An entry whose state was opened again since is skipped.
+  const due: Array<Due> = []
+  let head = 0
+  const prune = (now: number) => {
+    for (; head < due.length && due[head]!.at <= now; head++) {
+      const { attempt } = due[head]!
+      if (attempts.get(attempt.state)?.attempt === attempt) attempts.delete(attempt.state)
+    }
+    if (head > 0 && head * 2 >= due.length) {
+      due.splice(0, head)
+      head = 0
+    }
+  }
+  const schedule = (attempt: ConnectAttempt) => {
+    const at = DateTime.toEpochMillis(attempt.expiresAt) + attemptRetention
+    let i = due.length
+    while (i > head && due[i - 1]!.at > at) i--
+    if (i === due.length) due.push({ at, attempt })
+    else due.splice(i, 0, { at, attempt })
+  }
 
   return ConnectionStore.of({
-    get: (user, app) =>
-      Ref.get(state).pipe(Effect.map((s) => Option.fromNullable(s.connections.get(connectionKey(user, app))))),
+    get: (user, app) => Effect.sync(() => Option.fromNullable(connections.get(connectionKey(user, app)))),
     set: (user, app, connection, options) =>
       Effect.flatMap(DateTime.now, (now) =>
-        Ref.modify(state, (s) => {
+        Effect.sync(() => {
           const key = connectionKey(user, app)
-          const previous = s.connections.get(key)
+          const previous = connections.get(key)
           const same = previous !== undefined && previous.connectionId === connection
           const expiresAt = same && options?.renewed !== true ? previous.expiresAt : undefined
           const stored = StoredConnection.make({
@@ -113,51 +135,49 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function* () {
             verifiedAt: now,
             ...(expiresAt !== undefined ? { expiresAt } : {})
           })
-          return [stored, { ...s, connections: new Map(s.connections).set(key, stored) }]
+          connections.set(key, stored)
+          return stored
         })
       ),
     markExpiring: (connection, expiresAt) =>
-      Ref.modify(state, (s) => {
+      Effect.sync(() => {
         let marked = 0
-        const connections = new Map(s.connections)
-        for (const [key, stored] of s.connections) {
+        for (const [key, stored] of connections) {
           if (stored.connectionId !== connection) continue
           connections.set(key, StoredConnection.make({ ...stored, expiresAt }))
           marked++
         }
-        return [marked, { ...s, connections }]
+        return marked
       }),
     remove: (user, app) =>
-      Ref.update(state, (s) => {
-        const connections = new Map(s.connections)
+      Effect.sync(() => {
         connections.delete(connectionKey(user, app))
-        return { ...s, connections }
       }),
     openAttempt: (attempt) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.update(state, (s) => ({
-          ...s,
-          attempts: prune(s.attempts, now).set(attempt.state, { attempt, closed: false })
-        }))
-      ),
-    findAttempt: (key) => Ref.get(state).pipe(Effect.map((s) => Option.fromNullable(s.attempts.get(key)))),
-    latestAttempt: (user, app) =>
-      Ref.get(state).pipe(
-        Effect.map((s) => {
-          let latest: AttemptRecord | undefined
-          for (const record of s.attempts.values()) {
-            const a = record.attempt
-            if (a.app !== app || a.user.userId !== user.userId || a.user.tenantId !== user.tenantId) continue
-            if (!latest || DateTime.greaterThanOrEqualTo(a.openedAt, latest.attempt.openedAt)) latest = record
-          }
-          return Option.fromNullable(latest)
+        Effect.sync(() => {
+          prune(now)
+          attempts.set(attempt.state, { attempt, closed: false })
+          schedule(attempt)
         })
       ),
+    findAttempt: (key) => Effect.sync(() => Option.fromNullable(attempts.get(key))),
+    latestAttempt: (user, app) =>
+      Effect.sync(() => {
+        let latest: AttemptRecord | undefined
+        for (const record of attempts.values()) {
+          const a = record.attempt
+          if (a.app !== app || a.user.userId !== user.userId || a.user.tenantId !== user.tenantId) continue
+          if (!latest || DateTime.greaterThanOrEqualTo(a.openedAt, latest.attempt.openedAt)) latest = record
+        }
+        return Option.fromNullable(latest)
+      }),
     closeAttempt: (key) =>
-      Ref.modify(state, (s) => {
-        const record = s.attempts.get(key)
-        if (!record || record.closed) return [false, s]
-        return [true, { ...s, attempts: new Map(s.attempts).set(key, { ...record, closed: true }) }]
+      Effect.sync(() => {
+        const record = attempts.get(key)
+        if (!record || record.closed) return false
+        attempts.set(key, { ...record, closed: true })
+        return true
       })
   })
 })

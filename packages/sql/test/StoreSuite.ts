@@ -402,6 +402,76 @@ export const storeSuite = (name: string, layer: Layer.Layer<ConnectionStore, Sto
           })
         )
       )
+
+      it.effect("attempts are pruned when they are due, whatever the order they were opened in", () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            const day = 24 * 60 * 60 * 1000
+            const hour = 60 * 60 * 1000
+            // opened in an order unrelated to their expiry: 3 h, 1 h, 2 h, then 1 h again
+            yield* store.openAttempt(attempt(alice, slack, "three", t0, 3 * hour))
+            yield* store.openAttempt(attempt(alice, slack, "one", t0, hour))
+            yield* store.openAttempt(attempt(alice, slack, "two", t0, 2 * hour))
+            yield* store.openAttempt(attempt(bob, slack, "one-again", t0, hour))
+            // "two" is opened again with a longer life: the new record's expiry counts, not the first one's
+            yield* store.openAttempt(attempt(alice, slack, "two", t0, 4 * hour))
+            const kept = (states: ReadonlyArray<string>) =>
+              Effect.map(
+                Effect.forEach(states, (state) => store.findAttempt(state)),
+                (found) => states.filter((_, i) => Option.isSome(found[i]!))
+              )
+            const all = ["three", "one", "two", "one-again"]
+            for (const [at, expected] of [
+              [day + hour, ["three", "two"]],
+              [day + 3 * hour, ["two"]],
+              [day + 4 * hour, []]
+            ] as const) {
+              yield* TestClock.setTime(t0 + at)
+              yield* store.openAttempt(attempt(bob, gmail, `probe-${at}`, t0 + at))
+              assert.deepStrictEqual(yield* kept(all), [...expected])
+            }
+          })
+        )
+      )
+
+      it.effect("writes from many fibers at once are all kept", () =>
+        withStore((store) =>
+          Effect.gen(function* () {
+            const n = 40
+            const users = Array.from({ length: n }, (_, i) => EndUser.make({ userId: `u-${i}`, tenantId: "acme" }))
+            yield* Effect.forEach(
+              users,
+              (user, i) =>
+                Effect.all(
+                  [
+                    store.openAttempt(attempt(user, slack, `s-${i}`, t0)),
+                    store.set(user, slack, cid(`c-${i}`)),
+                    store.set(user, gmail, cid(`g-${i}`)),
+                    store.openAttempt(attempt(user, gmail, `g-${i}`, t0))
+                  ],
+                  { concurrency: "unbounded" }
+                ),
+              { concurrency: "unbounded" }
+            )
+            // then close half the attempts and remove half the gmail connections, concurrently too
+            yield* Effect.forEach(
+              users,
+              (user, i) =>
+                i % 2 === 0 ? Effect.all([store.closeAttempt(`s-${i}`), store.remove(user, gmail)]) : Effect.void,
+              { concurrency: "unbounded" }
+            )
+            for (const [i, user] of users.entries()) {
+              const s = Option.getOrThrow(yield* store.findAttempt(`s-${i}`))
+              assert.strictEqual(s.closed, i % 2 === 0, `s-${i}`)
+              assert.isFalse(Option.getOrThrow(yield* store.findAttempt(`g-${i}`)).closed, `g-${i}`)
+              assert.strictEqual(Option.getOrThrow(yield* store.get(user, slack)).connectionId, cid(`c-${i}`))
+              const gmailConnection = yield* store.get(user, gmail)
+              if (i % 2 === 0) assert.isTrue(Option.isNone(gmailConnection), `g-${i} removed`)
+              else assert.strictEqual(Option.getOrThrow(gmailConnection).connectionId, cid(`g-${i}`))
+            }
+          })
+        )
+      )
     })
   })
 
