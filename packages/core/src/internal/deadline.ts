@@ -3,8 +3,9 @@
  * here once). `Effect.timeoutOption` races the effect against a sleep: it forks both and merges the winner's fiber
  * refs back; here the effect runs in one fiber of its own, made with the caller's context, runtime flags and fiber
  * refs when the caller starts waiting, and a plain `setTimeout` ends the wait (scratch loop: ~25 µs of CPU per
- * call against ~65 µs, the awaited effect's own cost aside). `@effect-zapier/http`'s per-attempt timeout works the
- * same way.
+ * call against ~65 µs, the awaited effect's own cost aside). `@effect-zapier/http`'s per-attempt timeout
+ * (`internal/timeout.ts`) works the same way; core cannot import it and neither package exports its copy, so a
+ * fix to one is due in the other too.
  *
  * The timer is a `setTimeout` only on Effect's live clock; under any other clock (a `TestClock`, an app's own) this
  * is `Effect.timeoutOption`, so time moves only when that clock says so.

@@ -12,6 +12,10 @@
  *
  * The timer is a plain `setTimeout` only when the fiber's clock is Effect's live clock; under any other clock (a
  * `TestClock`, an app's own) this is `Effect.timeoutFail`, so time still moves only when that clock says so.
+ *
+ * `@effect-zapier/core`'s `internal/deadline.ts` (the deadline of `EmbeddedActions.await`) is this scheme with
+ * `Effect.timeoutOption`'s contract. Core cannot import this package and neither package exports its copy, so the
+ * two are kept apart: a fix to one is due in the other too.
  * @internal
  */
 import * as Clock from "effect/Clock"
