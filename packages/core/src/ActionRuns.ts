@@ -57,3 +57,33 @@ export interface Service {
  * @category tags
  */
 export class ActionRuns extends Context.Tag("@effect-zapier/core/ActionRuns")<ActionRuns, Service>() {}
+
+const unreported = (_sentAt: number): void => {}
+
+/**
+ * How a `get` that sends requests says when the read that answered was sent: the epoch millis (on the `Clock`) at
+ * which its last attempt went out, after any wait before it (a rate limiter's slot, a retry's delay, a token
+ * exchange). `EmbeddedActions.await` provides it around its reads and learns from it how long an action's runs
+ * take: a read sent then saw the run ended, so the next runs' first poll is placed there. A `get` that does not
+ * report (the default does nothing) is counted from when its answer came, which is sure but carries the round
+ * trip, so the polls of an action whose runs end at once settle later. A held read (long-poll) must not report:
+ * Zapier answers it when the run ends, not when it arrives. `@effect-zapier/http` reports its plain reads.
+ *
+ * @example
+ * ```ts
+ * import { ActionRuns } from "@effect-zapier/core"
+ * import { Clock, Effect } from "effect"
+ *
+ * // In a `get`: report the moment the request goes out, after any wait for a rate limiter's slot.
+ * const sendReported = <A, E, R>(send: Effect.Effect<A, E, R>) =>
+ *   Effect.zipRight(
+ *     Effect.flatMap(ActionRuns.ReadSent, (report) => Effect.map(Clock.currentTimeMillis, report)),
+ *     send
+ *   )
+ * ```
+ * @since 0.3.0
+ * @category tags
+ */
+export class ReadSent extends Context.Reference<ReadSent>()("@effect-zapier/core/ActionRuns/ReadSent", {
+  defaultValue: (): ((sentAt: number) => void) => unreported
+}) {}

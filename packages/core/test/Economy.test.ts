@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Caching, ConnectionStore, Domain, EmbeddedActions, Errors, Polling } from "@effect-zapier/core"
+import { ActionRuns, Caching, ConnectionStore, Domain, EmbeddedActions, Errors, Polling } from "@effect-zapier/core"
 import { FakeZapier } from "@effect-zapier/testing"
-import { Duration, Effect, Fiber, Layer, Random, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Random, TestClock } from "effect"
 import * as Cache from "../src/internal/cache.js"
 import * as Economy from "../src/internal/economy.js"
 import * as Learned from "../src/internal/learned.js"
@@ -253,6 +253,75 @@ describe("adaptive polling", () => {
         assert.isAtMost(polls.length, 2, `run ${i} after the waits: ${polls.map((p) => p.status).join(", ")}`)
       }
     }).pipe(Effect.provide(TestLayer), Effect.withRandom(Random.make(7)))
+  )
+
+  /**
+   * The fake's runs read over a simulated wire: each read reports when it goes out (`ActionRuns.ReadSent`, as the
+   * http layer's reads do), takes `leg` to reach the fake and `leg` back; the first `waited` reads wait `wait`
+   * before going out (as for a rate limiter's slot or a retry's delay).
+   */
+  const overTheWire = (leg: Duration.DurationInput, waited = 0, wait: Duration.DurationInput = Duration.zero) =>
+    EmbeddedActions.layer.pipe(
+      Layer.provide(
+        Layer.effect(
+          ActionRuns.ActionRuns,
+          Effect.gen(function* () {
+            const runs = yield* ActionRuns.ActionRuns
+            let reads = 0
+            return ActionRuns.ActionRuns.of({
+              create: runs.create,
+              get: (who, runId) =>
+                Effect.gen(function* () {
+                  if (reads++ < waited) yield* Effect.sleep(wait)
+                  const report = yield* ActionRuns.ReadSent
+                  report(yield* Clock.currentTimeMillis)
+                  yield* Effect.sleep(leg)
+                  const state = yield* runs.get(who, runId)
+                  yield* Effect.sleep(leg)
+                  return state
+                })
+            })
+          })
+        )
+      ),
+      Layer.provideMerge(Layer.merge(FakeZapier.layer(FakeZapier.sampleSeed), ConnectionStore.layerMemory))
+    )
+
+  it.effect("runs finished when created: the first read comes down to the wire's leg, not a few round trips", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.scriptRuns(sample.slack, sample.sendChannelMessage, FakeZapier.RunScript.succeed(0, []))
+      const firstReadAfter = []
+      for (let i = 0; i < 100; i++) {
+        const result = yield* settle(actions.run(send()), "5 seconds")
+        const info = yield* zapier.run(result.runId)
+        const polls = FakeZapier.pollsOf(yield* zapier.ledger, result.runId)
+        assert.strictEqual(polls.length, 1)
+        firstReadAfter.push(polls[0]!.at - info.createdAt)
+      }
+      // Each read reaches the fake 100 ms after it goes out and is answered 100 ms later. Learned from when the
+      // reads went out, the plan's poll comes down from the fixed schedule's 500 ms towards the creation (it goes
+      // out ~250 ms after it by the 100th run, ~140 ms by the 160th), earlier than the fixed schedule ever polls
+      // (500 ms ± 20 %); learned from their answers it settles at a few round trips (~650 ms by the 100th run).
+      for (const after of firstReadAfter.slice(-8)) assert.isAtMost(after, 100 + 350)
+    }).pipe(Effect.provide(overTheWire("100 millis")), Effect.withRandom(Random.make(7)))
+  )
+
+  it.effect("a read that waited before it went out reports when it went out: 1 s runs are still read twice", () =>
+    Effect.gen(function* () {
+      const { actions, zapier } = yield* services
+      yield* connect(user)
+      yield* zapier.scriptRuns(sample.slack, sample.sendChannelMessage, FakeZapier.RunScript.succeed("1 second", []))
+      // The first eight reads wait 1 s before they go out (sent at ~0.5 s, they see the runs ended at ~1.5 s):
+      // counted from when the poll was sent instead, the plan would poll at ~0.4 s and read each run three times.
+      for (let i = 0; i < 8; i++) yield* settle(actions.run(send()))
+      for (let i = 0; i < 4; i++) {
+        const result = yield* settle(actions.run(send()))
+        const polls = FakeZapier.pollsOf(yield* zapier.ledger, result.runId)
+        assert.isAtMost(polls.length, 2, `run ${i} after the waits: ${polls.map((p) => p.status).join(", ")}`)
+      }
+    }).pipe(Effect.provide(overTheWire("10 millis", 8, "1 second")), Effect.withRandom(Random.make(7)))
   )
 
   it("an await that begins after the planned polls reads at once; one before them keeps those ahead", () => {

@@ -3,12 +3,14 @@ import { assert, describe, it } from "@effect/vitest"
 import { ActionRuns, Domain } from "@effect-zapier/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import { ZapierHttp } from "../src/index.js"
+import { RateLimiter, ZapierHttp } from "../src/index.js"
 import {
   bearerOf,
   captureLogs,
   captureSpans,
+  driveClock,
   fakeZapier,
   generateKeys,
   json,
@@ -303,4 +305,50 @@ describe("HttpActionRuns.get spans", () => {
       )
     })
   )
+})
+
+describe("HttpActionRuns.get says when its read went out (ActionRuns.ReadSent)", () => {
+  /** A rate limiter whose every slot takes 3 s to come (the TestClock's). */
+  const slowSlots = Layer.succeed(
+    RateLimiter.RateLimiter,
+    RateLimiter.RateLimiter.of({ take: () => Effect.sleep("3 seconds"), pause: () => Effect.void })
+  )
+  const succeeded = () => json({ data: { status: "success", results: [] } })
+  const readReported = (reported: Array<number>) =>
+    Effect.flatMap(ActionRuns.ActionRuns, (r) => r.get(user, runId)).pipe(
+      Effect.provideService(ActionRuns.ReadSent, (sentAt) => {
+        reported.push(sentAt)
+      })
+    )
+
+  it.effect("each attempt as it goes out, after its slot and a retry's delay; a held read says nothing", () => {
+    let reads = 0
+    const zapier = fakeZapier(() =>
+      reads++ === 0
+        ? json({ errors: [{ status: 503, code: "unavailable", title: "Unavailable" }] }, 503, { "retry-after": "2" })
+        : succeeded()
+    )
+    const held = fakeZapier(succeeded)
+    return Effect.gen(function* () {
+      const reported: Array<number> = []
+      const exit = yield* driveClock(
+        readReported(reported).pipe(
+          Effect.provide(ZapierHttp.layer(options(keys)).pipe(Layer.provide(zapier.layer), Layer.provide(slowSlots)))
+        ),
+        "1 second"
+      )
+      assert.isTrue(Exit.isSuccess(exit) && exit.value._tag === "RunSucceeded")
+      const sent = api(zapier).map((r) => r.at)
+      // 3 s for a slot, the 503, its Retry-After of 2 s, 3 s for a slot again: the answer's read went out at 8 s.
+      assert.deepStrictEqual(sent, [3_000, 8_000])
+      assert.deepStrictEqual(reported, sent)
+      const longPoll: Array<number> = []
+      const read = yield* readReported(longPoll).pipe(
+        Effect.provide(ZapierHttp.layer(options(keys, { runReads: "long-poll" })).pipe(Layer.provide(held.layer)))
+      )
+      assert.strictEqual(read._tag, "RunSucceeded")
+      assert.strictEqual(held.requests.filter((r) => r.path.startsWith("/actions/v2/runs/")).length, 1)
+      assert.deepStrictEqual(longPoll, [])
+    })
+  })
 })

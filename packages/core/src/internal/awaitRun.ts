@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { ActionRuns } from "../ActionRuns.js"
+import { ReadSent } from "../ActionRuns.js"
 import type { Connections } from "../Connections.js"
 import type { ActionRunId, AppId, ConnectionId, ConnectLink, EndUser, RunError, RunState } from "../Domain.js"
 import { RunResult } from "../Domain.js"
@@ -45,15 +46,19 @@ export interface AwaitDeps<E> {
 
 /**
  * What the polls (and a callback) saw of one run: polls made, when a poll last saw the run pending, when one saw
- * it end; and when the last poll that answered pending was sent (for reconciling a callback with the polls, and
- * for the learned duration). `record` turns it into the metrics, the span's attributes and a learned duration,
- * once the await is over.
+ * it end; when the last poll that answered pending was sent (for reconciling a callback with the polls); and, for
+ * the learned duration, when the reads that saw it pending last and ended went out (see `ActionRuns.ReadSent`).
+ * `record` turns it into the metrics, the span's attributes and a learned duration, once the await is over.
  */
 class Progress {
   polls = 0
   lastPendingAt: number
   lastPendingSentAt: number | undefined = undefined
+  /** When the last read that saw the run pending went out: its report, else when the poll was sent. */
+  pendingFrom: number | undefined = undefined
   endedAt: number | undefined = undefined
+  /** When the read that saw the run ended went out: its report, else its answer. */
+  endedBy: number | undefined = undefined
   via: "poll" | "callback" = "poll"
   lastStatus: string | undefined = undefined
 
@@ -61,13 +66,17 @@ class Progress {
     this.lastPendingAt = startedAt
   }
 
-  /** Notes what a poll sent at `sentAt` saw at `now`. */
-  noteState(state: RunState, sentAt: number, now: number): void {
+  /** Notes what a poll sent at `sentAt` saw at `now`; `wireAt`: when its read went out, if `get` reported it. */
+  noteState(state: RunState, sentAt: number, wireAt: number | undefined, now: number): void {
     if (state._tag === "RunPending") {
       this.lastPendingAt = now
       this.lastPendingSentAt = sentAt
+      this.pendingFrom = wireAt ?? sentAt
       this.lastStatus = state.status
-    } else this.endedAt = now
+    } else {
+      this.endedAt = now
+      this.endedBy = wireAt ?? now
+    }
   }
 
   /**
@@ -96,18 +105,17 @@ class Progress {
       if (recent !== undefined && learnedKey !== undefined && this.endedAt !== undefined) {
         // It ended after the last poll that saw it pending, or after its creation when the first poll saw it
         // ended (then the midpoint is half the wait: learning only the upper bound would creep up by a round
-        // trip with every run); a callback says when it ended. The bounds are the sure ones: a poll that saw it
-        // pending did so after it was sent, one that saw it ended before it was answered (counting from the send
-        // would learn a run too short when the read waited first, in the rate limiter or between retries).
-        const hi = this.endedAt - recent.createdAt
+        // trip with every run); a callback says when it ended. A read counts from when it went out on the wire
+        // (`ActionRuns.ReadSent`: after any wait in the rate limiter or between retries), the offsets the plan
+        // places being sends too: a read sent that late after the creation saw the run pending, or ended. A
+        // read whose `get` did not report counts from the poll's send when it saw the run pending (it saw it
+        // after that) and from its answer when it saw it ended (its send is no bound when it waited first, in a
+        // rate limiter or between retries; the answer carries the round trip, which the plan then carries too).
+        const hi = (this.via === "callback" ? this.endedAt : (this.endedBy ?? this.endedAt)) - recent.createdAt
         const sawPending = this.lastPendingAt > this.startedAt
         memory.learned.record(learnedKey, {
           lo:
-            this.via === "callback"
-              ? hi
-              : sawPending
-                ? (this.lastPendingSentAt ?? this.lastPendingAt) - recent.createdAt
-                : 0,
+            this.via === "callback" ? hi : sawPending ? (this.pendingFrom ?? this.lastPendingAt) - recent.createdAt : 0,
           hi
         })
       }
@@ -174,8 +182,13 @@ export const make =
       // poll ended (a state, or a transient failure with its Retry-After hint, which stretches the next delay),
       // some failures are tolerated up to a count and others end the loop at once, and a success returns the
       // run's result rather than the schedule's output.
-      const poll = (schedulePolicy: Polling.PolicyShape, plan: ReadonlyArray<Duration.Duration>) =>
-        Effect.gen(function* () {
+      const poll = (schedulePolicy: Polling.PolicyShape, plan: ReadonlyArray<Duration.Duration>) => {
+        // When this loop's read went out, as its `get` reports it (ActionRuns.ReadSent); reset before each read.
+        const wire: { at: number | undefined } = { at: undefined }
+        const report = (at: number) => {
+          wire.at = at
+        }
+        return Effect.gen(function* () {
           const driver = yield* Schedule.driver(Polling.schedule(schedulePolicy, plan))
           let input: Polling.PollInput
           let failures = 0
@@ -183,6 +196,7 @@ export const make =
             yield* Effect.orDie(driver.next(input))
             progress.polls++
             const sentAt = yield* Clock.currentTimeMillis
+            wire.at = undefined
             const outcome = yield* Effect.either(runs.get(user, runId))
             if (outcome._tag === "Left") {
               const error = outcome.left
@@ -201,7 +215,7 @@ export const make =
             failures = 0
             const state: RunState = outcome.right
             input = state
-            progress.noteState(state, sentAt, yield* Clock.currentTimeMillis)
+            progress.noteState(state, sentAt, wire.at, yield* Clock.currentTimeMillis)
             switch (state._tag) {
               case "RunPending":
                 continue
@@ -211,7 +225,8 @@ export const make =
                 return yield* failed(state.errors)
             }
           }
-        })
+        }).pipe(Effect.provideService(ReadSent, report))
+      }
       // With a callback expected: the bus's event, raced against polls on the safety-net schedule. A callback is
       // discarded when a poll sent after it was received still said pending (the run itself has the last word); a
       // failing bus falls back to the plain schedule.

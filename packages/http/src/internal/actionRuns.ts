@@ -251,6 +251,8 @@ export const make = (api: Api): ActionRuns.Service => {
     return Either.map(decoded, (run) => ({ raw, run: run as Wire.Run | undefined }))
   }
   const knownPending = new Set(["waiting", "queued", "running", "accepted"])
+  /** A plain read reports when it went out (`ActionRuns.ReadSent`): `await` learns the action's durations from it. */
+  const v2Send = { reportSent: true }
 
   /** A pending status this library does not know: warned about once per status (at most 50). */
   const warnUnknown = (status: string) =>
@@ -270,7 +272,8 @@ export const make = (api: Api): ActionRuns.Service => {
         endpoint: v2Endpoint,
         resource: `action run ${runId}`,
         request: HttpClientRequest.get(`${settings.apiUrl}/v2/action-runs/${encodeURIComponent(runId)}/`),
-        decode: decodeV2
+        decode: decodeV2,
+        send: v2Send
       })
       .pipe(
         Effect.flatMap((state) =>

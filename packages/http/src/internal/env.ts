@@ -5,6 +5,7 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { ReadSent } from "@effect-zapier/core/ActionRuns"
 import * as Clock from "effect/Clock"
 import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -65,6 +66,9 @@ const metered = <A>(
     )
   )
 
+/** Tells the caller's `ActionRuns.ReadSent` that an attempt goes out now. */
+const reportSent = Effect.zipWith(ReadSent, Clock.currentTimeMillis, (report, now) => report(now))
+
 /**
  * Builds (per attempt) and sends a request under the retry policy of `kind`. API requests (`safe`, `create`)
  * take a slot of the rate limiter before each attempt; token exchanges do not (Zapier's published limits are the
@@ -84,7 +88,9 @@ export const send = <A>(
 ): Effect.Effect<A, Exhausted> => {
   const sendOnce = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<A, AttemptError> => {
     // The attempt's own fiber runs with fetch's redirects off (see noRedirects), set once there.
-    const once = attempt(env.client, env.settings, request, decode, options?.timeout)
+    const sent = attempt(env.client, env.settings, request, decode, options?.timeout)
+    // Reported when the attempt goes out: after the rate limiter's slot and any retry's delay.
+    const once = options?.reportSent === true ? Effect.zipRight(reportSent, sent) : sent
     if (kind === "token") return once
     return env.limiter === undefined ? once : metered(env.limiter, env.settings, once, options?.bucket)
   }
@@ -104,4 +110,9 @@ export interface SendOptions {
   readonly timeout?: Duration.Duration | undefined
   /** The rate limiter's bucket (default the limiter's own key). */
   readonly bucket?: string | undefined
+  /**
+   * Report each attempt to the caller's `ActionRuns.ReadSent` as it goes out (a plain run read; never a held one,
+   * which Zapier answers when the run ends).
+   */
+  readonly reportSent?: boolean | undefined
 }
