@@ -352,3 +352,46 @@ describe("HttpActionRuns.get says when its read went out (ActionRuns.ReadSent)",
     })
   })
 })
+
+describe("HttpActionRuns.get span attributes", () => {
+  const readUnder = (status: string, wrap: <A, E, R>(get: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      const spans = captureSpans()
+      const zapier = fakeZapier(() => json({ data: { status, results: [] } }))
+      const get = Effect.flatMap(ActionRuns.ActionRuns, (r) => r.get(user, runId))
+      const state = yield* wrap(get).pipe(Effect.provide(runs(zapier)), Effect.provide(spans.layer))
+      return { state, spans: spans.spans }
+    })
+
+  it.effect("zapier.run_id and zapier.run_status are set on the ActionRuns.get span, not on its caller's", () =>
+    Effect.gen(function* () {
+      for (const [status, expected] of [
+        ["success", "RunSucceeded"],
+        ["error", "RunFailed"],
+        ["running", "running"]
+      ] as const) {
+        const { spans } = yield* readUnder(status, (get) => Effect.withSpan(get, "caller"))
+        const get = spans.find((s) => s.name === "ActionRuns.get")!
+        assert.strictEqual(get.attributes.get("zapier.run_id"), runId)
+        assert.strictEqual(get.attributes.get("zapier.run_status"), expected)
+        const caller = spans.find((s) => s.name === "caller")!
+        assert.isFalse(caller.attributes.has("zapier.run_id"))
+        assert.isFalse(caller.attributes.has("zapier.run_status"))
+      }
+    })
+  )
+
+  it.effect("with tracing off inside a traced caller, they go where Effect.annotateCurrentSpan puts them", () =>
+    Effect.gen(function* () {
+      // ActionRuns.get's span is then a no-op span; annotateCurrentSpan annotates the propagated parent.
+      const { state, spans } = yield* readUnder("success", (get) =>
+        Effect.withSpan(Effect.withTracerEnabled(get, false), "caller")
+      )
+      assert.strictEqual(state._tag, "RunSucceeded")
+      assert.isFalse(spans.some((s) => s.name === "ActionRuns.get"))
+      const caller = spans.find((s) => s.name === "caller")!
+      assert.strictEqual(caller.attributes.get("zapier.run_id"), runId)
+      assert.strictEqual(caller.attributes.get("zapier.run_status"), "RunSucceeded")
+    })
+  )
+})
