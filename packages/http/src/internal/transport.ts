@@ -44,7 +44,8 @@ const readCapped = (
   const declared = header === undefined ? Number.NaN : Number(header)
   if (Number.isFinite(declared)) {
     if (declared > max) return Effect.succeed(undefined)
-    return Effect.catchAll(response.text, (e) => (e.reason === "EmptyBody" ? Effect.succeed("") : Effect.fail(e)))
+    // An `EmptyBody` failure is read as "" by `attempt`'s one handler of outcomes (no catchAll per read).
+    return response.text
   }
   return response.stream.pipe(
     Stream.runFoldEffect({ parts: [] as Array<Uint8Array>, size: 0 }, (acc, chunk) => {
@@ -93,27 +94,41 @@ export const attempt = <A>(
   decode: (raw: Raw) => Either.Either<A, BadBody>,
   /** The attempt's timeout when not `settings.requestTimeout` (a held long-poll read adds its wait). */
   timeout: Duration.Duration = settings.requestTimeout
-): Effect.Effect<A, AttemptError> =>
-  client.execute(request).pipe(
-    Effect.flatMap((response) =>
-      Effect.map(readCapped(response, settings.maxResponseBytes), (body) => ({ response, body }))
-    ),
-    Effect.mapError((e): AttemptError => fromPlatform(e, timeout)),
-    (read) => timeoutFail(read, timeout, () => new Timeout({ after: timeout }), withoutRedirects),
-    Effect.flatMap(({ response, body }): Either.Either<A, AttemptError> => {
-      const status = response.status
-      if (status < 200 || status >= 300) {
-        return Either.left(new Status({ status, headers: response.headers, body: body ?? "" }))
-      }
-      if (body === undefined) {
-        return Either.left(
-          new BadBody({
-            status,
-            reason: `the response body is larger than ${settings.maxResponseBytes} bytes`,
-            transient: false
-          })
-        )
-      }
-      return decode({ status, headers: response.headers, body })
-    })
+): Effect.Effect<A, AttemptError> => {
+  const answer = (
+    response: HttpClientResponse.HttpClientResponse,
+    body: string | undefined
+  ): Either.Either<A, AttemptError> => {
+    const status = response.status
+    if (status < 200 || status >= 300) {
+      return Either.left(new Status({ status, headers: response.headers, body: body ?? "" }))
+    }
+    if (body === undefined) {
+      return Either.left(
+        new BadBody({
+          status,
+          reason: `the response body is larger than ${settings.maxResponseBytes} bytes`,
+          transient: false
+        })
+      )
+    }
+    return decode({ status, headers: response.headers, body })
+  }
+  const read = Effect.flatMap(client.execute(request), (response) =>
+    Effect.map(readCapped(response, settings.maxResponseBytes), (body) => ({ response, body }))
   )
+  // One handler for every outcome, after the timeout: the answer, an empty body read as "", the timeout, or a
+  // platform error mapped onto an AttemptError (a mapError and a catchAll inside the attempt took a step each).
+  return Effect.matchEffect(
+    timeoutFail(read, timeout, () => new Timeout({ after: timeout }), withoutRedirects),
+    {
+      onFailure: (e): Effect.Effect<A, AttemptError> =>
+        e._tag === "Timeout"
+          ? Effect.fail(e)
+          : e._tag === "ResponseError" && e.reason === "EmptyBody"
+            ? answer(e.response, "")
+            : Effect.fail(fromPlatform(e, timeout)),
+      onSuccess: ({ response, body }): Effect.Effect<A, AttemptError> => answer(response, body)
+    }
+  )
+}
