@@ -39,11 +39,9 @@ import type { ActionRunId as ActionRunIdType, EndUser, RunState } from "@effect-
 import { ActionRunId, RunError, RunFailed, RunPending, RunSucceeded } from "@effect-zapier/core/Domain"
 import type * as Errors from "@effect-zapier/core/Errors"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Tracer from "effect/Tracer"
 import * as Wire from "../Wire.js"
 import type { Api } from "./api.js"
 import { BadBody, decodeBody, fromPlatform, retryAfterHint } from "./errors.js"
@@ -86,21 +84,6 @@ const toRunError = (e: Wire.RunError): RunError =>
     },
     trusted
   )
-
-/**
- * The span `Effect.annotateCurrentSpan` would annotate when it is simply the innermost one: a `Span` (not an
- * external one) whose propagation is not disabled, as `Effect.fn`'s own span is whenever tracing is on. `get` sets
- * its two attributes on that span directly, in the step that reads the context, instead of one
- * `annotateCurrentSpan` per attribute (each the context, the propagated span, a sync and an `ignore`: ~10 run-loop
- * steps, on every read). `undefined` otherwise (tracing off: a no-op span, whose propagated parent
- * `annotateCurrentSpan` looks up), and then `get` calls `Effect.annotateCurrentSpan` as before.
- */
-const ownSpan = (context: Context.Context<never>): Tracer.Span | undefined => {
-  const span = Context.getOrElse(context, Tracer.ParentSpan, () => undefined)
-  return span !== undefined && span._tag === "Span" && !Context.get(span.context, Tracer.DisablePropagation)
-    ? span
-    : undefined
-}
 
 /**
  * Maps a decoded run (and its HTTP status and server hint) onto core's run states.
@@ -237,29 +220,19 @@ export const make = (api: Api): ActionRuns.Service => {
   })
 
   const get = Effect.fn("ActionRuns.get")((user: EndUser, runId: ActionRunIdType) =>
-    Effect.contextWithEffect((context: Context.Context<never>) => {
-      const span = ownSpan(context)
-      const read =
-        settings.runReads === "long-poll" && !longPollUnavailable
-          ? longPollOrV2(user, runId, span)
-          : pollV2(user, runId, span)
-      if (span === undefined) return Effect.zipRight(Effect.annotateCurrentSpan("zapier.run_id", runId), read)
-      span.attribute("zapier.run_id", runId)
-      return read
-    })
+    Effect.zipRight(
+      Effect.annotateCurrentSpan("zapier.run_id", runId),
+      settings.runReads === "long-poll" && !longPollUnavailable ? longPollOrV2(user, runId) : pollV2(user, runId)
+    )
   )
 
-  const longPollOrV2 = Effect.fnUntraced(function* (
-    user: EndUser,
-    runId: ActionRunIdType,
-    span: Tracer.Span | undefined
-  ) {
+  const longPollOrV2 = Effect.fnUntraced(function* (user: EndUser, runId: ActionRunIdType) {
     const read = yield* Effect.either(longPoll(user, runId))
     if (Either.isRight(read)) return read.right
     if (read.left._tag !== "NotFound") return yield* Effect.fail(read.left)
     // Not documented: whether the Actions API reads runs created on /v2. A 404 there for a run v2 knows means it
     // does not: v2 from now on (a 404 on v2 too is the run's own NotFound).
-    const v2 = yield* pollV2(user, runId, span)
+    const v2 = yield* pollV2(user, runId)
     if (!longPollUnavailable) {
       longPollUnavailable = true
       yield* Effect.logInfo(
@@ -293,12 +266,7 @@ export const make = (api: Api): ActionRuns.Service => {
       )
     })
 
-  /** `span`: the method's own span when {@link ownSpan} found it (`zapier.run_status` is set on it directly). */
-  const pollV2 = (
-    user: EndUser,
-    runId: ActionRunIdType,
-    span: Tracer.Span | undefined
-  ): Effect.Effect<RunState, Errors.RequestError> =>
+  const pollV2 = (user: EndUser, runId: ActionRunIdType): Effect.Effect<RunState, Errors.RequestError> =>
     api
       .execute(user, {
         endpoint: v2Endpoint,
@@ -312,16 +280,14 @@ export const make = (api: Api): ActionRuns.Service => {
           Effect.clockWith((clock): Effect.Effect<RunState> => {
             const hint = retryAfterHint(state.raw.headers, clock.unsafeCurrentTimeMillis())
             const result = toRunState(runId, state.raw.status, state.run, hint)
-            const status = result._tag === "RunPending" ? result.status : result._tag
-            if (span === undefined) {
-              const annotated = Effect.annotateCurrentSpan("zapier.run_status", status)
-              return Effect.as(
-                result._tag === "RunPending" ? Effect.zipRight(annotated, warnUnknown(result.status)) : annotated,
-                result
-              )
-            }
-            span.attribute("zapier.run_status", status)
-            return result._tag === "RunPending" ? Effect.as(warnUnknown(result.status), result) : Effect.succeed(result)
+            const annotated = Effect.annotateCurrentSpan(
+              "zapier.run_status",
+              result._tag === "RunPending" ? result.status : result._tag
+            )
+            return Effect.as(
+              result._tag === "RunPending" ? Effect.zipRight(annotated, warnUnknown(result.status)) : annotated,
+              result
+            )
           })
         )
       )
